@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Both set up .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-slow lint setup clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,mlx,llama]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tuilab
+
+lint: $(STAMP)
+	$(BIN)/ruff check tuilab tests scripts
+	$(BIN)/ruff format --check tuilab tests scripts
+	$(BIN)/mypy tuilab
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""`python -m tuilab` runs the CLI."""
+
+from tuilab.cli import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""The quantization ladder: make rungs, measure memory, speed and quality, report."""

@@ -1,0 +1,91 @@
+"""The machine a plan is made for: devices, memory, bandwidth, and where each number came from.
+
+Probes (tuilab.hardware) and profiles (tuilab.models.profiles) both build a `HardwareSpec`; the fit
+oracle only ever sees this type, so "this machine" and "what if an RTX 3060" are planned the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+class Platform(StrEnum):
+    APPLE = "apple"
+    NVIDIA = "nvidia"
+    CPU = "cpu"
+
+
+@dataclass(frozen=True)
+class GPUSpec:
+    """One GPU. On Apple Silicon the single 'GPU' is the unified memory seen through Metal."""
+
+    name: str
+    memory_bytes: int
+    free_bytes: int  # what a new process may allocate now (a profile assumes an idle card)
+    bandwidth_gbps: float  # GB/s, 1e9 bytes per second
+    fp16_tflops: float | None = None
+    backend: str = "cuda"  # "cuda" or "metal"
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """A whole machine. `sources` maps a field name to where its value came from."""
+
+    name: str
+    platform: Platform
+    ram_bytes: int
+    ram_available_bytes: int
+    ram_bandwidth_gbps: float
+    cpu_cores: int
+    gpus: tuple[GPUSpec, ...] = ()
+    wired_limit_bytes: int | None = None  # Apple: what the GPU may wire (iogpu.wired_limit_mb)
+    wired_limit_is_default: bool = True
+    os_reserve_bytes: int = 2 * GIB
+    cpu_tflops: float | None = None
+    is_profile: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def unified(self) -> bool:
+        return self.platform is Platform.APPLE
+
+    @property
+    def host_budget_bytes(self) -> int:
+        """RAM tuilab may plan to use on the host: available memory less what the OS keeps."""
+        return max(0, self.ram_available_bytes - self.os_reserve_bytes)
+
+    @property
+    def gpu_budget_bytes(self) -> int:
+        """What the first GPU can hold: free VRAM, or on a Mac the wired limit capped by free RAM."""
+        if not self.gpus:
+            return 0
+        if self.unified:
+            wired = self.wired_limit_bytes if self.wired_limit_bytes is not None else self.ram_bytes
+            return min(wired, self.host_budget_bytes)
+        return self.gpus[0].free_bytes
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, "unknown")
+
+
+# macOS's default GPU working set (MTLDevice.recommendedMaxWorkingSetSize) when iogpu.wired_limit_mb is
+# unset: about two thirds of RAM up to 32 GiB and three quarters above, as llama.cpp's Metal log prints
+# it (e.g. 16 GiB M1 Pro: 10922.67 MB; 36 GiB M3 Max: 27648 MB; 192 GiB M2 Ultra: 147456 MB), reported in
+# https://github.com/ggml-org/llama.cpp/discussions/2182 and mlx-lm's README "large models" note.
+SMALL_MAC_WIRED_FRACTION = 2 / 3
+LARGE_MAC_WIRED_FRACTION = 3 / 4
+LARGE_MAC_THRESHOLD_BYTES = 32 * GIB
+# What macOS itself needs when a user raises the wired limit: leave at least this much (community advice
+# in the same discussion; mlx-lm warns when a model is close to the working set).
+MAC_MIN_OS_BYTES = 4 * GIB
+
+
+def default_wired_limit_bytes(ram_bytes: int) -> int:
+    """macOS's default GPU wired limit for a Mac with this much unified memory."""
+    fraction = LARGE_MAC_WIRED_FRACTION if ram_bytes > LARGE_MAC_THRESHOLD_BYTES else SMALL_MAC_WIRED_FRACTION
+    return int(ram_bytes * fraction)

@@ -1,0 +1,1 @@
+"""Running models: one engine protocol, llama.cpp and MLX engines, and the worker process hosting them."""
