@@ -1,0 +1,399 @@
+"""Profiles: machines and model architectures kept as TOML files, with a source for every number.
+
+Built-in profiles live in the repository's `profiles/hardware` and `profiles/models`; a user's own live
+under `config_dir()/profiles/` and override built-ins of the same name. Loading validates every key and
+type and returns core types: a `HardwareSpec` for a machine, a `ModelProfile` (a `ModelArch`) for a model.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TypeVar
+
+from tuilab import paths
+from tuilab.core import hardware as hw
+from tuilab.core.arch import ModelArch, swa_layers_from_pattern
+from tuilab.core.errors import ProfileError, UnknownNameError, did_you_mean
+from tuilab.core.hardware import GIB, MIB, GPUSpec, HardwareSpec, Platform
+
+_T = TypeVar("_T")
+
+# What a Linux host keeps for itself (HardwareSpec's default): a headless server idles well under 1 GiB
+# and a desktop session at about 1-2 GiB, so 2 GiB is the cautious end.
+LINUX_OS_RESERVE_BYTES = 2 * GIB
+_BACKENDS = {Platform.APPLE: "metal", Platform.NVIDIA: "cuda"}
+# Keys of a hardware profile that [sources] may cite.
+_CITABLE = {
+    "memory": ("ram_gib", "ram_bandwidth_gbps"),
+    "cpu": ("cores", "performance_cores", "efficiency_cores"),
+    "gpu": ("cores", "memory_mib", "bandwidth_gbps", "fp16_tflops", "reserved_mib"),
+}
+HARDWARE_SOURCE_KEYS = tuple(f"{table}.{key}" for table, keys in _CITABLE.items() for key in keys)
+# The [arch] keys of a model profile: ModelArch's own fields plus swa_pattern (see swa_layers_from_pattern).
+ARCH_KEYS = (
+    *(f.name for f in fields(ModelArch) if f.name not in {"name", "swa_layers", "sources", "tensors"}),
+    "swa_pattern",
+)
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """A model named by a profile: its architecture and where the file came from."""
+
+    name: str
+    display_name: str
+    hf_repo: str | None
+    arch: ModelArch
+    default_quant: str | None
+    path: Path
+
+
+class _Table:
+    """One TOML table being read; it remembers the keys asked for so that leftovers are reported."""
+
+    def __init__(self, path: Path, data: Mapping[str, object], prefix: str = "") -> None:
+        self.path, self.data, self.prefix = path, data, prefix
+        self.known: list[str] = []
+        self.children: list[_Table] = []
+
+    def error(self, key: str, problem: str) -> ProfileError:
+        return ProfileError(str(self.path), f"key '{self.prefix}{key}': {problem}")
+
+    def _take(self, key: str) -> object | None:
+        self.known.append(key)
+        return self.data.get(key)
+
+    def required(self, key: str, value: _T | None) -> _T:
+        if value is None:
+            close = did_you_mean(key, [k for k in self.data if k not in self.known], n=1)
+            typo = f"; is '{self.prefix}{close[0]}' a misspelling of it?" if close else ""
+            raise self.error(key, f"missing (it is required){typo}")
+        return value
+
+    def _wrong(self, key: str, expected: str, value: object) -> ProfileError:
+        got = {dict: "a table", list: "an array", bool: str(value).lower()}.get(type(value), repr(value))
+        return self.error(key, f"expected {expected}, got {got}")
+
+    def opt_text(self, key: str) -> str | None:
+        value = self._take(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise self._wrong(key, "a non-empty string", value)
+        return value
+
+    def text(self, key: str) -> str:
+        return self.required(key, self.opt_text(key))
+
+    def opt_integer(self, key: str, minimum: int = 0) -> int | None:
+        value = self._take(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(key, "an integer", value)
+        if value < minimum:
+            raise self._wrong(key, f"an integer of at least {minimum}", value)
+        return value
+
+    def integer(self, key: str, minimum: int = 0) -> int:
+        return self.required(key, self.opt_integer(key, minimum))
+
+    def opt_number(self, key: str) -> float | None:
+        value = self._take(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self._wrong(key, "a positive number", value)
+        return float(value)
+
+    def number(self, key: str) -> float:
+        return self.required(key, self.opt_number(key))
+
+    def flag(self, key: str) -> bool:
+        value = self._take(key)
+        if value is not None and not isinstance(value, bool):
+            raise self._wrong(key, "true or false", value)
+        return bool(value)
+
+    def opt_table(self, key: str) -> _Table | None:
+        value = self._take(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._wrong(key, "a table", value)
+        child = _Table(self.path, value, f"{self.prefix}{key}.")
+        self.children.append(child)
+        return child
+
+    def table(self, key: str) -> _Table:
+        return self.required(key, self.opt_table(key))
+
+    def sources(self, citable: tuple[str, ...]) -> dict[str, str]:
+        """The [sources] table: each key names a citable key, each value is a string."""
+        table = self.opt_table("sources") or _Table(self.path, {}, "sources.")
+        for key in table.data:
+            if key not in citable:
+                raise table.error(key, "nothing of that name to cite" + _hint(key, citable, ""))
+        return {key: table.text(key) for key in citable if key in table.data}
+
+    def finish(self) -> None:
+        """Refuse keys nobody asked for: a misspelt key must not silently fall back to a default."""
+        for key in self.data:
+            if key not in self.known:
+                problem = "unknown key" + _hint(key, self.known, self.prefix)
+                raise ProfileError(str(self.path), f"key '{self.prefix}{key}': {problem}")
+        for child in self.children:
+            child.finish()
+
+
+def _hint(key: str, choices: list[str] | tuple[str, ...], prefix: str) -> str:
+    close = did_you_mean(key, choices, n=1)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
+
+
+def _load_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        problem = f"cannot read the file: {e}" if isinstance(e, OSError) else f"not valid TOML: {e}"
+        raise ProfileError(str(path), problem) from e
+
+
+def _open(path: Path) -> tuple[_Table, str]:
+    """The file's root table and its name, which must match the file name when given."""
+    root = _Table(path, _load_toml(path))
+    name = root.opt_text("name") or path.stem
+    if name != path.stem:
+        raise root.error("name", f"{name!r} differs from the file name {path.name!r}")
+    return root, name
+
+
+def builtin_profiles_dir() -> Path | None:
+    """The repository's `profiles/` (beside the `tuilab` package dir); None in an install without it."""
+    candidate = Path(__file__).resolve().parents[2] / "profiles"
+    return candidate if candidate.is_dir() else None
+
+
+def user_profiles_dir() -> Path:
+    return paths.config_dir() / "profiles"
+
+
+def _profile_files(kind: str) -> dict[str, Path]:
+    """Profile name -> file; a user's file replaces a built-in one of the same name."""
+    builtin = builtin_profiles_dir()
+    dirs = [builtin / kind] if builtin is not None else []
+    dirs.append(user_profiles_dir() / kind)
+    files: dict[str, Path] = {}
+    for directory in dirs:
+        if directory.is_dir():
+            files.update((p.stem, p) for p in sorted(directory.glob("*.toml")))
+    return files
+
+
+def _find(kind: str, label: str, name: str) -> Path:
+    if name.endswith(".toml") and Path(name).is_file():
+        return Path(name)
+    files = _profile_files(kind)
+    if name not in files:
+        raise UnknownNameError(label, name, sorted(files))
+    return files[name]
+
+
+def hardware_profile_names() -> list[str]:
+    return sorted(_profile_files("hardware"))
+
+
+def model_profile_names() -> list[str]:
+    return sorted(_profile_files("models"))
+
+
+def load_hardware_profile(name: str) -> HardwareSpec:
+    """The machine of profile `name` (or of a .toml path), as an idle machine of that kind."""
+    return _read_hardware(_find("hardware", "hardware profile", name))[0]
+
+
+def _read_hardware(path: Path) -> tuple[HardwareSpec, int | None]:
+    """The spec and the GPU core count (kept apart: only profile matching needs it)."""
+    root, _ = _open(path)
+    display_name = root.text("display_name")
+    platform_text = root.text("platform")
+    if platform_text not in {p.value for p in Platform}:
+        raise root.error("platform", f"expected apple, nvidia or cpu, got {platform_text!r}")
+    platform = Platform(platform_text)
+    memory, cpu = root.table("memory"), root.table("cpu")
+    ram_bytes = int(memory.number("ram_gib") * GIB)
+    ram_bandwidth_gbps = memory.number("ram_bandwidth_gbps")
+    cpu_cores = cpu.integer("cores", minimum=1)
+    cpu.opt_integer("performance_cores"), cpu.opt_integer("efficiency_cores")  # Apple only; checked
+    gpu, gpu_cores = _read_gpu(root, platform, ram_bytes, ram_bandwidth_gbps)
+    cited = root.sources(HARDWARE_SOURCE_KEYS)
+    root.finish()
+    spec = HardwareSpec(
+        name=display_name,
+        platform=platform,
+        ram_bytes=ram_bytes,
+        ram_available_bytes=ram_bytes,
+        ram_bandwidth_gbps=ram_bandwidth_gbps,
+        cpu_cores=cpu_cores,
+        gpus=(gpu,) if gpu is not None else (),
+        wired_limit_bytes=hw.default_wired_limit_bytes(ram_bytes) if platform is Platform.APPLE else None,
+        wired_limit_is_default=True,
+        os_reserve_bytes=hw.MAC_MIN_OS_BYTES if platform is Platform.APPLE else LINUX_OS_RESERVE_BYTES,
+        is_profile=True,
+        sources=_hardware_sources(path, platform, cited, gpu),
+    )
+    return spec, gpu_cores
+
+
+def _read_gpu(
+    root: _Table, platform: Platform, ram_bytes: int, ram_bandwidth_gbps: float
+) -> tuple[GPUSpec | None, int | None]:
+    table = root.opt_table("gpu")
+    if table is None:
+        if platform is not Platform.CPU:
+            raise root.error("gpu", f"missing (an {platform.value} profile needs its GPU)")
+        return None, None
+    if platform is Platform.CPU:
+        raise root.error("gpu", "a cpu profile has no GPU; remove the table or change the platform")
+    name, cores = table.text("name"), table.opt_integer("cores", minimum=1)
+    memory_mib = table.opt_integer("memory_mib", minimum=1)
+    bandwidth_gbps, fp16_tflops = table.opt_number("bandwidth_gbps"), table.opt_number("fp16_tflops")
+    backend = table.opt_text("backend") or _BACKENDS[platform]
+    reserved_mib = table.opt_integer("reserved_mib") or 0
+    if backend != _BACKENDS[platform]:
+        raise table.error("backend", f"an {platform.value} GPU uses {_BACKENDS[platform]!r}, got {backend!r}")
+    if platform is Platform.APPLE:
+        # Unified memory: the GPU is the RAM seen through Metal, so its size and speed are the RAM's.
+        if memory_mib is not None and memory_mib * MIB != ram_bytes:
+            problem = f"unified memory must equal memory.ram_gib x 1024, got {memory_mib}"
+            raise table.error("memory_mib", problem)
+        memory_bytes, bandwidth = ram_bytes, bandwidth_gbps or ram_bandwidth_gbps
+    else:
+        memory_bytes = table.required("memory_mib", memory_mib) * MIB
+        bandwidth = table.required("bandwidth_gbps", bandwidth_gbps)
+    if reserved_mib * MIB >= memory_bytes:
+        raise table.error("reserved_mib", "must be less than the GPU's memory")
+    free_bytes = memory_bytes - reserved_mib * MIB
+    return GPUSpec(name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend), cores
+
+
+def _hardware_sources(
+    path: Path, platform: Platform, cited: Mapping[str, str], gpu: GPUSpec | None
+) -> dict[str, str]:
+    def src(key: str) -> str:
+        return f"profile {path.name}: {cited.get(key, f'no source given for {key}')}"
+
+    out = {
+        "profile": str(path),
+        "ram_bytes": src("memory.ram_gib"),
+        "ram_available_bytes": f"profile {path.name}: an idle machine, so all RAM is available",
+        "ram_bandwidth_gbps": src("memory.ram_bandwidth_gbps"),
+        "cpu_cores": src("cpu.cores"),
+    }
+    if platform is Platform.APPLE:
+        out["os_reserve_bytes"] = "macOS keeps at least 4 GiB (core.hardware.MAC_MIN_OS_BYTES)"
+        out["wired_limit_bytes"] = "macOS default GPU wired limit for this RAM (default_wired_limit_bytes)"
+        gpu_memory = src("memory.ram_gib") + " (unified memory)"
+    else:
+        out["os_reserve_bytes"] = "assumed: a Linux host keeps about 2 GiB (profiles.LINUX_OS_RESERVE_BYTES)"
+        gpu_memory = src("gpu.memory_mib")
+    if gpu is not None:
+        out["gpu.memory_bytes"] = gpu_memory
+        reserved = cited.get("gpu.reserved_mib", "none assumed on an idle card")
+        out["gpu.free_bytes"] = f"profile {path.name}: memory less the driver's reserve ({reserved})"
+        bandwidth_key = "gpu.bandwidth_gbps" if "gpu.bandwidth_gbps" in cited else "memory.ram_bandwidth_gbps"
+        out["gpu.bandwidth_gbps"] = src(bandwidth_key)
+        if gpu.fp16_tflops is not None:
+            out["gpu.fp16_tflops"] = src("gpu.fp16_tflops")
+    return out
+
+
+_VENDOR_WORDS = frozenset({"apple", "nvidia", "geforce", "tesla"})
+_MEMORY_WORD = re.compile(r"\d+gb")
+
+
+def _name_words(name: str) -> frozenset[str]:
+    """The words that tell chips apart: no vendor words and no memory sizes ('80GB')."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    return frozenset(w for w in words if w not in _VENDOR_WORDS and not _MEMORY_WORD.fullmatch(w))
+
+
+def find_hardware_profile(
+    platform: str, chip_or_gpu_name: str, memory_bytes: int, gpu_cores: int | None = None
+) -> str | None:
+    """The profile closest to a detected machine, or None when no profile has that chip or GPU.
+
+    `chip_or_gpu_name` is what sysctl (`Apple M3 Max`) or NVML (`NVIDIA GeForce RTX 3060`) reports;
+    `memory_bytes` is the RAM on a Mac and the GPU's memory on NVIDIA. Names must match word for word
+    (so an M3 is not an M3 Max, nor a 4060 a 4060 Ti); then equal GPU cores, then the nearest memory win.
+    """
+    wanted = _name_words(chip_or_gpu_name)
+    ranked: list[tuple[int, int, str]] = []
+    for name, path in _profile_files("hardware").items():
+        try:
+            spec, cores = _read_hardware(path)
+        except ProfileError:
+            continue  # a broken user profile must not break detection; loading it by name reports it
+        if spec.platform.value != platform or not spec.gpus or _name_words(spec.gpus[0].name) != wanted:
+            continue
+        size = spec.ram_bytes if spec.unified else spec.gpus[0].memory_bytes
+        core_miss = 0 if gpu_cores is None or cores == gpu_cores else 1
+        ranked.append((core_miss, abs(size - memory_bytes), name))
+    return min(ranked)[2] if ranked else None
+
+
+def load_model_profile(name: str) -> ModelProfile:
+    """The model of profile `name` (or of a .toml path), its tensors derived from the [arch] values."""
+    path = _find("models", "model profile", name)
+    root, profile_name = _open(path)
+    display_name = root.text("display_name")
+    hf_repo, default_quant = root.opt_text("hf_repo"), root.opt_text("default_quant")
+    arch_table = root.table("arch")
+    cited = root.sources(("config", "default_quant", *ARCH_KEYS))
+    config = cited.get("config", "no source given")
+    sources = {key: f"profile {path.name}: {cited.get(key, config)}" for key in ARCH_KEYS}
+    sources["swa_layers"] = sources.pop("swa_pattern")
+    arch = _read_arch(arch_table, display_name, sources)
+    root.finish()
+    return ModelProfile(profile_name, display_name, hf_repo, arch, default_quant, path)
+
+
+def _read_arch(t: _Table, display_name: str, sources: Mapping[str, str]) -> ModelArch:
+    """The [arch] table as a ModelArch: optional keys take ModelArch's defaults, counts are checked."""
+    n_layers, n_heads = t.integer("n_layers", minimum=1), t.integer("n_heads", minimum=1)
+    hidden_size = t.integer("hidden_size", minimum=1)
+    n_kv_heads = t.opt_integer("n_kv_heads", minimum=1) or n_heads
+    if n_heads % n_kv_heads:
+        raise t.error("n_kv_heads", f"{n_kv_heads} does not divide n_heads ({n_heads})")
+    n_experts, n_experts_used = t.opt_integer("n_experts") or 0, t.opt_integer("n_experts_used") or 0
+    if n_experts and not 1 <= n_experts_used <= n_experts:
+        raise t.error("n_experts_used", f"expected 1 to n_experts ({n_experts}), got {n_experts_used}")
+    sliding_window = t.opt_integer("sliding_window", minimum=1)
+    swa_pattern = t.opt_integer("swa_pattern") or 0
+    return ModelArch(
+        name=display_name,
+        family=t.text("family"),
+        n_layers=n_layers,
+        hidden_size=hidden_size,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        head_dim=t.opt_integer("head_dim", minimum=1) or hidden_size // n_heads,
+        ffn_size=t.integer("ffn_size", minimum=1),
+        vocab_size=t.integer("vocab_size", minimum=1),
+        tied_embeddings=t.flag("tied_embeddings"),
+        n_experts=n_experts,
+        n_experts_used=n_experts_used,
+        expert_ffn_size=t.opt_integer("expert_ffn_size") or 0,
+        sliding_window=sliding_window,
+        swa_layers=swa_layers_from_pattern(n_layers, swa_pattern) if sliding_window else frozenset(),
+        attn_bias=t.flag("attn_bias"),
+        qk_norm=t.flag("qk_norm"),
+        fused_qkv=t.flag("fused_qkv"),
+        fused_gate_up=t.flag("fused_gate_up"),
+        extra_norms_per_layer=t.opt_integer("extra_norms_per_layer") or 0,
+        max_ctx_tokens=t.integer("max_ctx_tokens", minimum=1),
+        sources=sources,
+    )
