@@ -7,7 +7,7 @@ oracle only ever sees this type, so "this machine" and "what if an RTX 3060" are
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 GIB = 1024**3
@@ -89,3 +89,30 @@ def default_wired_limit_bytes(ram_bytes: int) -> int:
     """macOS's default GPU wired limit for a Mac with this much unified memory."""
     fraction = LARGE_MAC_WIRED_FRACTION if ram_bytes > LARGE_MAC_THRESHOLD_BYTES else SMALL_MAC_WIRED_FRACTION
     return int(ram_bytes * fraction)
+
+
+def with_gpu_budget(hw: HardwareSpec, budget_bytes: int) -> HardwareSpec:
+    """The same machine with the first GPU capped at `budget_bytes` free ("what if only 12 GB were free")."""
+    if not hw.gpus:
+        return hw
+    first = hw.gpus[0]
+    capped = replace(first, free_bytes=min(first.free_bytes, budget_bytes))
+    sources = {**hw.sources, "gpu.free_bytes": f"capped at {budget_bytes / 1e9:.2f} GB by --gpu-budget"}
+    if hw.unified:
+        wired = min(hw.wired_limit_bytes or hw.ram_bytes, budget_bytes)
+        return replace(hw, gpus=(capped, *hw.gpus[1:]), wired_limit_bytes=wired, sources=sources)
+    return replace(hw, gpus=(capped, *hw.gpus[1:]), sources=sources)
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_SIZE_UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
+
+
+def parse_size_bytes(text: str) -> int:
+    """'12GB' -> 12e9, '12GiB' -> 12*2**30, '512MiB', '1.5e9'; raises ValueError on anything else."""
+    s = text.strip().lower().replace(" ", "")
+    number = s.rstrip("kmgtib")
+    unit = s[len(number) :]
+    if unit not in _SIZE_UNITS or not number:
+        raise ValueError(f"not a size: {text!r} (try 12GB, 12GiB or 512MiB)")
+    return int(float(number) * _SIZE_UNITS[unit])

@@ -1,79 +1,46 @@
 """Quantization formats: ggml storage types, llama.cpp file types, MLX modes and KV cache types.
 
-Storage sizes come from ggml's block structs (ggml/src/ggml-common.h). A `QuantSpec` is what a user
-names (`Q4_K_M`, `mlx-4bit-g32`); `weight_tensors` turns it into exact bytes per tensor of a model.
+A `QuantSpec` is what a user names (`Q4_K_M`, `mlx-4bit-g32`); `parse_quant` reads the name and
+`weight_tensors` turns it into exact bytes per tensor of a model. The ggml catalog and llama.cpp rules
+live in `llama_quant`, the MLX rules in `mlx_quant`; this module is the one door to both.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from tuilab.core.errors import UnknownNameError
+from tuilab.core.arch import ModelArch
+from tuilab.core.errors import UnknownNameError, UsageError
+from tuilab.core.ggml import GGML_TYPES, GGML_TYPES_BY_ID, GGMLType, ggml_type
+from tuilab.core.llama_quant import LLAMA_FILE_TYPES, LlamaFileType, llama_file_type
+from tuilab.core.mlx_quant import FLOAT_MODES, MIXED_RECIPES, UNQUANTIZED_BITS, MLXQuant
 
+__all__ = [
+    "GGML_TYPES",
+    "GGML_TYPES_BY_ID",
+    "KV_TYPES",
+    "LLAMA_FILE_TYPES",
+    "LLAMA_LADDER",
+    "MLX_LADDER",
+    "GGMLType",
+    "KVType",
+    "LlamaFileType",
+    "MLXQuant",
+    "QuantSpec",
+    "SizedTensor",
+    "all_quant_names",
+    "ggml_type",
+    "kv_type",
+    "llama_file_type",
+    "nominal_bits",
+    "parse_quant",
+    "quant_engine",
+    "quant_name",
+    "weight_tensors",
+]
 
-@dataclass(frozen=True)
-class GGMLType:
-    """One ggml storage type: `block_bytes` hold `block_elems` weights."""
-
-    name: str
-    type_id: int  # enum ggml_type in ggml/include/ggml.h
-    block_elems: int
-    block_bytes: int
-
-    @property
-    def bits_per_weight(self) -> float:
-        return self.block_bytes * 8 / self.block_elems
-
-    def tensor_bytes(self, n_elements: int) -> int:
-        """Bytes of a tensor with this many elements (rows are whole blocks in valid tensors)."""
-        blocks = -(-n_elements // self.block_elems)
-        return blocks * self.block_bytes
-
-
-# (name, ggml_type id, elements per block, bytes per block), from the block_* structs in
-# ggml/src/ggml-common.h and enum ggml_type in ggml/include/ggml.h (llama.cpp b6xxx, 2025).
-_GGML_TABLE: tuple[tuple[str, int, int, int], ...] = (
-    ("F32", 0, 1, 4),
-    ("F16", 1, 1, 2),
-    ("Q4_0", 2, 32, 18),  # fp16 d + 16 nibble bytes
-    ("Q4_1", 3, 32, 20),  # fp16 d, m + 16
-    ("Q5_0", 6, 32, 22),  # fp16 d + 4 qh + 16
-    ("Q5_1", 7, 32, 24),  # fp16 d, m + 4 qh + 16
-    ("Q8_0", 8, 32, 34),  # fp16 d + 32 int8
-    ("Q2_K", 10, 256, 84),  # 16 scales + 64 qs + fp16 d, dmin
-    ("Q3_K", 11, 256, 110),  # 32 hmask + 64 qs + 12 scales + fp16 d
-    ("Q4_K", 12, 256, 144),  # fp16 d, dmin + 12 scales + 128 qs
-    ("Q5_K", 13, 256, 176),  # fp16 d, dmin + 12 scales + 32 qh + 128 qs
-    ("Q6_K", 14, 256, 210),  # 128 ql + 64 qh + 16 scales + fp16 d
-    ("IQ2_XXS", 16, 256, 66),  # fp16 d + 64 qs
-    ("IQ2_XS", 17, 256, 74),  # fp16 d + 64 qs + 8 scales
-    ("IQ3_XXS", 18, 256, 98),  # fp16 d + 96 qs
-    ("IQ1_S", 19, 256, 50),  # fp16 d + 32 qs + 16 qh
-    ("IQ4_NL", 20, 32, 18),  # fp16 d + 16 qs
-    ("IQ3_S", 21, 256, 110),  # fp16 d + 64 qs + 8 qh + 32 signs + 4 scales
-    ("IQ2_S", 22, 256, 82),  # fp16 d + 64 qs + 8 qh + 8 scales
-    ("IQ4_XS", 23, 256, 136),  # fp16 d + 2 scales_h + 4 scales_l + 128 qs
-    ("I8", 24, 1, 1),
-    ("I16", 25, 1, 2),
-    ("I32", 26, 1, 4),
-    ("I64", 27, 1, 8),
-    ("F64", 28, 1, 8),
-    ("IQ1_M", 29, 256, 56),  # 32 qs + 16 qh + 8 scales
-    ("BF16", 30, 1, 2),
-    ("TQ1_0", 34, 256, 54),  # 48 base-3 qs + 4 qh + fp16 d
-    ("TQ2_0", 35, 256, 66),  # 64 2-bit qs + fp16 d
-    ("MXFP4", 39, 32, 17),  # e8m0 scale + 16 fp4 bytes
-)
-
-GGML_TYPES: dict[str, GGMLType] = {n: GGMLType(n, i, e, b) for n, i, e, b in _GGML_TABLE}
-GGML_TYPES_BY_ID: dict[int, GGMLType] = {t.type_id: t for t in GGML_TYPES.values()}
-
-
-def ggml_type(name: str) -> GGMLType:
-    try:
-        return GGML_TYPES[name.upper()]
-    except KeyError:
-        raise UnknownNameError("ggml type", name, GGML_TYPES) from None
+QuantSpec = LlamaFileType | MLXQuant
 
 
 @dataclass(frozen=True)
@@ -101,3 +68,150 @@ def kv_type(name: str) -> KVType:
         return KV_TYPES[name.lower()]
     except KeyError:
         raise UnknownNameError("KV cache type", name, KV_TYPES) from None
+
+
+@dataclass(frozen=True)
+class SizedTensor:
+    """One stored tensor of a quantized model: its storage type and exact bytes."""
+
+    name: str
+    layer: int | None  # block index, None for embeddings, output and final norm
+    type_name: str  # a ggml type name (Q4_K, F32) or an MLX label (affine4/g64, mxfp4/g32, bf16)
+    n_bytes: int
+
+
+# --- names -------------------------------------------------------------------------------------------
+
+_IMATRIX_SUFFIX = "-imatrix"
+_MLX_BITS_RE = re.compile(r"^mlx-(\d+)bit(?:-g(\d+))?$")
+_MLX_MIXED_RE = re.compile(r"^mlx-(mixed_\d_\d)(?:-g(\d+))?$")
+
+
+def parse_quant(name: str) -> QuantSpec:
+    """Read what a user types: `Q4_K_M`, `q4_k_m`, `f16`, `IQ4_XS-imatrix`, `mlx-4bit`, `mlx-4bit-g32`,
+    `mlx-bf16`, `mlx-fp16`, `mlx-mxfp4`, `mlx-nvfp4`, `mlx-mxfp8`, `mlx-mixed_3_6`."""
+    key = name.strip()
+    if key.lower().startswith("mlx-"):
+        spec: QuantSpec | None = _parse_mlx(key.lower())
+    else:
+        spec = _parse_llama(key.upper())
+    if spec is None:
+        raise UnknownNameError("quant", name, all_quant_names())
+    return spec
+
+
+def _parse_llama(key: str) -> LlamaFileType | None:
+    imatrix = key.endswith(_IMATRIX_SUFFIX.upper())
+    base = LLAMA_FILE_TYPES.get(key.removesuffix(_IMATRIX_SUFFIX.upper()))
+    if base is None or not imatrix:
+        return base
+    return LlamaFileType(base.name, base.ftype_id, base.base, imatrix=True)
+
+
+def _parse_mlx(key: str) -> MLXQuant | None:
+    suffix = key.removeprefix("mlx-")
+    if suffix in ("bf16", "fp16"):
+        return MLXQuant(bits=UNQUANTIZED_BITS, dtype=suffix)
+    if suffix in FLOAT_MODES:
+        group, bits, _ = FLOAT_MODES[suffix]
+        return MLXQuant(bits=bits, group_size=group, mode=suffix)
+    group = 64
+    try:
+        if m := _MLX_MIXED_RE.match(key):
+            recipe, group = m.group(1), int(m.group(2) or group)
+            low_bits = MIXED_RECIPES[recipe][0] if recipe in MIXED_RECIPES else 0
+            return MLXQuant(bits=low_bits, group_size=group, recipe=recipe)
+        if m := _MLX_BITS_RE.match(key):
+            return MLXQuant(bits=int(m.group(1)), group_size=int(m.group(2) or group))
+        return None
+    except UsageError:
+        return None  # a well-formed name for a combination MLX does not offer: unknown name
+
+
+def all_quant_names() -> list[str]:
+    """Every canonical name `parse_quant` accepts (group-size variants of MLX names aside)."""
+    mlx = [f"mlx-{b}bit" for b in (2, 3, 4, 5, 6, 8)] + ["mlx-bf16", "mlx-fp16"]
+    mlx += [f"mlx-{m}" for m in FLOAT_MODES] + [f"mlx-{r}" for r in MIXED_RECIPES]
+    return [*LLAMA_FILE_TYPES, *mlx]
+
+
+def quant_engine(q: QuantSpec) -> str:
+    return "llama.cpp" if isinstance(q, LlamaFileType) else "mlx"
+
+
+def quant_name(q: QuantSpec) -> str:
+    """Canonical name; `parse_quant(quant_name(q)) == q`."""
+    if isinstance(q, MLXQuant):
+        return q.name
+    default_imatrix = LLAMA_FILE_TYPES[q.name].imatrix
+    return q.name + (_IMATRIX_SUFFIX if q.imatrix and not default_imatrix else "")
+
+
+def nominal_bits(q: QuantSpec) -> float:
+    """Bits per weight the name promises: the base ggml type's (Q4_K_M: 4.5), MLX's with scales."""
+    return q.base.bits_per_weight if isinstance(q, LlamaFileType) else q.nominal_bits
+
+
+# --- sizes -------------------------------------------------------------------------------------------
+
+
+def weight_tensors(q: QuantSpec | None, arch: ModelArch) -> tuple[SizedTensor, ...]:
+    """Every stored tensor of `arch` under `q`, in the arch's order. With `q` None the tensors must carry
+    their own `ggml_type` (and maybe `n_bytes`), as read from a GGUF file."""
+    if q is None:
+        return tuple(_as_read(t.name, t.layer, t.ggml_type, t.n_bytes, t.n_elements) for t in arch.tensors)
+    if isinstance(q, MLXQuant):
+        return tuple(
+            SizedTensor(t.name, t.layer, q.type_name(t, arch), q.tensor_bytes(t, arch)) for t in arch.tensors
+        )
+    types = q.tensor_types(arch)
+    return tuple(
+        SizedTensor(t.name, t.layer, types[t.name].name, types[t.name].tensor_bytes(t.n_elements))
+        for t in arch.tensors
+    )
+
+
+def _as_read(name: str, layer: int | None, type_name: str | None, n_bytes: int | None, n: int) -> SizedTensor:
+    if type_name is None:
+        raise UsageError(f"tensor {name} has no stored type: name a quantization for this model")
+    if n_bytes is None:
+        n_bytes = ggml_type(type_name).tensor_bytes(n)
+    return SizedTensor(name, layer, type_name, n_bytes)
+
+
+# --- ladders -----------------------------------------------------------------------------------------
+
+# What `--ladder` shows, top to bottom, as canonical names for `parse_quant`: llama.cpp file types from
+# 16 bits down to the ternary types, MLX from bf16 down to 2 bits, then the mixed and float modes.
+# IQ3_XXS sits above Q2_K: the Q2_K mixture is the smaller file (Llama-3.1-8B: 3.16 vs 3.25 bits per
+# weight in llama.cpp's tools/quantize/README.md).
+LLAMA_LADDER: tuple[str, ...] = (
+    "F16",
+    "Q8_0",
+    "Q6_K",
+    "Q5_K_M",
+    "Q4_K_M",
+    "Q4_K_S",
+    "IQ4_XS",
+    "Q3_K_M",
+    "Q3_K_S",
+    "IQ3_XXS",
+    "Q2_K",
+    "IQ2_XS",
+    "IQ2_XXS",
+    "IQ1_M",
+    "IQ1_S",
+    "TQ2_0",
+    "TQ1_0",
+)
+MLX_LADDER: tuple[str, ...] = (
+    "mlx-bf16",
+    "mlx-8bit",
+    "mlx-6bit",
+    "mlx-5bit",
+    "mlx-4bit",
+    "mlx-3bit",
+    "mlx-2bit",
+    "mlx-mixed_3_6",
+    "mlx-mxfp4",
+)

@@ -1,0 +1,80 @@
+"""The fit oracle against measurements and the study's findings (issue 2, "Done when")."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from tuilab.models.profiles import load_hardware_profile, load_model_profile
+
+from tuilab.core.fit import plan
+from tuilab.core.plan_types import RUNS_ON_DEVICE, Verdict
+from tuilab.core.quant import parse_quant
+
+# NVML device memory used after load, all layers offloaded, flash attention on, ctx 4096, on an H100 SXM
+# (../shared/device/README.md; docs/benchmarks/calibration.md).
+H100_MEASURED_DEVICE_BYTES = {"F16": 16.38e9, "Q8_0": 9.34e9, "Q4_K_M": 5.98e9}
+
+
+def _plan(model: str, quant: str, hw: str, ctx: int = 4096, **kw: object):  # type: ignore[no-untyped-def]
+    return plan(
+        load_model_profile(model).arch, parse_quant(quant), load_hardware_profile(hw), ctx_tokens=ctx, **kw
+    )
+
+
+class TestH100DeviceMemoryMatchesMeasurement:
+    @pytest.mark.parametrize("quant", sorted(H100_MEASURED_DEVICE_BYTES))
+    def test_within_five_percent(self, quant: str) -> None:
+        fit = _plan("llama-3-8b", quant, "h100-sxm-80gb")
+        measured = H100_MEASURED_DEVICE_BYTES[quant]
+        assert fit.verdict is Verdict.FITS
+        assert fit.gpu_layers == fit.n_layers + 1
+        assert abs(fit.memory.device_bytes - measured) / measured < 0.05
+
+
+class TestRtx3060:
+    def test_f16_8b_is_partial_offload_and_far_slower_than_full_offload(self) -> None:
+        fit = _plan("llama-3-8b", "F16", "rtx-3060-12gb")
+        assert fit.verdict is Verdict.PARTIAL_OFFLOAD
+        assert 0 < fit.gpu_layers < fit.n_layers
+        hw = load_hardware_profile("rtx-3060-12gb")
+        roomy = dataclasses.replace(
+            hw, gpus=(dataclasses.replace(hw.gpus[0], memory_bytes=48 * 2**30, free_bytes=48 * 2**30),)
+        )
+        full = plan(load_model_profile("llama-3-8b").arch, parse_quant("F16"), roomy, ctx_tokens=4096)
+        assert full.verdict is Verdict.FITS
+        assert fit.predicted_tg_tps < 0.4 * full.predicted_tg_tps
+        # The study measured 8.5 tok/s for this case; a prediction within a factor of two is in the range.
+        assert 4.25 < fit.predicted_tg_tps < 17
+
+    def test_q4_k_m_8b_fits_at_8k(self) -> None:
+        assert _plan("llama-3-8b", "Q4_K_M", "rtx-3060-12gb", ctx=8192).verdict is Verdict.FITS
+
+
+class TestMacWiredLimit:
+    @pytest.mark.parametrize("quant", ["Q4_K_M", "mlx-4bit"])
+    def test_70b_on_48gb_m3_max_is_not_called_fitting(self, quant: str) -> None:
+        fit = _plan("llama-3-70b", quant, "m3-max-40c-48gb")
+        assert fit.verdict not in RUNS_ON_DEVICE
+        assert any("sudo sysctl iogpu.wired_limit_mb=" in a for a in fit.advice), fit.advice
+
+    def test_suggested_wired_limit_would_fit_and_leave_macos_memory(self) -> None:
+        fit = _plan("llama-3-70b", "Q4_K_M", "m3-max-40c-48gb")
+        tip = next(a for a in fit.advice if "iogpu.wired_limit_mb=" in a)
+        limit_mb = int(tip.split("iogpu.wired_limit_mb=")[1].split()[0])
+        hw = load_hardware_profile("m3-max-40c-48gb")
+        raised = dataclasses.replace(hw, wired_limit_bytes=limit_mb * 2**20, wired_limit_is_default=False)
+        again = plan(load_model_profile("llama-3-70b").arch, parse_quant("Q4_K_M"), raised, ctx_tokens=4096)
+        assert again.verdict in RUNS_ON_DEVICE
+        assert hw.ram_bytes - limit_mb * 2**20 >= 4 * 2**30
+
+    def test_small_model_fits_under_the_default_limit(self) -> None:
+        assert _plan("llama-3-8b", "mlx-4bit", "m3-max-40c-48gb").verdict is Verdict.FITS
+
+
+class TestMoE:
+    def test_moe_reads_only_active_experts(self) -> None:
+        moe = _plan("mixtral-8x7b", "Q4_K_M", "h100-sxm-80gb")
+        dense = _plan("llama-3-70b", "Q4_K_M", "h100-sxm-80gb")
+        # Mixtral holds ~47B parameters but reads ~13B per token: faster than a dense 70B by far.
+        assert moe.predicted_tg_tps > 2 * dense.predicted_tg_tps

@@ -1,0 +1,122 @@
+"""Advice for a plan that does not simply fit: what change would make it fit, in the user's words.
+
+Each suggestion is checked by planning it: a smaller quant, a shorter context, a quantized KV cache, or on
+a Mac the `iogpu.wired_limit_mb` value that would fit while leaving macOS enough memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+from tuilab.core.arch import ModelArch
+from tuilab.core.hardware import MAC_MIN_OS_BYTES, MIB, HardwareSpec
+from tuilab.core.plan_types import RUNS_ON_DEVICE, FitPlan, Request, Verdict, gb
+from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, QuantSpec, nominal_bits, parse_quant, quant_name
+
+# Sibling KV types to try, per engine (tuilab.core.quant.KV_TYPES).
+_KV_STEPS = {"llama.cpp": ("q8_0", "q4_0"), "mlx": ("mlx-kv8", "mlx-kv4")}
+# Margin on top of the planned need when suggesting a wired limit: allocations round up to pages and
+# Metal heaps; 1 GiB keeps the suggestion valid for a somewhat longer prompt.
+WIRED_MARGIN_BYTES = 1024 * MIB
+
+Planner = Callable[..., FitPlan]
+
+
+def advise_plan(
+    fit: FitPlan, arch: ModelArch, quant: QuantSpec | None, hw: HardwareSpec, req: Request, planner: Planner
+) -> FitPlan:
+    """`fit` with its `advice` filled in."""
+
+    def try_plan(q: QuantSpec | None, ctx: int, kv: str) -> FitPlan:
+        return planner(
+            arch,
+            q,
+            hw,
+            ctx_tokens=ctx,
+            kv_type=kv,
+            engine=req.engine,
+            gpu_layers=req.gpu_layers,
+            flash_attn=req.flash_attn,
+            advise=False,
+        )
+
+    tips: list[str] = []
+    if fit.verdict is Verdict.TIGHT:
+        tips.append(
+            f"headroom is only {gb(fit.headroom_bytes)}: close other GPU users or shorten the context"
+        )
+    wired = wired_limit_tip(fit, hw)
+    if wired:
+        tips.append(wired)
+    if fit.verdict not in RUNS_ON_DEVICE:
+        tips += _alternatives(fit, quant, req, try_plan)
+    return dataclasses.replace(fit, advice=tuple(tips))
+
+
+def _alternatives(
+    fit: FitPlan,
+    quant: QuantSpec | None,
+    req: Request,
+    try_plan: Callable[[QuantSpec | None, int, str], FitPlan],
+) -> list[str]:
+    tips: list[str] = []
+    smaller = _smaller_quant_that_fits(quant, req.engine, lambda q: try_plan(q, req.ctx_tokens, req.kv_type))
+    if smaller:
+        tips.append(smaller)
+    short = try_plan(quant, 256, req.kv_type)
+    if short.verdict in RUNS_ON_DEVICE and short.max_ctx < req.ctx_tokens:
+        tips.append(f"a context of up to {short.max_ctx} tokens fits on the device (--ctx {short.max_ctx})")
+    for kv in _KV_STEPS.get(req.engine, ()):
+        if kv != req.kv_type and try_plan(quant, req.ctx_tokens, kv).verdict in RUNS_ON_DEVICE:
+            tips.append(f"a {kv} KV cache (--kv-type {kv}) makes it fit at this context")
+            break
+    return tips
+
+
+def wired_limit_tip(fit: FitPlan, hw: HardwareSpec) -> str | None:
+    """On a Mac held back by the GPU wired limit, the sysctl that would fit while leaving macOS enough."""
+    if not hw.unified or fit.verdict in RUNS_ON_DEVICE:
+        return None
+    need = _device_need_all_layers(fit) + WIRED_MARGIN_BYTES
+    wired = hw.wired_limit_bytes or hw.ram_bytes
+    if need <= wired:
+        return None
+    if need > hw.ram_bytes - MAC_MIN_OS_BYTES:
+        return (
+            f"even raising the GPU wired limit cannot fit it: {gb(need)} needed of {gb(hw.ram_bytes)} RAM, "
+            f"and macOS needs at least {gb(MAC_MIN_OS_BYTES)}"
+        )
+    limit_mb = math.ceil(need / MIB / 1024) * 1024
+    left = hw.ram_bytes - limit_mb * MIB
+    return (
+        f"raise the GPU wired limit: sudo sysctl iogpu.wired_limit_mb={limit_mb} "
+        f"(leaves {gb(left)} for macOS; resets at reboot)"
+    )
+
+
+def _device_need_all_layers(fit: FitPlan) -> int:
+    m = fit.memory
+    if fit.engine == "mlx" or fit.gpu_layers > fit.n_layers:
+        return m.device_bytes
+    # A partial plan holds only part of the model on the GPU: count everything that would move there.
+    return m.device_bytes + m.weights_host_bytes + m.kv_host_bytes
+
+
+def _smaller_quant_that_fits(
+    quant: QuantSpec | None, engine: str, plan_for: Callable[[QuantSpec], FitPlan]
+) -> str | None:
+    ladder = LLAMA_LADDER if engine == "llama.cpp" else MLX_LADDER
+    current_bits = nominal_bits(quant) if quant is not None else 99.0
+    for name in ladder:
+        q = parse_quant(name)
+        if nominal_bits(q) >= current_bits:
+            continue
+        candidate = plan_for(q)
+        if candidate.verdict in RUNS_ON_DEVICE:
+            return (
+                f"{quant_name(q)} fits ({gb(candidate.memory.device_bytes)} on the device, "
+                f"~{candidate.predicted_tg_tps:.0f} tok/s predicted)"
+            )
+    return None

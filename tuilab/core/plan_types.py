@@ -1,0 +1,113 @@
+"""The result types of the fit oracle: the verdict, the request it answers, and the frozen `FitPlan`.
+
+Kept apart from the planner so the advisor, the UI and the CLI can name them without importing the
+planning code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tuilab.core.memory import MemoryBreakdown
+
+# Headroom under which a fit is called tight: 10% of the budget. Below it a browser tab or a longer
+# prompt than planned can push the machine into swap or an allocation failure (docs/decisions.md).
+TIGHT_HEADROOM_FRACTION = 0.10
+
+
+class Verdict(StrEnum):
+    FITS = "fits"
+    TIGHT = "tight"
+    PARTIAL_OFFLOAD = "partial_offload"
+    CPU_ONLY = "cpu_only"
+    NO_FIT = "no_fit"
+
+
+RUNS_ON_DEVICE = (Verdict.FITS, Verdict.TIGHT)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a plan depends on besides the model and the machine."""
+
+    ctx_tokens: int
+    kv_type: str = "f16"
+    engine: str = "llama.cpp"
+    gpu_layers: int | None = None
+    flash_attn: bool = True
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    model: str
+    quant: str
+    engine: str
+    hardware: str
+    hardware_is_profile: bool
+    ctx_tokens: int
+    kv_type: str
+    memory: MemoryBreakdown
+    budget_bytes: int
+    host_budget_bytes: int
+    verdict: Verdict
+    reason: str
+    gpu_layers: int
+    n_layers: int
+    max_ctx: int
+    predicted_tg_tps: float
+    predicted_tg_tps_full_ctx: float
+    predicted_pp_tps: float
+    advice: tuple[str, ...] = ()
+    basis: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def weights_bytes(self) -> int:
+        return self.memory.weights_device_bytes + self.memory.weights_host_bytes
+
+    @property
+    def headroom_bytes(self) -> int:
+        if self.budget_bytes and self.verdict is not Verdict.CPU_ONLY:
+            return self.budget_bytes - self.memory.device_bytes
+        return self.host_budget_bytes - self.memory.host_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.memory
+        d: dict[str, Any] = {
+            "model": self.model,
+            "quant": self.quant,
+            "engine": self.engine,
+            "hardware": self.hardware,
+            "hardware_is_profile": self.hardware_is_profile,
+            "ctx": self.ctx_tokens,
+            "kv_type": self.kv_type,
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": m.kv_device_bytes + m.kv_host_bytes,
+            "compute_bytes": m.compute_device_bytes + m.compute_host_bytes,
+            "overhead_bytes": m.overhead_device_bytes + m.overhead_host_bytes,
+            "total_bytes": m.total_bytes,
+            "device_bytes": m.device_bytes,
+            "host_bytes": m.host_bytes,
+            "budget_bytes": self.budget_bytes,
+            "host_budget_bytes": self.host_budget_bytes,
+            "headroom_bytes": self.headroom_bytes,
+            "verdict": str(self.verdict),
+            "reason": self.reason,
+            "advice": list(self.advice),
+            "gpu_layers": self.gpu_layers,
+            "n_layers": self.n_layers,
+            "max_ctx": self.max_ctx,
+            "predicted_tg_tps": round(self.predicted_tg_tps, 2),
+            "predicted_tg_tps_full_ctx": round(self.predicted_tg_tps_full_ctx, 2),
+            "predicted_pp_tps": round(self.predicted_pp_tps, 1),
+            "memory": asdict(m),
+            "basis": dict(self.basis),
+        }
+        return d
+
+
+def gb(n_bytes: int | float) -> str:
+    """Bytes as decimal gigabytes, the unit GGUF file listings and datasheets use."""
+    return f"{n_bytes / 1e9:.2f} GB"
