@@ -1,0 +1,157 @@
+"""`tuilab hw`: the real command on this machine, and the recorded Macs and GPUs through real profiles."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import psutil
+import pytest
+
+from tuilab.cli import main
+from tuilab.cli.hw import machine_spec, profile_lookup, render, report_dict
+from tuilab.core.hardware import GIB, Platform
+from tuilab.hardware.detect import detect_hardware
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _recorded() -> ModuleType:
+    """tests/hardware/recorded.py: the stand-ins built from recorded Mac and nvidia-smi outputs."""
+    spec = importlib.util.spec_from_file_location(
+        "tuilab_tests_recorded", ROOT / "tests/hardware/recorded.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+recorded = _recorded()
+
+
+def tuilab(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuilab", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout_s
+    )
+
+
+class TestThisMachineJson:
+    def test_reports_ram_and_cores_like_psutil_in_well_under_two_seconds(self) -> None:
+        start = time.perf_counter()
+        done = tuilab("hw", "--json")
+        elapsed_s = time.perf_counter() - start
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["machine"]["ram_bytes"] == psutil.virtual_memory().total
+        assert report["machine"]["cpu_cores"] == (psutil.cpu_count(logical=False) or psutil.cpu_count())
+        assert report["readings"]["host"]["logical_cores"] == psutil.cpu_count()
+        assert elapsed_s < 1.5
+
+    def test_every_budget_has_a_source(self) -> None:
+        report = json.loads(tuilab("hw", "--json").stdout)
+        assert report["budgets"] and all(b["source"] and b["budget_bytes"] >= 0 for b in report["budgets"])
+        assert {"ram_bytes", "ram_available_bytes", "ram_bandwidth_gbps", "cpu_cores"} <= set(
+            report["sources"]
+        )
+
+
+class TestHumanTable:
+    def test_machine_budgets_and_notes(self) -> None:
+        done = tuilab("hw")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].startswith("Machine: ")
+        assert "Budget per engine" in lines
+        header = next(line for line in lines if line.strip().startswith("engine"))
+        cpu_row = next(line for line in lines if line.strip().startswith("llama.cpp") and " CPU " in line)
+        assert cpu_row.index("GiB") < len(header) and header.index("budget") <= cpu_row.index("GiB")
+
+    def test_recorded_m3_max_through_the_real_profiles(self) -> None:
+        detection = detect_hardware(
+            profile_lookup(),
+            system="darwin",
+            apple_runner=recorded.recorded_mac("m3-max"),
+            mlx_info=lambda: None,
+        )
+        text = render(report_dict(detection.spec, detection, None))
+        assert "profile m3-max-40c-48gb" in text.splitlines()[0]
+        wired_row = next(line for line in text.splitlines() if line.strip().startswith("wired limit"))
+        assert "400 GB/s" in text and "36.0 GiB" in wired_row and "default:" in wired_row
+        assert any(line.split()[:3] == ["mlx", "Metal", "(wired)"] for line in text.splitlines())
+
+
+class TestRealProfilesFillTheGaps:
+    def test_m3_max_48gb_matches_its_profile_with_400_gbps(self) -> None:
+        detection = detect_hardware(
+            profile_lookup(),
+            system="darwin",
+            apple_runner=recorded.recorded_mac("m3-max"),
+            mlx_info=lambda: None,
+        )
+        assert detection.profile_name == "m3-max-40c-48gb"
+        assert detection.spec.ram_bandwidth_gbps == 400.0
+        assert detection.spec.wired_limit_bytes == 36 * GIB
+        assert "apple.com" in detection.spec.source("ram_bandwidth_gbps")
+
+    def test_rtx_3060_matches_its_profile_and_keeps_its_measured_360_gbps(self) -> None:
+        detection = detect_hardware(profile_lookup(), system="linux", nvml=recorded.RecordedNVML("rtx-3060"))
+        assert detection.profile_name == "rtx-3060-12gb"
+        gpu = detection.spec.gpus[0]
+        assert (gpu.memory_bytes, round(gpu.bandwidth_gbps)) == (12 * GIB, 360)
+        assert gpu.fp16_tflops == pytest.approx(50.9)
+
+    def test_h100_without_memory_clock_takes_the_profiles_bandwidth(self) -> None:
+        nvml = recorded.RecordedNVML("h100-sxm", broken=["nvmlDeviceGetMaxClockInfo"])
+        detection = detect_hardware(profile_lookup(), system="linux", nvml=nvml)
+        assert detection.profile_name == "h100-sxm-80gb"
+        assert detection.spec.gpus[0].bandwidth_gbps > 3000
+        assert "Not Supported" in detection.spec.source("gpu0.bandwidth_gbps")
+
+
+class TestProfiles:
+    def test_profile_flag_shows_the_profile(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["hw", "--profile", "rtx-3060-12gb", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["machine"]["is_profile"] and report["profile"] == "rtx-3060-12gb"
+        assert report["budgets"][0]["device"] == "GPU 0 NVIDIA GeForce RTX 3060"
+
+    def test_unknown_profile_exits_2_with_did_you_mean(self) -> None:
+        done = tuilab("hw", "--profile", "m3-max-40c-48g")
+        assert done.returncode == 2
+        assert "did you mean 'm3-max-40c-48gb'" in done.stderr and "Traceback" not in done.stderr
+
+    def test_machine_spec_is_this_machine_or_the_profile(self) -> None:
+        assert machine_spec(None).ram_bytes == psutil.virtual_memory().total
+        assert machine_spec("m3-max-40c-48gb").platform is Platform.APPLE
+
+
+class TestWatch:
+    def test_prints_live_lines(self) -> None:
+        done = tuilab("hw", "--watch", "--count", "2", "--interval", "0.2")
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert len(lines) == 2 and all("RAM " in line and "swap" in line for line in lines)
+
+    def test_ctrl_c_exits_0_without_traceback(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuilab", "hw", "--watch", "--interval", "0.2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert "RAM " in first
+        assert proc.returncode == 0 and "Traceback" not in err

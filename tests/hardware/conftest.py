@@ -1,0 +1,8 @@
+"""Make the recorded stand-ins (recorded.py, next to this file) importable from these tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -1,0 +1,213 @@
+"""`tuilab hw`: this machine as the fit oracle sees it: budget per engine, each number's source, warnings.
+
+It joins tuilab.hardware's detection with tuilab.models' hardware profiles (only the CLI layer may see
+both); `machine_spec()` is what `tuilab fit` uses when no --hardware is given. `--watch` streams memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from types import ModuleType
+from typing import Any
+
+from tuilab.core.errors import UnknownNameError
+from tuilab.core.hardware import GIB, MIB, HardwareSpec
+from tuilab.hardware.budget import EngineBudget, engine_budgets
+from tuilab.hardware.detect import Detection, ProfileLookup, ProfileMatch, detect_hardware
+from tuilab.hardware.sampler import DEFAULT_INTERVAL_S, MemorySampler, Sample
+
+PROFILES_MODULE = "tuilab.models.profiles"
+# One --watch line a second: readable live, while the sampler underneath reads at 2 Hz.
+WATCH_INTERVAL_S = 1.0
+
+
+def _profiles() -> ModuleType | None:
+    """tuilab.models.profiles, or None while it does not exist yet (detection then matches nothing)."""
+    try:
+        return importlib.import_module(PROFILES_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != PROFILES_MODULE:
+            raise
+        return None
+
+
+def profile_lookup() -> ProfileLookup | None:
+    """The lookup detection uses to name the machine's profile, built on tuilab.models.profiles."""
+    profiles = _profiles()
+    if profiles is None:
+        return None
+
+    def lookup(platform: str, name: str, memory_bytes: int, gpu_cores: int | None) -> ProfileMatch | None:
+        found = profiles.find_hardware_profile(platform, name, memory_bytes, gpu_cores)
+        return (found, profiles.load_hardware_profile(found)) if found else None
+
+    return lookup
+
+
+def load_profile(name: str) -> HardwareSpec:
+    """A named hardware profile; an unknown name raises UnknownNameError with close matches."""
+    profiles = _profiles()
+    if profiles is None:
+        raise UnknownNameError("hardware profile", name, [])
+    spec: HardwareSpec = profiles.load_hardware_profile(name)
+    return spec
+
+
+def detect() -> Detection:
+    """Detect this machine, matched against the hardware profiles."""
+    return detect_hardware(profile_lookup())
+
+
+def machine_spec(profile: str | None) -> HardwareSpec:
+    """The spec `tuilab fit` plans for: the named profile, or this machine as detected."""
+    return load_profile(profile) if profile else detect().spec
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "hw",
+        help="this machine as the fit oracle sees it",
+        description="Show the machine, the memory budget of each engine, where each number came from, "
+        "and warnings. With --watch, print live memory and GPU power lines until Ctrl-C.",
+    )
+    parser.add_argument("--profile", metavar="NAME", help="show a hardware profile instead of this machine")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--watch", action="store_true", help="print live memory and power until Ctrl-C")
+    parser.add_argument(
+        "--interval", type=float, default=WATCH_INTERVAL_S, help="seconds between --watch lines (1.0)"
+    )
+    parser.add_argument("--count", type=int, default=0, help="with --watch: stop after N lines (0: never)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.watch:
+        return watch(args.interval, args.count)
+    if args.profile:
+        report = report_dict(load_profile(args.profile), None, args.profile)
+    else:
+        detection = detect()
+        report = report_dict(detection.spec, detection, None)
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
+
+
+def report_dict(spec: HardwareSpec, detection: Detection | None, profile: str | None) -> dict[str, Any]:
+    """Everything `hw` knows as plain JSON types: spec, sources, budgets, warnings and raw readings."""
+    machine = asdict(spec)
+    machine["platform"] = spec.platform.value
+    machine.pop("sources")
+    return {
+        "machine": machine,
+        "profile": profile if profile else (detection.profile_name if detection else None),
+        "sources": dict(spec.sources),
+        "budgets": [asdict(b) for b in engine_budgets(spec)],
+        "warnings": list(detection.warnings) if detection else [],
+        "notes": list(detection.notes) if detection else [f"hardware profile {profile}, not this machine"],
+        "readings": _readings(detection) if detection else None,
+    }
+
+
+def _readings(detection: Detection) -> dict[str, Any]:
+    nvidia = asdict(detection.nvidia)
+    for gpu_dict, gpu in zip(nvidia["gpus"], detection.nvidia.gpus, strict=True):
+        gpu_dict["bandwidth_gbps"] = gpu.bandwidth_gbps
+    return {
+        "host": asdict(detection.host),
+        "apple": asdict(detection.apple) if detection.apple else None,
+        "nvidia": nvidia,
+    }
+
+
+def _gib(n_bytes: float | None) -> str:
+    return "unknown" if n_bytes is None else f"{n_bytes / GIB:.1f} GiB"
+
+
+def _gbps(bandwidth_gbps: float) -> str:
+    return f"{bandwidth_gbps:.0f} GB/s" if bandwidth_gbps > 0 else "unknown"
+
+
+def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    """Left-aligned columns; the last column (a source, often long) is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        indent + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def _machine_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    m, src = report["machine"], report["sources"]
+    rows = [
+        ("RAM", _gib(m["ram_bytes"]), src.get("ram_bytes", "unknown")),
+        ("RAM available", _gib(m["ram_available_bytes"]), src.get("ram_available_bytes", "unknown")),
+        ("RAM bandwidth", _gbps(m["ram_bandwidth_gbps"]), src.get("ram_bandwidth_gbps", "unknown")),
+        ("CPU cores", str(m["cpu_cores"]), src.get("cpu_cores", "unknown")),
+    ]
+    for i, gpu in enumerate(m["gpus"]):
+        rows.append((f"GPU {i}", gpu["name"], f"backend {gpu['backend']}"))
+        rows.append(("  memory", _gib(gpu["memory_bytes"]), src.get(f"gpu{i}.memory_bytes", "unknown")))
+        rows.append(("  free", _gib(gpu["free_bytes"]), src.get(f"gpu{i}.free_bytes", "unknown")))
+        rows.append(
+            ("  bandwidth", _gbps(gpu["bandwidth_gbps"]), src.get(f"gpu{i}.bandwidth_gbps", "unknown"))
+        )
+    if m["wired_limit_bytes"] is not None:
+        rows.append(("wired limit", _gib(m["wired_limit_bytes"]), src.get("wired_limit_bytes", "unknown")))
+    return rows
+
+
+def render(report: dict[str, Any]) -> str:
+    """The human view: machine, budget per engine, warnings and notes, in aligned columns."""
+    m = report["machine"]
+    profile = report["profile"] or "no profile matched"
+    lines = [f"Machine: {m['name']}  [{m['platform']}; {'profile ' if report['profile'] else ''}{profile}]"]
+    lines += _table([("what", "value", "source"), *_machine_rows(report)])
+    budgets = [EngineBudget(**b) for b in report["budgets"]]
+    lines += ["", "Budget per engine"]
+    lines += _table(
+        [("engine", "device", "budget", "source")]
+        + [(b.engine, b.device, _gib(b.budget_bytes), b.source) for b in budgets]
+    )
+    for title, items, mark in (("Warnings", report["warnings"], "!"), ("Notes", report["notes"], "-")):
+        if items:
+            lines += ["", title, *(f"  {mark} {item}" for item in items)]
+    return "\n".join(lines)
+
+
+def watch_line(sample: Sample) -> str:
+    """One live line: host RAM, swap, this process, and each GPU's memory and power."""
+    parts = [
+        time.strftime("%H:%M:%S"),
+        f"RAM {_gib(sample.ram_used_bytes)} / {_gib(sample.ram_total_bytes)} used",
+        f"avail {_gib(sample.ram_available_bytes)}",
+        f"swap {_gib(sample.swap_used_bytes)}",
+        f"tuilab rss {sample.process_rss_bytes / MIB:.0f} MiB",
+    ]
+    for gpu in sample.gpus:
+        power = f", {gpu.power_w:.0f} W" if gpu.power_w is not None else ""
+        parts.append(f"GPU {gpu.index} {_gib(gpu.used_bytes)} / {_gib(gpu.total_bytes)}{power}")
+    return "  ".join(parts)
+
+
+def watch(interval_s: float, count: int) -> int:
+    """Print a line per interval until Ctrl-C (exit 0, no traceback) or `count` lines."""
+    printed = 0
+    sampler = MemorySampler(interval_s=min(interval_s, DEFAULT_INTERVAL_S)).start()
+    try:
+        while True:
+            print(watch_line(sampler.latest() or sampler.sample_now()), flush=True)
+            printed += 1
+            if 0 < count <= printed:
+                break
+            time.sleep(interval_s)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)  # end the ^C line cleanly
+    finally:
+        sampler.stop()
+    return 0
