@@ -1,0 +1,127 @@
+"""`tuilab fit` as a user runs it: JSON keys, human table, ladder, clean errors, headless imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuilab.cli import main
+
+JSON_KEYS = {
+    "weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "total_bytes", "device_bytes",
+    "host_bytes", "budget_bytes", "headroom_bytes", "verdict", "reason", "advice", "gpu_layers", "n_layers",
+    "max_ctx", "predicted_tg_tps", "predicted_pp_tps", "basis",
+}  # fmt: skip
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+class TestJsonOutput:
+    def test_has_every_documented_key(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(capsys, "fit", "llama-3-8b", "--hardware", "rtx-3060-12gb", "--json")
+        assert code == 0
+        data = json.loads(out)
+        assert data.keys() >= JSON_KEYS
+        assert data["total_bytes"] == data["device_bytes"] + data["host_bytes"]
+        assert data["hardware_is_profile"] is True
+
+    def test_human_table_says_the_verdict_in_words(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(capsys, "fit", "llama-3-8b", "--quant", "F16", "--hardware", "rtx-3060-12gb")
+        assert code == 0
+        assert "PARTIAL OFFLOAD" in out and "layers fit on" in out and "basis" in out
+
+
+class TestLadder:
+    def test_ladder_spans_both_engines_from_f16_to_ternary(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(
+            capsys, "fit", "llama-3-8b", "--ladder", "--hardware", "m3-max-40c-48gb", "--json"
+        )
+        assert code == 0
+        quants = [r["quant"] for r in json.loads(out)["rungs"]]
+        assert quants[0] == "F16" and "TQ1_0" in quants and "IQ1_S" in quants
+        assert "mlx-4bit" in quants and "mlx-8bit" in quants
+
+
+class TestCleanErrors:
+    @pytest.mark.parametrize(
+        ("argv", "hint"),
+        [
+            (["fit", "llama-3-8bb"], "llama-3-8b"),
+            (["fit", "llama-3-8b", "--quant", "Q4_K_N"], "Q4_K_M"),
+            (["fit", "llama-3-8b", "--hardware", "rtx-3060-12g"], "rtx-3060-12gb"),
+        ],
+        ids=["unknown-model", "unknown-quant", "unknown-profile"],
+    )
+    def test_unknown_names_exit_2_with_did_you_mean(
+        self, capsys: pytest.CaptureFixture[str], argv: list[str], hint: str
+    ) -> None:
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2
+        assert "did you mean" in err and hint in err
+        assert "Traceback" not in err
+
+    def test_corrupt_gguf_exits_2_with_one_line_naming_the_file(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        bad = tmp_path / "broken.gguf"
+        bad.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 40)
+        code, _, err = run_cli(capsys, "fit", str(bad))
+        assert code == 2
+        assert err.strip().count("\n") == 0 and "broken.gguf" in err
+
+
+class TestGgufFile:
+    def test_weights_bytes_equal_the_files_tensor_bytes(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        gguf = pytest.importorskip("gguf")
+        path = tmp_path / "m.gguf"
+        w = gguf.GGUFWriter(str(path), "llama")
+        w.add_block_count(1)
+        w.add_embedding_length(64)
+        w.add_head_count(4)
+        w.add_head_count_kv(2)
+        w.add_feed_forward_length(128)
+        w.add_context_length(512)
+        rng = np.random.default_rng(0)
+        shapes = {
+            "token_embd.weight": (100, 64), "blk.0.attn_norm.weight": (64,),
+            "blk.0.attn_q.weight": (64, 64), "blk.0.attn_k.weight": (32, 64),
+            "blk.0.attn_v.weight": (32, 64), "blk.0.attn_output.weight": (64, 64),
+            "blk.0.ffn_norm.weight": (64,), "blk.0.ffn_gate.weight": (128, 64),
+            "blk.0.ffn_up.weight": (128, 64), "blk.0.ffn_down.weight": (64, 128),
+            "output_norm.weight": (64,), "output.weight": (100, 64),
+        }  # fmt: skip
+        for name, shape in shapes.items():
+            dtype = np.float32 if len(shape) == 1 else np.float16
+            w.add_tensor(name, rng.standard_normal(shape).astype(dtype))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        expected = sum(int(t.n_bytes) for t in gguf.GGUFReader(str(path)).tensors)
+        code, out, err = run_cli(capsys, "fit", str(path), "--json", "--hardware", "rtx-3060-12gb")
+        assert code == 0, err
+        assert json.loads(out)["weights_bytes"] == expected
+
+
+class TestHeadless:
+    def test_fit_path_imports_no_ui_or_engine(self) -> None:
+        code = (
+            "import sys; from tuilab.cli import main; "
+            "rc = main(['fit', 'llama-3-8b', '--hardware', 'h100-sxm-80gb', '--json']); "
+            "heavy = [m for m in ('textual', 'mlx', 'mlx_lm', 'llama_cpp', 'huggingface_hub', 'numpy') "
+            "if m in sys.modules]; print('HEAVY', heavy, file=sys.stderr); sys.exit(rc or bool(heavy))"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "HEAVY []" in proc.stderr
