@@ -1,0 +1,84 @@
+"""`tuilab run`: streamed text on stdout, stats on stderr, one JSON line with --json, and loads the fit
+plan refuses turned away with exit 3 before any engine starts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tuilab.cli import main
+from tuilab.models.tiny import TinyModels
+
+JSON_KEYS = {
+    "engine",
+    "model",
+    "quant",
+    "ttft_s",
+    "prompt_tokens",
+    "prompt_tps",
+    "gen_tokens",
+    "gen_tps",
+    "peak_memory_bytes",
+    "predicted_tg_tps",
+    "predicted_memory_bytes",
+}
+
+
+def last_json_line(stdout: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(stdout.strip().splitlines()[-1])
+    return result
+
+
+class TestRunStreams:
+    @pytest.mark.parametrize("engine", ["llama.cpp", "mlx"])
+    def test_json_line_ends_stdout_and_stats_go_to_stderr(
+        self, engine: str, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        pytest.importorskip("llama_cpp" if engine == "llama.cpp" else "mlx_lm")
+        model = tiny_models.gguf_f16 if engine == "llama.cpp" else tiny_models.mlx_dir
+        assert main(["run", str(model), "--max-tokens", "12", "--json", "--ctx", "512"]) == 0
+        out, err = capsys.readouterr()
+        result = last_json_line(out)
+        assert set(result) >= JSON_KEYS
+        assert result["engine"] == engine
+        assert result["gen_tokens"] == 12
+        for key in ("ttft_s", "prompt_tps", "gen_tps", "peak_memory_bytes", "predicted_memory_bytes"):
+            assert isinstance(result[key], int | float) and result[key] > 0, key
+        assert out.strip().splitlines()[0].strip()  # the generated text came first
+        assert "tok/s" in err
+
+    def test_demo_runs_without_a_path(self, capsys: pytest.CaptureFixture[str]) -> None:
+        pytest.importorskip("llama_cpp")
+        assert main(["run", "demo", "--max-tokens", "4", "--json"]) == 0
+        assert last_json_line(capsys.readouterr().out)["gen_tokens"] == 4
+
+
+class TestRunRefuses:
+    def test_a_kv_cache_larger_than_ram_is_refused_with_the_numbers(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # 10^9 tokens of this model's f16 KV cache are ~1 TB: more than any test machine's RAM.
+        start_s = time.perf_counter()
+        assert main(["run", str(tiny_models.gguf_f16), "--ctx", "1000000000"]) == 3
+        err = capsys.readouterr().err
+        assert "will not fit" in err and "--force" in err
+        assert "KV cache 1024.00 GB" in err and "RAM" in err
+        assert time.perf_counter() - start_s < 10  # refused before any engine started
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            (["--engine", "mlx"], "GGUF"),
+            (["--kv-type", "mlx-kv4"], "not offered"),
+            (["--engine", "vllm"], "unknown engine"),
+            (["--max-tokens", "0"], "at least 1"),
+        ],
+        ids=["gguf-on-mlx", "kv-type-of-other-engine", "unknown-engine", "zero-tokens"],
+    )
+    def test_bad_requests_exit_2(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    ) -> None:
+        assert main(["run", str(tiny_models.gguf_f16), *extra]) == 2
+        assert message in capsys.readouterr().err

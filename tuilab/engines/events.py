@@ -1,0 +1,97 @@
+"""Messages between tuilab and an engine worker process: requests down the pipe, events back up.
+
+All are small frozen dataclasses that pickle cheaply. Events are named as things that happened
+(`Loaded`, `Failed`); every generation ends in exactly one `Finished` or `Failed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tuilab.engines.protocol import LoadInfo, LoadSpec, SamplingParams
+
+# --- requests (caller -> worker) ---
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    spec: LoadSpec
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    max_tokens: int
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class ShutdownRequest:
+    pass
+
+
+Request = LoadRequest | GenerateRequest | CancelRequest | ShutdownRequest
+
+# --- events (worker -> caller) ---
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The model is ready. `info` is the engine's own report; the rest the worker measured."""
+
+    load_s: float
+    info: LoadInfo
+    rss_bytes: int | None
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A batch of generated text; `total_tokens` and `elapsed_s` let a UI show a live rate."""
+
+    text: str
+    n_tokens: int
+    total_tokens: int
+    elapsed_s: float  # since the generate request reached the worker
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The numbers of one finished (or cancelled) generation."""
+
+    ttft_s: float | None
+    prompt_tokens: int | None
+    prompt_tps: float | None
+    gen_tokens: int
+    gen_tps: float | None
+    peak_memory_bytes: int | None  # the headline: engine peak if reported, else host RSS + device use
+    engine_peak_memory_bytes: int | None  # MLX's mx.get_peak_memory()
+    rss_bytes: int | None
+    rss_peak_bytes: int | None
+    device_memory_bytes: int | None  # NVML: this worker's memory on NVIDIA GPUs
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str  # "stop", "length", "ctx_full" or "cancelled"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The load or generation failed, or the worker died; `log_tail` holds the engine's last lines."""
+
+    reason: str
+    log_tail: tuple[str, ...] = ()
+    exit_code: int | None = None  # the worker's exit status when it died; negative: killed by a signal
+
+    def describe(self) -> str:
+        tail = "\n".join(f"  | {line}" for line in self.log_tail)
+        return f"{self.reason}\n{tail}" if tail else self.reason
+
+
+Event = Loaded | Tokens | Stats | Finished | Failed
