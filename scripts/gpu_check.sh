@@ -53,12 +53,12 @@ timeout 150 python3 scripts/gpu_measure.py "${LOADS[@]}" >"$OUT/loads.jsonl" 2>"
 log "loads rc=$?"
 
 # 4. speed: llama-bench tg128 against `tuilab run` on the same files
-timeout 120 "$LLAMA_BIN/llama-bench" -m "$F16" -m "$Q8" -m "$Q4" -p 0 -n 128 -ngl 99 -fa 1 -r 2 -o json \
+timeout 90 "$LLAMA_BIN/llama-bench" -m "$F16" -m "$Q8" -m "$Q4" -p 512 -n 128 -ngl 99 -fa 1 -r 2 -o json \
   >"$OUT/bench.json" 2>"$OUT/bench.err"
 log "llama-bench rc=$?"
 for f in "$F16" "$Q8" "$Q4"; do
   q=$(basename "$f" .gguf)
-  timeout 60 python3 -m tuilab run "$f" --ctx 4096 --max-tokens 128 --json \
+  timeout 40 python3 -m tuilab run "$f" --ctx 4096 --max-tokens 128 --json \
     --prompt "Write a long story about a lighthouse keeper." >"$OUT/run-$q.txt" 2>"$OUT/run-$q.err"
   log "run $q rc=$?"
 done
@@ -67,11 +67,11 @@ done
 tl fit "$F16" --ctx 4096 --gpu-budget 12GB --json >"$OUT/fit-partial.json" 2>>"$OUT/fit.err"
 N=$(python3 -c "import json;print(json.load(open('$OUT/fit-partial.json'))['gpu_layers'])" 2>/dev/null || echo 20)
 log "partial: tuilab chose $N GPU layers"
-timeout 60 python3 scripts/gpu_measure.py "$F16:4096:$N" >"$OUT/loads-partial.jsonl" 2>>"$OUT/loads.err"
-timeout 90 "$LLAMA_BIN/llama-bench" -m "$F16" -p 0 -n 64 -ngl "$N" -fa 1 -r 1 -o json \
+timeout 45 python3 scripts/gpu_measure.py "$F16:4096:$N" >"$OUT/loads-partial.jsonl" 2>>"$OUT/loads.err"
+timeout 60 "$LLAMA_BIN/llama-bench" -m "$F16" -p 0 -n 64 -ngl "$N" -fa 1 -r 1 -o json \
   >"$OUT/bench-partial.json" 2>>"$OUT/bench.err"
 log "partial bench rc=$?"
-timeout 90 python3 -m tuilab run "$F16" --ctx 4096 --gpu-layers "$N" --max-tokens 64 --json --force \
+timeout 60 python3 -m tuilab run "$F16" --ctx 4096 --gpu-layers "$N" --max-tokens 64 --json --force \
   --prompt "Write a long story about a lighthouse keeper." >"$OUT/run-partial.txt" 2>"$OUT/run-partial.err"
 log "partial run rc=$?"
 log "done"
