@@ -24,19 +24,21 @@ tl hw --json >"$OUT/hw.json" 2>"$OUT/hw.err"
 log "hw rc=$?"
 
 # 2. a shape-true Llama-3-8B at F16 (random weights) while llama.cpp builds
-(timeout 240 python3 scripts/make_tiny_models.py "$M" --shape llama-3-8b >"$OUT/make.log" 2>&1
- echo $? >"$M/make.rc") &
-MAKER=$!
+# (a rerun on a warm machine reuses the files and the build already there)
+if ls "$M"/*8b*f16*.gguf >/dev/null 2>&1; then echo 0 >"$M/make.rc"; else
+  (timeout 240 python3 scripts/make_tiny_models.py "$M" --shape llama-3-8b >"$OUT/make.log" 2>&1
+   echo $? >"$M/make.rc") &
+fi
 source .device/build-llama-cuda.sh >"$OUT/build.log" 2>&1 || { log "build failed"; tail -30 "$OUT/build.log"; exit 1; }
 log "llama.cpp built"
-wait $MAKER
+wait
 F16=$(ls "$M"/*8b*f16*.gguf 2>/dev/null | head -1)
 log "F16 written rc=$(cat "$M/make.rc") file=$F16"
 [ -n "$F16" ] || { tail -20 "$OUT/make.log"; exit 1; }
 Q8=$M/llama-3-8b-q8_0.gguf
 Q4=$M/llama-3-8b-q4_k_m.gguf
-timeout 120 "$LLAMA_BIN/llama-quantize" "$F16" "$Q4" Q4_K_M >"$OUT/quant.log" 2>&1; log "Q4_K_M rc=$?"
-timeout 90 "$LLAMA_BIN/llama-quantize" "$F16" "$Q8" Q8_0 >>"$OUT/quant.log" 2>&1; log "Q8_0 rc=$?"
+[ -f "$Q4" ] || timeout 120 "$LLAMA_BIN/llama-quantize" "$F16" "$Q4" Q4_K_M >"$OUT/quant.log" 2>&1; log "Q4_K_M rc=$?"
+[ -f "$Q8" ] || timeout 90 "$LLAMA_BIN/llama-quantize" "$F16" "$Q8" Q8_0 >>"$OUT/quant.log" 2>&1; log "Q8_0 rc=$?"
 ls -l "$M" >"$OUT/files.txt"
 
 # 3. predicted (tuilab fit) against measured (NVML after a real load), ctx 4096 and 32768
@@ -75,3 +77,5 @@ timeout 60 python3 -m tuilab run "$F16" --ctx 4096 --gpu-layers "$N" --max-token
   --prompt "Write a long story about a lighthouse keeper." >"$OUT/run-partial.txt" 2>"$OUT/run-partial.err"
 log "partial run rc=$?"
 log "done"
+# the device tool returns at most 8 files: pack them all
+tar czf /tmp/gpu-results.tgz -C "$OUT" . && mv /tmp/gpu-results.tgz "$OUT/results.tgz"

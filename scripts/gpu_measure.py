@@ -22,7 +22,7 @@ def nvml_used_bytes() -> int:
     return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
 
 
-def measure(path: str, ctx: int, gpu_layers: int) -> dict[str, object]:
+def measure(path: str, ctx: int, gpu_layers: int, idle: int) -> dict[str, object]:
     import llama_cpp
 
     before = nvml_used_bytes()
@@ -37,7 +37,10 @@ def measure(path: str, ctx: int, gpu_layers: int) -> dict[str, object]:
     gc.collect()
     return {
         "file": path, "ctx": ctx, "gpu_layers": gpu_layers, "load_s": round(load_s, 2),
-        "nvml_used_before_bytes": before, "nvml_used_after_bytes": after, "nvml_delta_bytes": after - before,
+        "nvml_idle_bytes": idle, "nvml_used_before_bytes": before, "nvml_used_after_bytes": after,
+        # Against the idle reading taken before this process made a CUDA context: the context stays after
+        # the first load, so `after - before` would miss it from the second load on.
+        "nvml_delta_bytes": after - idle,
     }  # fmt: skip
 
 
@@ -48,11 +51,12 @@ def main() -> int:
     import pynvml
 
     pynvml.nvmlInit()
+    idle = nvml_used_bytes()
     for spec in args.loads:
         parts = spec.split(":")
         layers = int(parts[2]) if len(parts) > 2 else -1
         try:
-            row = measure(parts[0], int(parts[1]), layers)
+            row = measure(parts[0], int(parts[1]), layers, idle)
         except Exception as exc:  # report and go on: one failed load must not lose the other rows
             row = {"file": parts[0], "ctx": int(parts[1]), "gpu_layers": layers, "error": repr(exc)}
         print(json.dumps(row), flush=True)

@@ -59,18 +59,26 @@ def _bench_tps(bench: Any) -> dict[str, float]:
     return out
 
 
+def _device_delta(load: dict[str, Any], idle: int) -> int:
+    """NVML use after the load less the idle reading (rows from before gpu_measure kept one: the smallest
+    'before' of the run, taken before that process made its CUDA context)."""
+    return int(load["nvml_used_after_bytes"]) - int(load.get("nvml_idle_bytes", idle))
+
+
 def memory_rows(d: Path) -> list[str]:
+    loads = _jsonl(d / "loads.jsonl")
+    idle = min((int(x["nvml_used_before_bytes"]) for x in loads if "nvml_used_before_bytes" in x), default=0)
     rows = [
-        "| quant | ctx | predicted device GB | measured (NVML delta) GB | error |",
+        "| quant | ctx | predicted device GB | measured GB (NVML, less idle) | error |",
         "|---|---:|---:|---:|---:|",
     ]
-    for load in _jsonl(d / "loads.jsonl"):
+    for load in loads:
         q, ctx = _quant_of(load["file"]), load["ctx"]
         fit = _json(d / f"fit-{Path(load['file']).stem}-{ctx}.json") or {}
         if "error" in load or "device_bytes" not in fit:
             rows.append(f"| {q} | {ctx} | - | - | {load.get('error', 'no prediction')} |")
             continue
-        pred, meas = fit["device_bytes"], load["nvml_delta_bytes"]
+        pred, meas = fit["device_bytes"], _device_delta(load, idle)
         rows.append(f"| {q} | {ctx} | {pred / 1e9:.2f} | {meas / 1e9:.2f} | {(pred - meas) / meas:+.1%} |")
     return rows
 
@@ -89,8 +97,12 @@ def speed_rows(d: Path) -> list[str]:
         got = run.get("gen_tps") if run else None
         pred = run.get("predicted_tg_tps") if run else None
         ratio = f"{got / ref:.3f}" if got and ref else "-"
-        rows.append(f"| {q} | {ref or '-'} | {got or '-'} | {ratio} | {pred or '-'} |")
+        rows.append(f"| {q} | {_num(ref)} | {_num(got)} | {ratio} | {_num(pred)} |")
     return rows
+
+
+def _num(x: Any) -> str:
+    return f"{x:.1f}" if isinstance(x, int | float) else "-"
 
 
 def partial_rows(d: Path) -> list[str]:
@@ -106,7 +118,7 @@ def partial_rows(d: Path) -> list[str]:
         "|---:|---:|---:|---|---:|---:|---:|---:|",
         f"| {fit.get('gpu_layers', '-')} | {fit.get('device_bytes', 0) / 1e9:.2f} | "
         f"{load.get('nvml_delta_bytes', 0) / 1e9:.2f} | {load.get('nvml_delta_bytes', 1e99) <= 12e9} | "
-        f"{pred_tps or '-'} | {bench or '-'} | {run.get('gen_tps', '-')} | {err} |",
+        f"{_num(pred_tps)} | {_num(bench)} | {_num(run.get('gen_tps'))} | {err} |",
     ]
 
 

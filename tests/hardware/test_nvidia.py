@@ -118,3 +118,27 @@ class TestRecordedDumpParser:
         assert header["Driver Version"] == "550.90.07"
         assert gpu["fb memory usage/total"] == "81559 MiB"
         assert gpu["max clocks/memory"] == "2619 MHz"
+
+
+class OldPynvml(RecordedNVML):
+    """A pynvml without nvmlDeviceGetEnforcedPowerManagementLimit, as on the lent H100's image."""
+
+    def __getattribute__(self, name: str) -> object:
+        if name == "nvmlDeviceGetEnforcedPowerManagementLimit":
+            raise AttributeError(f"module 'pynvml' has no attribute {name!r}")
+        return super().__getattribute__(name)
+
+
+class TestRealH100Reading:
+    def test_the_lent_h100_dump_gives_its_memory_and_bandwidth(self) -> None:
+        probe = probe_nvidia(RecordedNVML("h100-lent"))
+        (gpu,) = probe.gpus
+        assert gpu.name == "NVIDIA H100 80GB HBM3"
+        assert gpu.memory_total_bytes == 81559 * MIB
+        assert gpu.bandwidth_gbps == pytest.approx(3350, rel=0.01)
+        assert probe.driver_version == "580.159.04"
+
+    def test_a_pynvml_missing_a_call_is_an_unknown_reading(self) -> None:
+        (gpu,) = probe_nvidia(OldPynvml("h100-lent")).gpus
+        assert gpu.power_limit_w is None
+        assert gpu.memory_total_bytes == 81559 * MIB

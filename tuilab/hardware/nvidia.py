@@ -99,11 +99,18 @@ def _text(value: object) -> str:
 
 
 def _query(nvml: Any, unknown: dict[str, str], key: str, call: Callable[[], T]) -> T | None:
-    """One NVML call; an NVMLError becomes None plus NVML's own words in `unknown[key]`."""
+    """One NVML call; an NVMLError becomes None plus NVML's own words in `unknown[key]`.
+
+    An AttributeError means this nvidia-ml-py predates the call (seen on a GPU image whose pynvml lacks
+    nvmlDeviceGetEnforcedPowerManagementLimit): also an unknown reading, never a crash.
+    """
     try:
         return call()
     except nvml.NVMLError as exc:
         unknown[key] = str(exc) or type(exc).__name__
+        return None
+    except AttributeError as exc:
+        unknown[key] = f"not in this nvidia-ml-py: {exc}"
         return None
 
 
