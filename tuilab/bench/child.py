@@ -1,0 +1,86 @@
+"""Run one native-code job (quantize, score) in a child process started with "spawn".
+
+llama.cpp and MLX can abort, segfault or be killed for memory; in a child that ends the job, not tuilab.
+The job is a module-level function; its return value comes back over a pipe, a Python error comes back as
+its message, and a death comes back as `BenchError` naming the signal, like the engine worker's `Failed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import tempfile
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from tuilab.core.errors import TuilabError
+from tuilab.engines.client import describe_exit
+from tuilab.engines.logs import file_tail
+
+
+class BenchError(TuilabError):
+    """A ladder step failed: a rung could not be made, scored or measured."""
+
+    exit_code = 4  # the same status as an EngineError: the engine, not the user's input, failed
+
+
+def run_in_child(job: Callable[..., Any], *args: Any, timeout_s: float | None = None) -> Any:
+    """`job(*args)` in a fresh spawned process; its result, or BenchError if it raised or died."""
+    context = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = context.Pipe(duplex=False)
+    fd, log_path = tempfile.mkstemp(prefix=f"tuilab-bench-{job.__name__}-", suffix=".log")
+    os.close(fd)
+    process = context.Process(target=_child_main, args=(child_conn, log_path, job, args), daemon=True)
+    process.start()
+    child_conn.close()
+    try:
+        return _answer(parent_conn, process, job, timeout_s)
+    except BenchError as exc:
+        tail = "\n".join(f"  | {line}" for line in file_tail(Path(log_path), 8))
+        raise BenchError(f"{exc}\n{tail}" if tail else str(exc)) from None
+    finally:
+        if process.is_alive():  # Ctrl-C or a timeout in the parent: the child must not linger
+            process.kill()
+        process.join(5.0)
+        parent_conn.close()
+        Path(log_path).unlink(missing_ok=True)
+
+
+def _answer(conn: Connection, process: Any, job: Callable[..., Any], timeout_s: float | None) -> Any:
+    if not conn.poll(timeout_s):
+        process.kill()
+        raise BenchError(f"{job.__name__} gave no answer in {timeout_s:.0f} s; it was stopped")
+    try:
+        ok, value = conn.recv()
+    except (EOFError, OSError):
+        process.join(5.0)
+        how = describe_exit(process.exitcode).replace("the engine worker", "its process")
+        raise BenchError(f"{job.__name__} failed: {how}") from None
+    if not ok:
+        raise BenchError(value)
+    return value
+
+
+def _child_main(conn: Connection, log_path: str, job: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # Native libraries print to fds 1 and 2; their lines belong in the log, not on the user's terminal.
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's; it kills us when it stops
+    try:
+        result: tuple[bool, Any] = (True, job(*args))
+    except TuilabError as exc:
+        result = (False, str(exc))
+    except Exception as exc:  # the process boundary: everything becomes a message
+        traceback.print_exc()
+        result = (False, f"{job.__name__}: {type(exc).__name__}: {exc}")
+    with contextlib.suppress(OSError):
+        conn.send(result)
+    conn.close()
+    os._exit(0)  # skip native atexit handlers (Metal, CUDA) that can hang a finished child
