@@ -38,6 +38,27 @@ _OFFLOAD_RE = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 _PIECE_BYTES = 256  # longest token piece seen in common vocabs is < 128 bytes; grown on demand
 
 
+# llama.cpp keeps one process-wide log callback. Its ctypes wrapper must outlive every engine: a callback
+# freed with an engine object while llama.cpp still calls it crashes the process at the next log line
+# (seen when a second model loaded after the first engine was collected). So one wrapper, set once, that
+# writes to the ring of the newest engine.
+_LOG_TARGET: list[LogRing] = []
+
+
+def _on_log(level: int, text: bytes | None, _user_data: Any) -> None:
+    if text and _LOG_TARGET:
+        _LOG_TARGET[0].add(level, text.decode("utf-8", errors="replace"))
+
+
+_LOG_CALLBACK = lc.llama_log_callback(_on_log)
+
+
+def _route_logs_to(ring: LogRing) -> None:
+    if not _LOG_TARGET:
+        lc.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+    _LOG_TARGET[:] = [ring]
+
+
 class LlamaCppEngine:
     """One GGUF model and one context in this process."""
 
@@ -48,9 +69,7 @@ class LlamaCppEngine:
 
     def __init__(self, log_echo: TextIO | None = None) -> None:
         self._logs = LogRing(echo=log_echo)
-        # ctypes must keep the callback object alive for as long as llama.cpp may call it.
-        self._log_callback = lc.llama_log_callback(self._on_log)
-        lc.llama_log_set(self._log_callback, ctypes.c_void_p(0))
+        _route_logs_to(self._logs)
         lc.llama_backend_init()
         self._model: Any = None
         self._ctx: Any = None
@@ -65,10 +84,6 @@ class LlamaCppEngine:
         self._piece_buf = ctypes.create_string_buffer(_PIECE_BYTES)
         self._one_token = (lc.llama_token * 1)()
         self._one_batch: Any = None
-
-    def _on_log(self, level: int, text: bytes | None, _user_data: Any) -> None:
-        if text:
-            self._logs.add(level, text.decode("utf-8", errors="replace"))
 
     # --- load / unload ---
 
