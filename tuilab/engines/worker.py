@@ -33,7 +33,7 @@ from tuilab.engines.events import (
     Tokens,
 )
 from tuilab.engines.logs import file_tail
-from tuilab.engines.memory import nvml_process_bytes, peak_rss_bytes, rss_bytes
+from tuilab.engines.memory import nvml_process_bytes, peak_rss_bytes, private_rss_bytes, rss_bytes
 from tuilab.engines.protocol import ENGINE_NAMES, LLAMA_CPP, MLX, Engine, EngineReport
 
 # 25 ms between token messages: at most 40 messages/s, under a 60 Hz terminal refresh, so no text is
@@ -208,7 +208,12 @@ class _Run:
         if gen_tps is None and self.first_s is not None and self.n_tokens > 1 and self.last_s > self.first_s:
             gen_tps = (self.n_tokens - 1) / (self.last_s - self.first_s)  # decode rate after the first token
         rss_peak, device = peak_rss_bytes(), nvml_process_bytes()
-        peak = report.peak_memory_bytes if report.peak_memory_bytes is not None else rss_peak + (device or 0)
+        if report.peak_memory_bytes is not None:
+            peak = report.peak_memory_bytes
+        elif device:  # weights on the GPU: device use plus the host memory that is not the mmapped file
+            peak = device + (private_rss_bytes() or 0)
+        else:
+            peak = rss_peak
         return Stats(
             ttft_s=ttft_s,
             prompt_tokens=report.prompt_tokens,
