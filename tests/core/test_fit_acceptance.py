@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from tuilab.models.profiles import load_hardware_profile, load_model_profile
 
 from tuilab.core.fit import plan
 from tuilab.core.plan_types import RUNS_ON_DEVICE, Verdict
 from tuilab.core.quant import parse_quant
+from tuilab.models.profiles import load_hardware_profile, load_model_profile
 
 # NVML device memory used after load, all layers offloaded, flash attention on, ctx 4096, on an H100 SXM
 # (../shared/device/README.md; docs/benchmarks/calibration.md).

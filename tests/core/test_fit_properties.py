@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tuilab.models.profiles import hardware_profile_names, load_hardware_profile
 
 from tuilab.core.arch import ModelArch
 from tuilab.core.fit import plan
 from tuilab.core.plan_types import RUNS_ON_DEVICE, Verdict
 from tuilab.core.quant import parse_quant
+from tuilab.models.profiles import hardware_profile_names, load_hardware_profile
 
 LADDER_CHAIN = ["F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ2_XS", "IQ1_S"]
 MLX_CHAIN = ["mlx-8bit", "mlx-6bit", "mlx-5bit", "mlx-4bit", "mlx-3bit", "mlx-2bit"]
