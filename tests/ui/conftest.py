@@ -1,0 +1,57 @@
+"""Fixtures for the lab's tests: an app on recorded hardware (an RTX 3060 profile standing in for this
+machine, and one frozen memory sample), and helpers to wait on it with the pilot.
+
+No test reads live hardware, so snapshots are the same on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tuilab.core.hardware import GIB, HardwareSpec
+from tuilab.hardware.sampler import GpuSample, Sample
+from tuilab.models.profiles import load_hardware_profile
+from tuilab.ui.app import TuilabApp
+from tuilab.ui.machine import FrozenSampler, detect_machine
+
+RECORDED_MACHINE_PROFILE = "rtx-3060-12gb"
+# One sample as `tuilab hw --watch` printed it on a 32 GiB desktop with a 12 GiB RTX 3060 at idle.
+RECORDED_SAMPLE = Sample(
+    time_s=0.0,
+    ram_total_bytes=32 * GIB,
+    ram_available_bytes=24 * GIB,
+    swap_used_bytes=0,
+    process_rss_bytes=180 * 1024**2,
+    gpus=(GpuSample(0, used_bytes=int(0.6 * GIB), total_bytes=12 * GIB, power_w=17.0),),
+)
+
+
+def recorded_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
+    spec = replace(load_hardware_profile(RECORDED_MACHINE_PROFILE), is_profile=False)
+    return spec, ()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., TuilabApp]:
+    """An app with its own settings dir; recorded hardware unless `live=True` (for real engine runs)."""
+
+    def make(*, live: bool = False, max_tokens: int = 64, config_dir: Path | None = None) -> TuilabApp:
+        return TuilabApp(
+            machine=detect_machine if live else recorded_machine,
+            sampler=FrozenSampler(RECORDED_SAMPLE),
+            find_models=list,
+            config_dir=config_dir or tmp_path,
+            max_tokens=max_tokens,
+        )
+
+    return make
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Pilot tests run on asyncio, as Textual does (anyio's pytest plugin runs the async tests)."""
+    return "asyncio"

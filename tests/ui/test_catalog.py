@@ -1,0 +1,74 @@
+"""The lab's plain-data parts: context steps, the memory table, bars, labels and the settings file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuilab.models.profiles import load_hardware_profile
+from tuilab.models.resolve import resolve_model
+from tuilab.ui import catalog
+from tuilab.ui.render import ctx_label, stacked_bar
+from tuilab.ui.settings import Selection, load_selection, save_selection
+
+
+class TestContextSteps:
+    @pytest.mark.parametrize(
+        ("current", "delta", "expected"),
+        [
+            (4096, 1, 8192),
+            (4096, -1, 2048),
+            (131072, 1, 131072),
+            (2048, -1, 2048),
+            (5000, 1, 8192),
+            (5000, -1, 4096),
+        ],
+        ids=["up", "down", "clamped-top", "clamped-bottom", "off-grid-up", "off-grid-down"],
+    )
+    def test_step(self, current: int, delta: int, expected: int) -> None:
+        assert catalog.step_ctx(current, delta) == expected
+
+
+class TestContextTable:
+    def test_memory_grows_with_context_and_shrinks_with_bits(self) -> None:
+        rows = catalog.context_table(
+            resolve_model("llama-3.1-8b"), load_hardware_profile("rtx-3060-12gb"), "f16"
+        )
+        for row in rows:
+            totals = [t for t in row.total_bytes if t is not None]
+            assert totals == sorted(totals)
+        at_4k = [r.total_bytes[1] or 0 for r in rows]
+        assert at_4k == sorted(at_4k, reverse=True)
+
+    def test_a_kv_type_the_engine_lacks_falls_back_to_f16(self) -> None:
+        assert catalog.kv_for("llama.cpp", "mlx-kv4") == "f16"
+        assert catalog.kv_for("mlx", "mlx-kv4") == "mlx-kv4"
+
+
+class TestRender:
+    def test_the_budget_mark_sits_at_its_share_of_the_bar(self) -> None:
+        bar = stacked_bar([(50, "red")], 100, 20, budget_bytes=75).plain
+        assert bar.index("│") == 15 and bar.count("█") == 10
+
+    @pytest.mark.parametrize(
+        ("tokens", "label"), [(4096, "4k"), (131072, "128k"), (129792, "126.8k"), (512, "512")]
+    )
+    def test_ctx_label(self, tokens: int, label: str) -> None:
+        assert ctx_label(tokens) == label
+
+
+class TestSettingsFile:
+    def test_round_trip_leaves_no_temp_files(self, tmp_path: Path) -> None:
+        path = tmp_path / "settings.toml"
+        saved = Selection(
+            model="demo", quant="Q8_0", ctx_tokens=8192, kv_type="q8_0", hardware_profile="t4-16gb"
+        )
+        save_selection(path, saved)
+        assert load_selection(path) == (saved, None)
+        assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
+
+    def test_unknown_keys_are_ignored(self, tmp_path: Path) -> None:
+        path = tmp_path / "settings.toml"
+        path.write_text('[selection]\nmodel = "demo"\nfuture_option = 1\n')
+        assert load_selection(path) == (Selection(model="demo"), None)

@@ -1,0 +1,139 @@
+"""Pilot tests that run the real demo model in llama.cpp: tokens/s above zero, Esc cancels, a killed
+engine shows an error while the app stays up and runs again, and keys are answered mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Log, TabbedContent
+from ui_helpers import settle, wait_until
+
+from tuilab.models.tiny import llama_cpp_available
+from tuilab.ui.app import TuilabApp
+from tuilab.ui.widgets.run_pane import RunPane
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.llama,
+    pytest.mark.skipif(not llama_cpp_available(), reason="needs llama-cpp-python"),
+]
+# The demo's trained context is 2048 tokens; this leaves room for the prompt.
+STREAM_TOKENS = 1900
+# The issue's bar for a key press while a fast model streams.
+KEY_LATENCY_LIMIT_S = 0.100
+ATTEMPTS = 3  # the demo streams 2000 tokens in about 0.3 s; a busy box may finish before a key lands
+
+
+async def start_demo_run(pilot: Pilot[Any], prompt: str = "Once upon a time") -> RunPane:
+    app: TuilabApp = pilot.app  # type: ignore[assignment]
+    if app.selection.model != "demo":
+        app.choose_model("demo")
+        await settle(pilot)
+    await pilot.press("r", *prompt, "enter")
+    return app.main.query_one(RunPane)
+
+
+async def streaming(pilot: Pilot[Any], pane: RunPane) -> None:
+    """Until the first speed reading arrives, or the run is already over."""
+    app: TuilabApp = pilot.app  # type: ignore[assignment]
+    await wait_until(pilot, lambda: bool(pane.rates) or not app.runner.running)
+
+
+async def finished(pilot: Pilot[Any]) -> str:
+    app: TuilabApp = pilot.app  # type: ignore[assignment]
+    await wait_until(pilot, lambda: not app.runner.running, timeout_s=60)
+    await pilot.pause()
+    return str(app.main.query_one("#run-state").render())
+
+
+class TestRunningTheDemo:
+    async def test_tokens_stream_with_a_speed_above_zero(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app(live=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = await start_demo_run(pilot, "Hello")
+            state = await finished(pilot)
+            assert "done" in state
+            assert pane.last_rate_tps > 0
+            assert "tok/s measured" in str(app.main.query_one("#run-stats").render())
+            assert len("".join(app.main.query_one(Log).lines)) > len("Hello")
+
+
+class TestCancel:
+    async def test_escape_stops_the_generation(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app(live=True, max_tokens=STREAM_TOKENS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(ATTEMPTS):
+                pane = await start_demo_run(pilot)
+                await streaming(pilot, pane)
+                await pilot.press("escape")
+                if "cancelled" in await finished(pilot):
+                    break
+            else:
+                pytest.fail(f"no generation was cancelled in {ATTEMPTS} attempts")
+
+
+class TestEngineCrash:
+    async def test_a_killed_worker_is_an_error_and_the_app_runs_again(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app(live=True, max_tokens=STREAM_TOKENS)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(ATTEMPTS):
+                pane = await start_demo_run(pilot)
+                await streaming(pilot, pane)
+                if app.runner.running and app.runner.engine_pid is not None:
+                    os.kill(app.runner.engine_pid, signal.SIGKILL)
+                if "failed" in await finished(pilot):
+                    break
+            else:
+                pytest.fail(f"the worker was never killed mid-run in {ATTEMPTS} attempts")
+            errors = [n for n in app._notifications if n.severity == "error"]
+            assert errors and "SIGKILL" in errors[-1].message
+            app.max_tokens = 16
+            await start_demo_run(pilot)
+            assert "done" in await finished(pilot)
+
+
+# slow: it takes only seconds, but on a 2-core box shared with other test runs the engine's threads and
+# theirs can starve the event loop past 100 ms; run it with `make test-slow` on a quiet machine.
+@pytest.mark.slow
+class TestResponsiveness:
+    async def test_a_key_is_answered_within_100_ms_while_streaming(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app(live=True, max_tokens=STREAM_TOKENS)
+        latencies_s: list[float] = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            tabs = app.main.query_one(TabbedContent)
+            for _ in range(20):
+                pane = await start_demo_run(pilot)
+                await streaming(pilot, pane)
+                for key, tab in (("3", "fit"), ("4", "context"), ("6", "ladder"), ("1", "hardware")) * 5:
+                    if not app.runner.running:
+                        break
+                    latency_s = await key_latency_s(app, key, lambda tab=tab: tabs.active == tab)
+                    if app.runner.running:
+                        latencies_s.append(latency_s)
+                await finished(pilot)
+                if len(latencies_s) >= 5:
+                    break
+        assert len(latencies_s) >= 5, "the stream ended before five keys could be timed"
+        assert max(latencies_s) < KEY_LATENCY_LIMIT_S, latencies_s
+
+
+async def key_latency_s(app: TuilabApp, key: str, handled: Callable[[], bool]) -> float:
+    """Seconds from a key press (as the terminal driver delivers it) to the app state it changes."""
+    start_s = time.perf_counter()
+    app.simulate_key(key)
+    while not handled():
+        await asyncio.sleep(0.001)
+        if time.perf_counter() - start_s > 5:
+            break
+    return time.perf_counter() - start_s

@@ -1,0 +1,126 @@
+"""Pilot tests of the lab's flows without an engine: choose a model, step the context and KV type and
+watch the verdict follow, switch to a what-if profile, and settings that persist or are broken."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, TabbedContent
+from ui_helpers import settle
+
+from tuilab.core.plan_types import Verdict
+from tuilab.ui.app import TuilabApp
+from tuilab.ui.settings import SETTINGS_FILE, Selection, load_selection
+
+pytestmark = pytest.mark.anyio
+
+
+class TestChoosingAModel:
+    async def test_typing_filters_the_list_and_enter_chooses(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press(*"llama-3.1", "enter")
+            await settle(pilot)
+            table = app.main.query_one("#model-table", DataTable)
+            assert [str(k.value) for k in table.rows] == ["llama-3.1-8b"]
+            assert app.selection.model == "llama-3.1-8b"
+            assert app.main.query_one(TabbedContent).active == "fit"
+            assert app.fit is not None and "Llama 3.1 8B" in app.fit.model
+
+    async def test_every_row_gets_a_fit_badge(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            assert app.badges["llama-3-70b"] == "no"  # 40 GB of weights on a 12 GB card
+            assert app.badges["llama-3.2-1b"] == "fits"
+
+
+class TestContextAndKV:
+    async def test_stepping_the_context_up_changes_the_verdict(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.choose_model("llama-3.1-8b")
+            await settle(pilot)
+            assert app.fit is not None and app.fit.verdict is Verdict.FITS
+            await pilot.press(*"]]]]]]")
+            await settle(pilot)
+            assert app.selection.ctx_tokens == 131072
+            assert app.fit.verdict in (Verdict.PARTIAL_OFFLOAD, Verdict.NO_FIT)
+            assert "FITS" not in str(app.main.query_one("#status").render())
+
+    async def test_kv_type_cycles_and_shrinks_the_cache(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.choose_model("llama-3.1-8b")
+            await settle(pilot)
+            assert app.fit is not None
+            f16_kv_bytes = app.fit.memory.kv_device_bytes
+            await pilot.press("k")
+            await settle(pilot)
+            assert app.selection.kv_type == "q8_0"
+            assert app.fit.memory.kv_device_bytes < f16_kv_bytes
+
+    async def test_quant_keys_walk_the_ladder(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.choose_model("llama-3.1-8b")
+            await settle(pilot)
+            await pilot.press("full_stop")
+            await settle(pilot)
+            assert app.fit is not None and app.fit.quant == "Q4_K_S"
+
+
+class TestWhatIfHardware:
+    async def test_a_profile_is_named_as_a_profile_and_back(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.choose_model("llama-3.1-8b")
+            await settle(pilot)
+            await pilot.press("h", *"m3-max-40c-48", "enter")
+            await settle(pilot)
+            assert app.fit is not None and app.fit.hardware_is_profile
+            assert "PROFILE" in str(app.main.query_one("#status").render())
+            app.choose_hardware(None)
+            await settle(pilot)
+            assert not app.fit.hardware_is_profile
+            assert "THIS MACHINE" in str(app.main.query_one("#status").render())
+
+
+class TestSettings:
+    async def test_the_selection_survives_a_restart(
+        self, make_app: Callable[..., TuilabApp], tmp_path: Path
+    ) -> None:
+        async with make_app().run_test() as pilot:
+            pilot.app.choose_model("qwen2.5-7b")  # type: ignore[attr-defined]
+            await pilot.press("]")
+            await settle(pilot)
+        saved, warning = load_selection(tmp_path / SETTINGS_FILE)
+        assert warning is None
+        assert (saved.model, saved.ctx_tokens) == ("qwen2.5-7b", 8192)
+        app = make_app()
+        async with app.run_test() as pilot:
+            await settle(pilot)
+            assert app.selection.model == "qwen2.5-7b"
+            assert app.main.query_one(TabbedContent).active == "fit"
+
+    @pytest.mark.parametrize(
+        "content",
+        ["not = [toml", '[selection]\nctx_tokens = "lots"', "selection = 3"],
+        ids=["syntax", "type", "shape"],
+    )
+    async def test_a_broken_file_warns_and_uses_defaults(
+        self, make_app: Callable[..., TuilabApp], tmp_path: Path, content: str
+    ) -> None:
+        (tmp_path / SETTINGS_FILE).write_text(content)
+        app = make_app()
+        async with app.run_test() as pilot:
+            await settle(pilot)
+            assert app.selection.model is None and app.selection.ctx_tokens == Selection().ctx_tokens
+            assert any("using defaults" in n.message for n in app._notifications)

@@ -1,0 +1,70 @@
+"""Snapshots of the main screens at 80x24 and 160x48 on recorded hardware (an RTX 3060 box and one
+frozen memory sample), so they are the same on every machine. Update with `--snapshot-update`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from ui_helpers import settle
+
+from tuilab.ui.app import TuilabApp
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+MODEL = "llama-3.1-8b"  # a profile: no file path in the basis lines, so the text is the same everywhere
+
+
+def showing(
+    tab: str, *, model: str | None = MODEL, keys: tuple[str, ...] = ()
+) -> Callable[[Pilot[Any]], Any]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app: TuilabApp = pilot.app  # type: ignore[assignment]
+        await settle(pilot)
+        if model is not None:
+            app.choose_model(model)
+            await settle(pilot)
+        app.action_show_tab(tab)
+        if keys:
+            await pilot.press(*keys)
+        await settle(pilot)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.1)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(
+    ("tab", "model", "keys"),
+    [
+        pytest.param("models", None, (), id="models"),
+        pytest.param("hardware", None, (), id="hardware"),
+        pytest.param("fit", MODEL, (), id="fit"),
+        pytest.param("fit", MODEL, ("]", "]", "]", "]", "]"), id="fit-64k-partial"),
+        pytest.param("context", MODEL, (), id="context"),
+        pytest.param("run", MODEL, (), id="run-empty"),
+        pytest.param("ladder", MODEL, (), id="ladder-empty"),
+    ],
+)
+def test_screen(
+    snap_compare: Any,
+    make_app: Callable[..., TuilabApp],
+    size: tuple[int, int],
+    tab: str,
+    model: str | None,
+    keys: tuple[str, ...],
+) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=showing(tab, model=model, keys=keys))
+
+
+def test_help_at_80x24(snap_compare: Any, make_app: Callable[..., TuilabApp]) -> None:
+    assert snap_compare(
+        make_app(), terminal_size=(80, 24), run_before=showing("fit", model=None, keys=("?",))
+    )
+
+
+def test_hardware_picker_at_80x24(snap_compare: Any, make_app: Callable[..., TuilabApp]) -> None:
+    keys = ("h", *"rtx")
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=showing("fit", keys=keys))

@@ -1,0 +1,376 @@
+"""The lab app: owns the selection (model, quant, context, KV type, hardware), recomputes plans on a
+thread when it changes, and hands the results down to the panes; the engine runs on a thread worker.
+
+`run_app()` is what `tuilab` with no arguments calls. Attributes go down, messages come up: panes never
+read each other, and every action is reachable from a key and from the command palette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Input, Static, TabbedContent
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from tuilab.core.errors import TuilabError
+from tuilab.core.hardware import HardwareSpec
+from tuilab.core.plan_types import FitPlan
+from tuilab.hardware.sampler import MemorySampler
+from tuilab.models.discovery import FoundModel, discover
+from tuilab.models.profiles import model_profile_names
+from tuilab.models.resolve import ResolvedModel
+from tuilab.ui import catalog, commands
+from tuilab.ui.catalog import ModelEntry
+from tuilab.ui.engine_runner import EngineRunner
+from tuilab.ui.machine import SamplerLike, detect_machine, profile_names, profile_spec
+from tuilab.ui.messages import EngineLoaded, EngineLoading, RateUpdated, RunFailed, RunFinished, TextArrived
+from tuilab.ui.render import VERDICT_STYLES, ctx_label
+from tuilab.ui.run_control import start_load, start_run
+from tuilab.ui.screens.help import HelpScreen
+from tuilab.ui.screens.main import MainScreen
+from tuilab.ui.screens.picker import PickerScreen
+from tuilab.ui.settings import Selection, load_selection, save_selection, settings_path
+from tuilab.ui.widgets.context_pane import ContextPane
+from tuilab.ui.widgets.fit_pane import FitPane
+from tuilab.ui.widgets.hardware_pane import HardwarePane
+from tuilab.ui.widgets.ladder_pane import LadderPane
+from tuilab.ui.widgets.models_pane import ModelsPane
+from tuilab.ui.widgets.run_pane import RunPane
+
+# The live memory bar's refresh: the sampler's own rate (tuilab.hardware.sampler, 2 Hz).
+LIVE_REFRESH_S = 0.5
+DEFAULT_MAX_TOKENS = 256  # a few seconds of text on a laptop: enough to read a speed off
+MachineSource = Callable[[], tuple[HardwareSpec, tuple[str, ...]]]
+ModelFinder = Callable[[], list[FoundModel]]
+
+
+class TuilabApp(App[int]):
+    TITLE = "tuilab"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "help"),
+        Binding("h", "switch_hardware", "hardware"),
+        Binding("m", "models", "models", show=False),
+        Binding("left_square_bracket", "ctx(-1)", "ctx-"),
+        Binding("right_square_bracket", "ctx(1)", "ctx+"),
+        Binding("k", "kv", "KV"),
+        Binding("comma", "quant(-1)", "quant+", show=False),
+        Binding("full_stop", "quant(1)", "quant-", show=False),
+        Binding("l", "load", "load"),
+        Binding("r", "run", "run"),
+        Binding("b", "bench", "bench", show=False),
+        Binding("escape", "cancel", "cancel"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        machine: MachineSource = detect_machine,
+        sampler: SamplerLike | None = None,
+        find_models: ModelFinder = discover,
+        config_dir: Path | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> None:
+        super().__init__()
+        self._machine_source = machine
+        self.sampler: SamplerLike = sampler if sampler is not None else MemorySampler()
+        self._find_models = find_models
+        self._settings_path = settings_path(config_dir)
+        self.max_tokens = max_tokens
+        self.selection = Selection()
+        self.machine_spec: HardwareSpec | None = None
+        self.machine_warnings: tuple[str, ...] = ()
+        self.entries: list[ModelEntry] = []
+        self.badges: dict[str, str] = {}
+        self.fit: FitPlan | None = None
+        self.model: ResolvedModel | None = None
+        self._resolved: dict[tuple[str, str | None], ResolvedModel] = {}
+        self.runner = EngineRunner(self.post_message)
+        self.engine_state = "engine idle"
+        self.main = MainScreen()
+
+    # --- start and stop ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.selection, warning = load_selection(self._settings_path)
+        if warning:
+            self.notify(warning, title="settings", severity="warning", timeout=8)
+        if self.selection.theme in self.available_themes:
+            self.theme = self.selection.theme or self.theme
+        self.machine_spec, self.machine_warnings = self._machine_source()
+        self.sampler.start()
+        self.push_screen(self.main)  # pushed, not the default screen, so its .tcss is loaded
+
+    @on(MainScreen.Ready)
+    def _main_ready(self) -> None:
+        self.set_interval(LIVE_REFRESH_S, self._show_live)
+        self.action_show_tab("fit" if self.selection.model else "models")
+        self._discover_models()
+        self.apply_selection(self.selection, save=False)
+
+    def on_unmount(self) -> None:
+        self.runner.close()
+        self.sampler.stop()
+
+    # --- selection --------------------------------------------------------------------------------
+
+    def hardware(self) -> HardwareSpec:
+        assert self.machine_spec is not None
+        name = self.selection.hardware_profile
+        if name:
+            try:
+                return profile_spec(name)
+            except TuilabError as exc:
+                self.notify(str(exc), title="hardware profile", severity="warning")
+                self.selection = replace(self.selection, hardware_profile=None)
+        return self.machine_spec
+
+    def apply_selection(self, selection: Selection, *, save: bool = True) -> None:
+        """The one place a selection change goes through: panes, plans, badges and the settings file."""
+        self.selection = selection
+        hw = self.hardware()
+        self.main.query_one(HardwarePane).show_spec(hw, () if hw.is_profile else self.machine_warnings)
+        self._show_live()
+        self._update_status()
+        if selection.model is not None:
+            self._compute_plans(selection, hw)
+        self._compute_badges(selection, hw)
+        if save:
+            self.save_settings()
+
+    def save_settings(self) -> None:
+        try:
+            save_selection(self._settings_path, replace(self.selection, theme=self.theme))
+        except OSError as exc:
+            self.notify(f"could not save settings: {exc}", severity="warning")
+
+    def choose_model(self, key: str) -> None:
+        self.apply_selection(replace(self.selection, model=key, quant=None))
+        self.main.query_one(ModelsPane).current = key
+        self.main.query_one(ModelsPane).show_badges(self.badges)
+        self.action_show_tab("fit")
+
+    def choose_hardware(self, name: str | None) -> None:
+        self.apply_selection(replace(self.selection, hardware_profile=name or None))
+
+    def resolve(self, key: str, quant: str | None) -> ResolvedModel:
+        cached = self._resolved.get((key, quant))
+        if cached is None:
+            cached = self._resolved[(key, quant)] = catalog.resolve(key, quant)
+        return cached
+
+    # --- background computations ------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="discover")
+    def _discover_models(self) -> None:
+        entries = catalog.catalog(self._find_models(), model_profile_names())
+        self.call_from_thread(self._show_entries, entries)
+
+    def _show_entries(self, entries: list[ModelEntry]) -> None:
+        self.entries = entries
+        self.main.query_one(ModelsPane).show(entries, self.badges, self.selection.model)
+        self._compute_badges(self.selection, self.hardware())
+
+    @work(thread=True, exclusive=True, group="badges")
+    def _compute_badges(self, selection: Selection, hw: HardwareSpec) -> None:
+        badges = {}
+        for entry in self.entries:
+            try:
+                fit = catalog.fit_for(
+                    self.resolve(entry.key, None), hw, selection.ctx_tokens, selection.kv_type, False
+                )
+                badges[entry.key] = catalog.BADGES[fit.verdict]
+            except TuilabError:
+                badges[entry.key] = "error"
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._show_badges, badges)
+
+    def _show_badges(self, badges: dict[str, str]) -> None:
+        self.badges = badges
+        self.main.query_one(ModelsPane).show_badges(badges)
+
+    @work(thread=True, exclusive=True, group="plans")
+    def _compute_plans(self, selection: Selection, hw: HardwareSpec) -> None:
+        assert selection.model is not None
+        try:
+            model = self.resolve(selection.model, selection.quant)
+            fit = catalog.fit_for(model, hw, selection.ctx_tokens, selection.kv_type)
+        except TuilabError as exc:
+            self.call_from_thread(self._show_plan_error, str(exc))
+            return
+        if get_current_worker().is_cancelled:
+            return
+        self.call_from_thread(self._show_fit, model, fit)
+        rows = catalog.context_table(model, hw, selection.kv_type)
+        if not get_current_worker().is_cancelled:
+            budget = catalog.budget_line_bytes(hw, model.engine)
+            self.call_from_thread(self._show_context, rows, budget, fit, hw)
+
+    def _show_plan_error(self, error: str) -> None:
+        self.model, self.fit = None, None
+        self.main.query_one(FitPane).show(None, error)
+        self.main.query_one(ContextPane).show_message(error)
+        self.notify(error, title="model", severity="error")
+        self._update_status()
+
+    def _show_fit(self, model: ResolvedModel, fit: FitPlan) -> None:
+        self.model, self.fit = model, fit
+        self.main.query_one(FitPane).show(fit)
+        self.main.query_one(LadderPane).show(model.name)
+        self._update_status()
+
+    def _show_context(
+        self, rows: list[catalog.ContextRow], budget: int, fit: FitPlan, hw: HardwareSpec
+    ) -> None:
+        where = f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})"
+        self.main.query_one(ContextPane).show(
+            rows, ctx_tokens=fit.ctx_tokens, kv_type=fit.kv_type, budget_bytes=budget,
+            current_quant=fit.quant, hardware_label=where,
+        )  # fmt: skip
+
+    # --- rendering of app-wide state -------------------------------------------------------------
+
+    def _update_status(self) -> None:
+        hw = self.hardware()
+        sel, fit = self.selection, self.fit
+        where = (
+            ("PROFILE ", "bold reverse magenta") if hw.is_profile else ("THIS MACHINE ", "bold reverse green")
+        )
+        model = f"{self.model.name} {fit.quant}" if self.model and fit else (sel.model or "no model")
+        ctx = ctx_label(fit.ctx_tokens if fit else sel.ctx_tokens)
+        status = Text.assemble(where, f" {hw.name} │ ", no_wrap=True, overflow="ellipsis")
+        if fit is not None:
+            status.append(
+                f" {catalog.BADGES[fit.verdict].upper()} ", VERDICT_STYLES[fit.verdict] + " reverse"
+            )
+        status.append(f" {model} · {ctx} · KV {sel.kv_type} │ {self.engine_state}")
+        self.main.query_one("#status", Static).update(status)
+
+    def _show_live(self) -> None:
+        self.main.query_one(HardwarePane).show_live(self.sampler.latest(), self.runner.engine_rss_bytes)
+
+    # --- actions (keys and the command palette) ---------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.main.query_one(TabbedContent).active = tab
+        if tab == "models":
+            self.main.query_one(ModelsPane).focus_filter()
+        elif tab == "run":
+            self.main.query_one(RunPane).focus_prompt()
+        else:
+            self.main.query_one(TabbedContent).query_one("Tabs").focus()
+
+    def action_models(self) -> None:
+        self.action_show_tab("models")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_switch_hardware(self) -> None:
+        options = [("", "this machine (detected)"), *((n, n) for n in profile_names())]
+        picker = PickerScreen(
+            "Hardware: this machine or a profile", options, self.selection.hardware_profile or ""
+        )
+        self.push_screen(picker, self._hardware_picked)
+
+    def _hardware_picked(self, name: str | None) -> None:
+        if name is not None:
+            self.choose_hardware(name)
+
+    def action_ctx(self, delta: int) -> None:
+        self.set_context(catalog.step_ctx(self.selection.ctx_tokens, delta))
+
+    def set_context(self, ctx_tokens: int) -> None:
+        self.apply_selection(replace(self.selection, ctx_tokens=ctx_tokens))
+
+    def action_kv(self) -> None:
+        engine = self.model.engine if self.model else "llama.cpp"
+        choices = catalog.kv_choices(engine)
+        self.apply_selection(replace(self.selection, kv_type=catalog.cycle(choices, self.selection.kv_type)))
+
+    def action_quant(self, delta: int) -> None:
+        if self.model is None:
+            self.notify("choose a model first (2)", severity="warning")
+            return
+        ladder = catalog.ladder_for(self.model.engine)
+        current = self.selection.quant or (self.fit.quant if self.fit else None)
+        self.apply_selection(replace(self.selection, quant=catalog.step_name(ladder, current, delta)))
+
+    def action_load(self) -> None:
+        start_load(self)
+
+    def action_run(self) -> None:
+        self.action_show_tab("run")
+
+    @on(Input.Submitted, "#prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        start_run(self, event.value or "Once upon a time")
+
+    def action_cancel(self) -> None:
+        if self.runner.running:
+            self.runner.cancel()
+            self.notify("cancelling the generation…", timeout=2)
+        elif isinstance(self.focused, Input):
+            self.main.query_one(TabbedContent).query_one("Tabs").focus()
+
+    def action_bench(self) -> None:
+        self.action_show_tab("ladder")
+        model = self.selection.model or "MODEL"
+        self.notify(f"run `tuilab bench {model}` in a shell to make a quantization ladder", timeout=6)
+
+    @on(ModelsPane.Chosen)
+    def _model_chosen(self, event: ModelsPane.Chosen) -> None:
+        self.choose_model(event.key)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from commands.app_commands(self)
+
+    # --- engine messages --------------------------------------------------------------------------
+
+    def on_engine_loading(self, message: EngineLoading) -> None:
+        self.engine_state = f"loading {message.label}"
+        self.main.query_one(RunPane).show_loading(message.label)
+        self._update_status()
+
+    def on_engine_loaded(self, message: EngineLoaded) -> None:
+        self.engine_state = f"loaded {message.label}"
+        self.main.query_one(RunPane).loaded(message.label, message.loaded.load_s)
+        self._update_status()
+
+    def on_text_arrived(self, message: TextArrived) -> None:
+        if message.text:
+            self.main.query_one(RunPane).append(message.text)
+
+    def on_rate_updated(self, message: RateUpdated) -> None:
+        self.main.query_one(RunPane).rate(message.rate_tps, message.total_tokens, message.elapsed_s)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.main.query_one(RunPane).finished(message.stats, message.reason)
+
+    def on_run_failed(self, message: RunFailed) -> None:
+        self.engine_state = "engine idle"
+        self.main.query_one(RunPane).failed(message.error)
+        self.notify(message.error.splitlines()[0], title="engine failed", severity="error", timeout=10)
+        self._update_status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.group == "engine":
+            self.on_run_failed(RunFailed(f"the engine thread stopped: {event.worker.error}"))
+
+
+def run_app() -> int:
+    """Open the lab; the exit code for `tuilab` with no arguments."""
+    app = TuilabApp()
+    app.run()
+    return app.return_code or 0
+
+
+__all__ = ["TuilabApp", "run_app"]

@@ -1,0 +1,174 @@
+"""What the lab's panes compute, without Textual: the model catalog (discovered models, the demo, the
+profile catalog), a fit plan for the current selection, and the memory-against-context table.
+
+Every function here is plain data in, plain data out, so the UI only renders and the tests can check
+the numbers without an app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tuilab import paths
+from tuilab.core.errors import TuilabError
+from tuilab.core.fit import plan
+from tuilab.core.hardware import HardwareSpec
+from tuilab.core.plan_types import FitPlan, Verdict
+from tuilab.core.quant import KV_TYPES, LLAMA_LADDER, MLX_LADDER, parse_quant
+from tuilab.models.discovery import FoundModel
+from tuilab.models.resolve import ResolvedModel, resolve_model
+from tuilab.models.tiny import gguf_file_name
+
+# The context steps the issue asks for (2k ... 128k): powers of two, the sizes model cards and
+# llama.cpp's -c examples use.
+CTX_STEPS_TOKENS: tuple[int, ...] = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
+# The rungs the context chart shows: one per size class of LLAMA_LADDER, so ten rows fit at 80x24.
+CHART_LLAMA_QUANTS: tuple[str, ...] = (
+    "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K", "IQ2_XS", "IQ1_M",
+)  # fmt: skip
+BADGES: dict[Verdict, str] = {
+    Verdict.FITS: "fits",
+    Verdict.TIGHT: "tight",
+    Verdict.PARTIAL_OFFLOAD: "partial",
+    Verdict.CPU_ONLY: "cpu",
+    Verdict.NO_FIT: "no",
+}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One row of the models list: `key` is what resolve_model takes."""
+
+    key: str
+    label: str
+    source: str  # "demo", "profile", or a discovery source ("hf-cache", "lmstudio", ...)
+    engine: str
+    quant: str  # the file's quant, or the profile's default
+    error: str | None = None
+
+    @property
+    def on_disk(self) -> bool:
+        return self.source != "profile"
+
+
+def catalog(found: Sequence[FoundModel], profile_names: Sequence[str]) -> list[ModelEntry]:
+    """The demo first, then what is on disk, then the profile catalog ("what if" models)."""
+    entries = [ModelEntry("demo", "demo (built-in tiny model)", "demo", "llama.cpp", "F16")]
+    demo_file = paths.models_dir() / "demo" / gguf_file_name("tiny", "F16")
+    for m in found:
+        if m.path == demo_file:
+            continue  # the demo row above is this file
+        entries.append(ModelEntry(str(m.path), m.name, m.source, m.engine, m.quant or "-", m.error))
+    entries += [ModelEntry(name, name, "profile", "llama.cpp", "default") for name in profile_names]
+    return entries
+
+
+def matches(entry: ModelEntry, query: str) -> bool:
+    """Type-to-filter: every word of the query appears in the label, source or quant."""
+    haystack = f"{entry.label} {entry.source} {entry.quant}".lower()
+    return all(word in haystack for word in query.lower().split())
+
+
+def resolve(key: str, quant: str | None) -> ResolvedModel:
+    """The model with the chosen quant; a quant the model's engine cannot use falls back to its own."""
+    model = resolve_model(key)
+    if quant is None or quant == model.quant_name:
+        return model
+    wanted = parse_quant(quant)
+    if ladder_for(model.engine) is MLX_LADDER and not quant.lower().startswith("mlx-"):
+        return model
+    if ladder_for(model.engine) is LLAMA_LADDER and quant.lower().startswith("mlx-"):
+        return model
+    return ResolvedModel(model.name, model.arch, wanted, quant, model.path, model.engine, model.format)
+
+
+def ladder_for(engine: str) -> tuple[str, ...]:
+    return MLX_LADDER if engine == "mlx" else LLAMA_LADDER
+
+
+def kv_for(engine: str, kv_type: str) -> str:
+    """The KV type if `engine` offers it, else f16 (every engine's default)."""
+    kv = KV_TYPES.get(kv_type)
+    return kv_type if kv is not None and kv.engine in ("any", engine) else "f16"
+
+
+def kv_choices(engine: str) -> list[str]:
+    return [name for name, kv in KV_TYPES.items() if kv.engine in ("any", engine)]
+
+
+def fit_for(
+    model: ResolvedModel, hw: HardwareSpec, ctx_tokens: int, kv_type: str, advise: bool = True
+) -> FitPlan:
+    """The plan for this model on `hw`, the context capped at what the model was trained for."""
+    ctx = min(ctx_tokens, model.arch.max_ctx_tokens)
+    return plan(
+        model.arch, model.quant, hw, ctx_tokens=ctx, kv_type=kv_for(model.engine, kv_type),
+        engine=model.engine, advise=advise,
+    )  # fmt: skip
+
+
+def badge_for(key: str, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
+    """The fit badge of one catalog row; an unreadable model is "error", not a crash."""
+    try:
+        return BADGES[fit_for(resolve(key, None), hw, ctx_tokens, kv_type, advise=False).verdict]
+    except TuilabError:
+        return "error"
+
+
+def step_ctx(current_tokens: int, delta: int) -> int:
+    """The next context step above (delta > 0) or below (delta < 0) `current_tokens`, clamped."""
+    if delta > 0:
+        return next((c for c in CTX_STEPS_TOKENS if c > current_tokens), CTX_STEPS_TOKENS[-1])
+    return next((c for c in reversed(CTX_STEPS_TOKENS) if c < current_tokens), CTX_STEPS_TOKENS[0])
+
+
+def step_name(values: Sequence[str], current: str | None, delta: int) -> str:
+    """The neighbour of `current` in `values`, clamped; an unknown name starts from the middle."""
+    if current is not None and current in values:
+        return values[max(0, min(len(values) - 1, list(values).index(current) + delta))]
+    return values[len(values) // 2]
+
+
+def cycle(values: Sequence[str], current: str) -> str:
+    return values[(list(values).index(current) + 1) % len(values)] if current in values else values[0]
+
+
+@dataclass(frozen=True)
+class ContextRow:
+    """One quant's memory at each context step (None past the model's trained context)."""
+
+    quant: str
+    total_bytes: tuple[int | None, ...]
+    verdicts: tuple[Verdict | None, ...]
+    max_ctx: int
+
+
+def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[ContextRow]:
+    """Memory against context for each quant of the model's engine."""
+    quants = MLX_LADDER if model.engine == "mlx" else CHART_LLAMA_QUANTS
+    kv = kv_for(model.engine, kv_type)
+    rows = []
+    for name in quants:
+        q = parse_quant(name)
+        totals: list[int | None] = []
+        verdicts: list[Verdict | None] = []
+        max_ctx = 0
+        for ctx in CTX_STEPS_TOKENS:
+            if ctx > model.arch.max_ctx_tokens:
+                totals.append(None)
+                verdicts.append(None)
+                continue
+            fit = plan(model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False)
+            totals.append(fit.memory.total_bytes)
+            verdicts.append(fit.verdict)
+            max_ctx = max_ctx or fit.max_ctx  # from the smallest step: the verdict most likely on device
+        rows.append(ContextRow(name, tuple(totals), tuple(verdicts), max_ctx))
+    return rows
+
+
+def budget_line_bytes(hw: HardwareSpec, engine: str) -> int:
+    """The budget a whole model must stay under to run on the fastest device: the GPU's, else RAM's."""
+    if hw.gpus and (engine == "llama.cpp" or hw.unified):
+        return hw.gpu_budget_bytes
+    return hw.host_budget_bytes

@@ -1,0 +1,48 @@
+"""The command palette's entries: every action by name, plus one entry per model, hardware profile and
+context step, so anything a key does can also be found by typing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+from tuilab.ui.catalog import CTX_STEPS_TOKENS
+from tuilab.ui.machine import profile_names
+from tuilab.ui.render import ctx_label
+from tuilab.ui.screens.main import TABS
+
+if TYPE_CHECKING:
+    from tuilab.ui.app import TuilabApp
+
+
+def app_commands(app: TuilabApp) -> Iterator[SystemCommand]:
+    yield SystemCommand("Switch model", "open the models list (2)", app.action_models)
+    yield SystemCommand("Switch hardware", "this machine or a profile (h)", app.action_switch_hardware)
+    yield SystemCommand("Run", "prompt the chosen model (r)", app.action_run)
+    yield SystemCommand("Load model", "load the chosen model into its engine (l)", app.action_load)
+    yield SystemCommand("Cancel generation", "stop the running generation (Esc)", app.action_cancel)
+    yield SystemCommand("Bench", "how to make a quantization ladder (b)", app.action_bench)
+    yield SystemCommand("Next KV cache type", "f16, q8_0, q4_0 … (k)", app.action_kv)
+    yield SystemCommand("Larger quant", "one rung up the ladder (,)", partial(app.action_quant, -1))
+    yield SystemCommand("Smaller quant", "one rung down the ladder (.)", partial(app.action_quant, 1))
+    yield SystemCommand("Keys", "every key binding (?)", app.action_help)
+    for i, (tab, label) in enumerate(TABS):
+        yield SystemCommand(f"Show {label.split()[1]}", f"tab {i + 1}", partial(app.action_show_tab, tab))
+    for ctx in CTX_STEPS_TOKENS:
+        yield SystemCommand(
+            f"Set context {ctx_label(ctx)}", f"{ctx} tokens", partial(app.set_context, ctx), False
+        )
+    yield SystemCommand(
+        "Switch hardware: this machine", "detected", partial(app.choose_hardware, None), False
+    )
+    for name in profile_names():
+        yield SystemCommand(
+            f"Switch hardware: {name}", "what-if profile", partial(app.choose_hardware, name), False
+        )
+    for entry in app.entries:
+        yield SystemCommand(
+            f"Switch model: {entry.label}", entry.source, partial(app.choose_model, entry.key), False
+        )

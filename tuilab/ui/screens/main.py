@@ -1,0 +1,67 @@
+"""The main screen: a status line that always says which hardware the numbers are for, six tabs
+(hardware, models, fit, context, run, ladder) and a footer of bindings.
+
+Keys here only switch tabs; every other action belongs to the app, so the command palette and the
+bindings call the same code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from tuilab.ui.widgets.context_pane import ContextPane
+from tuilab.ui.widgets.fit_pane import FitPane
+from tuilab.ui.widgets.hardware_pane import HardwarePane
+from tuilab.ui.widgets.ladder_pane import LadderPane
+from tuilab.ui.widgets.models_pane import ModelsPane
+from tuilab.ui.widgets.run_pane import RunPane
+
+TABS: tuple[tuple[str, str], ...] = (
+    ("hardware", "1 Hardware"),
+    ("models", "2 Models"),
+    ("fit", "3 Fit"),
+    ("context", "4 Context"),
+    ("run", "5 Run"),
+    ("ladder", "6 Ladder"),
+)
+
+
+class MainScreen(Screen[None]):
+    CSS_PATH = Path(__file__).parent.parent / "main.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(str(i + 1), f"app.show_tab('{tab}')", label, show=False)
+            for i, (tab, label) in enumerate(TABS)
+        ),
+        Binding("tab", "app.focus_next", "focus", show=False),
+    ]
+
+    class Ready(Message):
+        """The panes exist: the app may fill them."""
+
+    def on_mount(self) -> None:
+        self.post_message(self.Ready())
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        with TabbedContent(id="tabs"):
+            with TabPane(TABS[0][1], id="hardware"):
+                yield HardwarePane(id="hardware-pane")
+            with TabPane(TABS[1][1], id="models"):
+                yield ModelsPane(id="models-pane")
+            with TabPane(TABS[2][1], id="fit"):
+                yield FitPane(id="fit-pane")
+            with TabPane(TABS[3][1], id="context"):
+                yield ContextPane(id="context-pane")
+            with TabPane(TABS[4][1], id="run"):
+                yield RunPane(id="run-pane")
+            with TabPane(TABS[5][1], id="ladder"):
+                yield LadderPane(id="ladder-pane")
+        yield Footer()

@@ -1,0 +1,78 @@
+"""The lab's persisted settings: the last selection (model, quant, context, KV type, hardware profile) and
+the theme, kept in settings.toml under the user config dir.
+
+Writes are atomic (a temp file renamed into place) so a crash never leaves half a file; a file that cannot
+be read gives the defaults and a warning the app shows, never a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from tuilab import paths
+
+SETTINGS_FILE = "settings.toml"
+DEFAULT_CTX_TOKENS = 4096  # the same default as `tuilab fit` and `tuilab run`
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user is looking at; every pane renders from this plus the hardware spec."""
+
+    model: str | None = None  # what resolve_model takes: a path, a profile name or "demo"
+    quant: str | None = None  # None: the model's own quant (a GGUF file's tensors, a profile's default)
+    ctx_tokens: int = DEFAULT_CTX_TOKENS
+    kv_type: str = "f16"
+    hardware_profile: str | None = None  # None: this machine
+    theme: str | None = None
+
+
+def settings_path(config_dir: Path | None = None) -> Path:
+    return (config_dir or paths.config_dir()) / SETTINGS_FILE
+
+
+def load_selection(path: Path) -> tuple[Selection, str | None]:
+    """The saved selection and a warning (None when all was well); a missing file is not a warning."""
+    if not path.is_file():
+        return Selection(), None
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f).get("selection", {})
+        return _from_dict(data), None
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, AttributeError) as exc:
+        return Selection(), f"could not read {path} ({exc}); using defaults"
+
+
+def _from_dict(data: dict[str, Any]) -> Selection:
+    known = {f.name: f.type for f in fields(Selection)}
+    values = {k: v for k, v in data.items() if k in known}
+    selection = replace(Selection(), **values)
+    if not isinstance(selection.ctx_tokens, int) or selection.ctx_tokens < 1:
+        raise ValueError(f"ctx_tokens must be a positive integer, got {selection.ctx_tokens!r}")
+    for name in ("model", "quant", "kv_type", "hardware_profile", "theme"):
+        value = getattr(selection, name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+    return selection
+
+
+def save_selection(path: Path, selection: Selection) -> None:
+    """Write atomically: a reader sees the old file or the new one, never a mix. TOML has no null, so
+    unset fields are left out."""
+    data = {"selection": {k: v for k, v in asdict(selection).items() if v is not None}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            tomli_w.dump(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

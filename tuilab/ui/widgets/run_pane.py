@@ -1,0 +1,97 @@
+"""The run pane: a prompt, the streaming output, a sparkline of tokens/s over the run, time to first
+token, prompt tokens/s, and predicted against measured speed and memory.
+
+The app drives the engine; this pane only shows what the engine thread's messages say.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Log, Sparkline, Static
+
+from tuilab.core.plan_types import FitPlan
+from tuilab.engines.events import Stats
+from tuilab.ui.render import gb, tps
+
+# Points kept in the sparkline: at ~20 updates a second, the last ten seconds of a run.
+SPARK_POINTS = 200
+
+
+class RunPane(Vertical):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rates: list[float] = []
+        self.predicted: FitPlan | None = None
+        self.state = "idle"
+        self.ttft_s: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="prompt: Enter runs the chosen model, Esc cancels", id="prompt", compact=True)
+        with Horizontal(id="run-meter"):
+            yield Static("idle", id="run-state")
+            yield Sparkline([], id="run-spark")
+        yield Static("", id="run-stats")
+        yield Log(id="run-output", highlight=False)
+
+    def _set_state(self, text: str, style: str = "") -> None:
+        self.query_one("#run-state", Static).update(Text(text, style=style))
+
+    def show_loading(self, label: str) -> None:
+        self._set_state(f"loading {label}…", "yellow")
+
+    def loaded(self, label: str, load_s: float) -> None:
+        self._set_state(f"loaded {label} in {load_s:.1f} s", "green")
+
+    def started(self, label: str, prompt: str, predicted: FitPlan | None) -> None:
+        self.rates, self.predicted, self.ttft_s = [], predicted, None
+        self.query_one("#run-spark", Sparkline).data = []
+        log = self.query_one("#run-output", Log)
+        log.clear()
+        log.write(prompt)
+        log.focus()  # off the prompt, so number keys and Esc act while the text streams
+        self._set_state(f"generating with {label}… (Esc cancels)", "bold cyan")
+        self.query_one("#run-stats", Static).update(self._stats_text(None, None))
+
+    def append(self, text: str) -> None:
+        self.query_one("#run-output", Log).write(text)
+
+    def rate(self, rate_tps: float, total_tokens: int, elapsed_s: float) -> None:
+        self.rates = [*self.rates[-(SPARK_POINTS - 1) :], rate_tps]
+        self.query_one("#run-spark", Sparkline).data = self.rates
+        self.query_one("#run-stats", Static).update(self._stats_text(None, rate_tps, total_tokens))
+
+    def finished(self, stats: Stats | None, reason: str) -> None:
+        if stats is not None and stats.gen_tps:
+            self.rates = [*self.rates[-(SPARK_POINTS - 1) :], stats.gen_tps]  # the run's own average last
+            self.query_one("#run-spark", Sparkline).data = self.rates
+        word = "cancelled" if reason == "cancelled" else f"done ({reason})"
+        self._set_state(word, "yellow" if reason == "cancelled" else "green")
+        self.query_one("#run-stats", Static).update(self._stats_text(stats, stats.gen_tps if stats else None))
+
+    def failed(self, error: str) -> None:
+        self._set_state("engine failed: see the message", "bold red")
+        self.query_one("#run-output", Log).write(f"\n[engine failed] {error}\n")
+
+    def _stats_text(
+        self, stats: Stats | None, rate_tps: float | None, total_tokens: int | None = None
+    ) -> Text:
+        fit = self.predicted
+        predicted = tps(fit.predicted_tg_tps) if fit else "-"
+        ttft = "-" if stats is None or stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
+        prompt = "-" if stats is None else tps(stats.prompt_tps)
+        tokens = stats.gen_tokens if stats is not None else total_tokens
+        peak = gb(stats.peak_memory_bytes) if stats is not None else "-"
+        return Text.assemble(
+            ("gen ", "bold"), f"{tps(rate_tps)} measured vs {predicted} predicted · {tokens or 0} tok\n",
+            ("ttft ", "bold"), f"{ttft} · ", ("prompt ", "bold"), f"{prompt} · ",
+            ("memory ", "bold"), f"{peak} peak vs {gb(fit.memory.total_bytes) if fit else '-'} predicted",
+        )  # fmt: skip
+
+    def focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    @property
+    def last_rate_tps(self) -> float:
+        return self.rates[-1] if self.rates else 0.0
