@@ -30,9 +30,10 @@ CUDA_CONTEXT_BYTES = 562_000_000
 OP_OFFLOAD_LAYER_COPIES = 2
 # Metal keeps no comparable context; command buffers and pipeline state stay small. Unmeasured default.
 METAL_CONTEXT_BYTES = 128 * MIB
-# Host process: Python, the engine's runtime and its logits buffer. Unmeasured default from the RSS of an
-# idle llama-cpp-python / mlx-lm process (~150-250 MB); refined when runs record it.
-HOST_RUNTIME_BYTES = 256 * MIB
+# Host process: Python, the engine's runtime and its logits buffer. Measured on the dev box: the worker
+# running the tiny demo peaked at 57 MB RSS; a shape-true Llama-3.2-1B F16 peaked 0.22 GB above its
+# 2.47 GB file with its KV cache and compute buffer included (docs/benchmarks.md). 128 MiB covers it.
+HOST_RUNTIME_BYTES = 128 * MIB
 # mlx-lm prefills in chunks of 2048 tokens (generate.py, `prefill_step_size=2048`) and keeps bf16 logits
 # and activations of one chunk alive.
 MLX_PREFILL_STEP_TOKENS = 2048
