@@ -86,7 +86,9 @@ def _from_dir(path: Path, quant: str | None, engine: str | None) -> ResolvedMode
         q: QuantSpec = MLXQuant(bits=model.mlx_bits, group_size=model.mlx_group_size or 64)
         fmt = "mlx"
     else:
-        q = _pick_quant(quant, engine or "mlx", "mlx-bf16")
+        # Unquantized: plan it as stored unless a quant is asked for ("what if I convert it to 4 bits").
+        stored = "mlx-bf16" if (model.dtype or "").lower() in ("bfloat16", "bf16") else "mlx-fp16"
+        q = _pick_quant(quant or stored, engine or "mlx", stored)
         fmt = "hf"
     return ResolvedModel(model.arch.name, model.arch, q, quant_name(q), path, quant_engine(q), fmt)
 
