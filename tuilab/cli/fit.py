@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Any
 
+from tuilab.cli import cluster
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
 from tuilab.core.plan_types import FitPlan, gb
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
     p.add_argument("--ladder", action="store_true", help="plan every quant rung side by side")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    cluster.add_fit_options(p)
     p.set_defaults(func=run_fit)
 
 
@@ -59,6 +61,8 @@ def machine(profile: str | None, gpu_budget_bytes: int | None = None) -> Hardwar
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    if cluster.wants_cluster(args):
+        return cluster.run_cluster_fit(args)
     hw = machine(args.hardware, args.gpu_budget)
     model = resolve_model(args.model, args.quant, args.engine)
     if args.ladder:

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from tuilab.cli import cluster
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import gb
 from tuilab.engines.client import EngineWorker
@@ -46,12 +47,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="0 (the default) is greedy decoding")
     p.add_argument("--force", action="store_true", help="load even when the fit plan says it will not fit")
     p.add_argument("--json", action="store_true", help="end stdout with one JSON object of the stats")
+    cluster.add_run_options(p)
     p.set_defaults(func=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    if cluster.wants_cluster(args):
+        return cluster.run_cluster_command(args)
     engine = engine_name(args.engine) if args.engine else None
     model = resolve_for_run(args.model, engine)
     engine = engine or model.engine

@@ -1,0 +1,177 @@
+"""The cluster options of `tuilab fit` and `tuilab run`: plan a model across hosts, run it with mlx.launch.
+
+`tuilab fit MODEL --hosts "2x m3-max-40c-64gb"` (or `--hostfile`) renders `core.cluster.plan_cluster`;
+`tuilab run MODEL --hostfile FILE` streams a sharded run through `engines.distributed`. fit.py and run.py
+only add these options and hand over to this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan, plan_cluster
+from tuilab.core.errors import FitRefusedError, UsageError
+from tuilab.core.links import DEFAULT_LINK, LINKS
+from tuilab.core.plan_types import gb
+
+
+def add_fit_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (MLX distributed)")
+    g.add_argument("--hosts", help='plan across machines: "2x m3-max-40c-64gb" or "PROFILE,PROFILE"')
+    g.add_argument("--hostfile", help="an mlx.launch JSON hostfile whose hosts carry a 'profile' key")
+    _add_common(g)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (MLX distributed)")
+    g.add_argument("--hostfile", help="run across the hosts of this mlx.launch JSON hostfile")
+    _add_common(g)
+
+
+def _add_common(g: argparse._ArgumentGroup) -> None:
+    g.add_argument("--link", default=DEFAULT_LINK, choices=tuple(LINKS), help="the wire between hosts (tb4)")
+    g.add_argument("--split", default="auto", choices=SPLIT_CHOICES, help="tensor or pipeline (auto)")
+
+
+def wants_cluster(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "hosts", None) or getattr(args, "hostfile", None))
+
+
+def cluster_hosts(args: argparse.Namespace) -> tuple[ClusterHost, ...]:
+    from tuilab.models.hosts import hostfile_hosts, parse_hosts, read_hostfile
+
+    if getattr(args, "hosts", None) and args.hostfile:
+        raise UsageError("give --hosts or --hostfile, not both")
+    if getattr(args, "hosts", None):
+        return parse_hosts(args.hosts)
+    return hostfile_hosts(read_hostfile(args.hostfile))
+
+
+def run_cluster_fit(args: argparse.Namespace) -> int:
+    """`tuilab fit MODEL --hosts/--hostfile`: the cluster plan as a table or one JSON object."""
+    from tuilab.models.resolve import resolve_model
+
+    if args.engine not in (None, "mlx"):
+        raise UsageError("a cluster runs on MLX distributed; --engine must be mlx")
+    model = resolve_model(args.model, args.quant, "mlx")
+    plan = _plan(args, model.arch, model.quant, cluster_hosts(args), args.ctx)
+    print(json.dumps(plan.to_dict(), indent=2) if args.json else render_cluster(plan))
+    return 0
+
+
+def _plan(args: argparse.Namespace, arch: Any, quant: Any, hosts: Any, ctx: int) -> ClusterPlan:
+    return plan_cluster(
+        arch, quant, hosts, ctx_tokens=ctx, kv_type=args.kv_type, mode=args.split, link=args.link
+    )
+
+
+def render_cluster(plan: ClusterPlan) -> str:
+    head = f"  {'host':<22}{'rank':>5}{'layers':>10}{'device':>12}{'budget':>12}  verdict"
+    lines = [
+        f"{plan.model}  {plan.quant}  mlx  {plan.mode} over {len(plan.hosts)} host(s)  "
+        f"link {plan.link.label}  ctx {plan.ctx_tokens}",
+        "",
+        head,
+    ]
+    for h in plan.hosts:
+        span = h.shard or (f"{h.layers[0]}-{h.layers[1] - 1}" if h.layers else "-")
+        lines.append(
+            f"  {h.name:<22}{h.rank:>5}{span:>10}{gb(h.device_bytes)[:-3]:>12}{gb(h.budget_bytes)[:-3]:>12}"
+            f"  {h.verdict}: {h.reason}"
+        )
+    if plan.unused_hosts:
+        lines.append(f"  unused: {', '.join(plan.unused_hosts)}")
+    lines += [
+        "",
+        f"  verdict    {plan.verdict.upper().replace('_', ' ')}: {plan.reason}",
+        f"  predicted  {plan.predicted_tg_tps:.1f} tok/s generation, "
+        f"link {plan.link_s_per_token * 1e3:.2f} ms/token",
+        "",
+        "  basis",
+    ]
+    lines += [f"   {k:<10} {v}" for k, v in plan.basis.items()]
+    lines.append("  device and budget in GB (1e9 bytes)")
+    return "\n".join(lines)
+
+
+def run_cluster_command(args: argparse.Namespace) -> int:
+    """`tuilab run MODEL --hostfile FILE`: check the cluster plan if the hosts name profiles, then stream."""
+    from tuilab.cli.run import resolve_for_run
+    from tuilab.engines.distributed import DistributedJob, DistributedRun
+    from tuilab.engines.events import Finished, Loaded, Stats, Tokens
+    from tuilab.models.hosts import read_hostfile
+
+    hostfile = read_hostfile(args.hostfile)
+    model = resolve_for_run(args.model, "mlx")
+    fit = _check_cluster_fit(args, model, hostfile)
+    backend = hostfile.backend or LINKS[args.link].backend
+    names = tuple(h.ssh for h in hostfile.hosts)
+    mode = "auto" if args.split == "auto" else args.split
+    job = DistributedJob(str(Path(str(model.path)).resolve()), names, args.prompt, args.max_tokens, backend,
+                         mode, args.temperature)  # fmt: skip
+    loaded = stats = None
+    with DistributedRun(hostfile.path, job) as run:
+        for event in run.events():
+            if isinstance(event, Tokens):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, Loaded):
+                loaded = event
+            elif isinstance(event, Stats):
+                stats = event
+            elif isinstance(event, Finished):
+                print()
+    result = _result(model.name, names, loaded, stats, fit)
+    print(_stats_line(result), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _check_cluster_fit(args: argparse.Namespace, model: Any, hostfile: Any) -> dict[str, Any] | None:
+    from tuilab.models.hosts import hostfile_hosts
+
+    if any(h.profile is None for h in hostfile.hosts):
+        print("tuilab: note: hosts without a 'profile' key; running without a fit check", file=sys.stderr)
+        return None
+    ctx = args.ctx or min(4096, model.arch.max_ctx_tokens)
+    plan = _plan(args, model.arch, model.quant, hostfile_hosts(hostfile), ctx)
+    if plan.verdict == "no_fit" and not args.force:
+        raise FitRefusedError(
+            f"the cluster plan says it will not fit: {plan.reason}; pass --force to run anyway"
+        )
+    return plan.to_dict()
+
+
+def _result(
+    model: str, hosts: tuple[str, ...], loaded: Any, stats: Any, fit: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "engine": "mlx-distributed",
+        "model": model,
+        "hosts": list(hosts),
+        "load_s": loaded.load_s if loaded else None,
+        "ttft_s": stats.ttft_s if stats else None,
+        "prompt_tokens": stats.prompt_tokens if stats else None,
+        "prompt_tps": stats.prompt_tps if stats else None,
+        "gen_tokens": stats.gen_tokens if stats else 0,
+        "gen_tps": stats.gen_tps if stats else None,
+        "peak_memory_bytes": stats.peak_memory_bytes if stats else None,
+        "predicted_tg_tps": fit.get("predicted_tg_tps") if fit else None,
+    }
+
+
+def _stats_line(r: dict[str, Any]) -> str:
+    def rate(tps: float | None) -> str:
+        return "-" if tps is None else f"{tps:.1f} tok/s"
+
+    peak = "-" if r["peak_memory_bytes"] is None else gb(r["peak_memory_bytes"])
+    return (
+        f"mlx distributed · {r['model']} on {len(r['hosts'])} hosts · gen {r['gen_tokens']} tok at "
+        f"{rate(r['gen_tps'])} · prompt {rate(r['prompt_tps'])} · peak {peak} (largest host)"
+        f" · predicted {rate(r['predicted_tg_tps'])}"
+    )
