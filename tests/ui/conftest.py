@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tuilab.bench.ladder import LadderOptions
 from tuilab.core.hardware import GIB, HardwareSpec
 from tuilab.hardware.sampler import GpuSample, Sample
 from tuilab.models.profiles import load_hardware_profile
@@ -39,13 +40,17 @@ def recorded_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
 def make_app(tmp_path: Path) -> Callable[..., TuilabApp]:
     """An app with its own settings dir; recorded hardware unless `live=True` (for real engine runs)."""
 
-    def make(*, live: bool = False, max_tokens: int = 64, config_dir: Path | None = None) -> TuilabApp:
+    def make(
+        *, live: bool = False, max_tokens: int = 64, config_dir: Path | None = None,
+        ladder_options: LadderOptions | None = None,
+    ) -> TuilabApp:  # fmt: skip
         return TuilabApp(
             machine=detect_machine if live else recorded_machine,
             sampler=FrozenSampler(RECORDED_SAMPLE),
             find_models=list,
             config_dir=config_dir or tmp_path,
             max_tokens=max_tokens,
+            ladder_options=ladder_options,
         )
 
     return make
@@ -55,3 +60,17 @@ def make_app(tmp_path: Path) -> Callable[..., TuilabApp]:
 def anyio_backend() -> str:
     """Pilot tests run on asyncio, as Textual does (anyio's pytest plugin runs the async tests)."""
     return "asyncio"
+
+
+LADDER_FIXTURE = Path(__file__).parent / "fixtures" / "ladder-demo.toml"
+
+
+@pytest.fixture
+def ladder_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own TUILAB_HOME, holding one recorded ladder of the demo (fixtures/ladder-demo.toml)."""
+    home = tmp_path / "home"
+    history = home / "data" / "ladder" / "tuilab-tiny-random-weights--amd-epyc.toml"
+    history.parent.mkdir(parents=True)
+    history.write_text(LADDER_FIXTURE.read_text())
+    monkeypatch.setenv("TUILAB_HOME", str(home))
+    return home

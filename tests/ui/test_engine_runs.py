@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Log, TabbedContent
+from textual.widgets import TabbedContent
 from ui_helpers import settle, wait_until
 
 from tuilab.models.tiny import llama_cpp_available
 from tuilab.ui.app import TuilabApp
 from tuilab.ui.widgets.run_pane import RunPane
+from tuilab.ui.widgets.stream_view import StreamView
 
 pytestmark = [
     pytest.mark.anyio,
@@ -62,7 +63,7 @@ class TestRunningTheDemo:
             assert "done" in state
             assert pane.last_rate_tps > 0
             assert "tok/s measured" in str(app.main.query_one("#run-stats").render())
-            assert len("".join(app.main.query_one(Log).lines)) > len("Hello")
+            assert len(app.main.query_one(StreamView).text) > len("Hello")
 
 
 class TestCancel:

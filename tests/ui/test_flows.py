@@ -12,6 +12,7 @@ from ui_helpers import settle
 
 from tuilab.core.plan_types import Verdict
 from tuilab.ui.app import TuilabApp
+from tuilab.ui.messages import TextArrived
 from tuilab.ui.settings import SETTINGS_FILE, Selection, load_selection
 
 pytestmark = pytest.mark.anyio
@@ -124,3 +125,45 @@ class TestSettings:
             await settle(pilot)
             assert app.selection.model is None and app.selection.ctx_tokens == Selection().ctx_tokens
             assert any("using defaults" in n.message for n in app._notifications)
+
+
+class TestRunOutput:
+    """Streamed text wraps at the pane's width and the view follows the end (in tmux at 80x24 it once ran
+    off the right edge on one line). The text arrives as the engine thread sends it: TextArrived batches."""
+
+    async def test_one_long_paragraph_wraps_and_follows_the_end(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.action_show_tab("run")
+            for i in range(60):
+                app.post_message(TextArrived(f"word{i} and a few more words in one paragraph "))
+            await pilot.pause()
+            await pilot.pause()
+            output = app.main.query_one("#run-output")
+            assert output.virtual_size.width <= output.size.width  # nothing runs off the right edge
+            assert output.virtual_size.height > output.size.height  # many lines: it had to scroll
+            assert output.scroll_y == output.max_scroll_y > 0  # and it shows the newest text
+
+    async def test_scrolling_up_stops_following_until_back_at_the_end(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.action_show_tab("run")
+            app.post_message(TextArrived("a long answer " * 200))
+            await pilot.pause()
+            output = app.main.query_one("#run-output")
+            output.focus()
+            await pilot.press("home")
+            app.post_message(TextArrived("more text " * 50))
+            await pilot.pause()
+            assert output.scroll_y == 0  # the reader stays where they scrolled to
+            await pilot.press("end")
+            app.post_message(TextArrived("and the end " * 50))
+            await pilot.pause()
+            await pilot.pause()
+            assert output.scroll_y == output.max_scroll_y

@@ -4,6 +4,7 @@ frozen memory sample), so they are the same on every machine. Update with `--sna
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +69,11 @@ def test_help_at_80x24(snap_compare: Any, make_app: Callable[..., TuilabApp]) ->
 def test_hardware_picker_at_80x24(snap_compare: Any, make_app: Callable[..., TuilabApp]) -> None:
     keys = ("h", *"rtx")
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=showing("fit", keys=keys))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_filled_ladder(
+    snap_compare: Any, make_app: Callable[..., TuilabApp], ladder_home: Path, size: tuple[int, int]
+) -> None:
+    """The recorded ladder of the demo (fixtures/ladder-demo.toml): table, bars, the sweet spot marked."""
+    assert snap_compare(make_app(), terminal_size=size, run_before=showing("ladder", model="demo"))

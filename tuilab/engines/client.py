@@ -8,12 +8,15 @@ leaks into tuilab. When the child dies (native crash, abort, out-of-memory kill)
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +59,46 @@ def describe_exit(exit_code: int | None) -> str:
     return f"the engine worker exited unexpectedly with status {exit_code}"
 
 
+# One spawn-guard at a time: the guard swaps the process-wide sys.stderr for a moment.
+_SPAWN_GUARD = threading.Lock()
+
+
+def _fileno_is_bad(stream: object) -> bool:
+    """True when `stream.fileno()` answers a number that is no open descriptor (Textual's print capture
+    answers -1); a stream without a fileno is fine, the resource tracker then passes none."""
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    try:
+        os.fstat(fd)
+    except (OSError, TypeError, ValueError):
+        return True
+    return False
+
+
+def ensure_spawn_safe() -> None:
+    """Start multiprocessing's resource tracker so that a "spawn" start works whatever sys.stderr is.
+
+    Every spawned process needs the tracker, and the first start of the tracker passes
+    `sys.stderr.fileno()` to it; a replaced stderr that answers -1 makes that spawn fail with
+    "bad value(s) in fds_to_keep" (CPython Lib/multiprocessing/resource_tracker.py, ensure_running;
+    textual/app.py, _PrintCapture.fileno). The real stderr stands in while the tracker starts. Cheap when
+    the tracker runs already; call it before any spawned process starts (EngineWorker does).
+    """
+    with _SPAWN_GUARD:
+        if not _fileno_is_bad(sys.stderr):
+            resource_tracker.ensure_running()
+            return
+        replaced = sys.stderr
+        real = sys.__stderr__
+        sys.stderr = real if real is not None and not _fileno_is_bad(real) else io.StringIO()
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = replaced
+
+
 class EngineWorker:
     """One engine in its own process. `load`, then `generate` as often as needed, then `close`."""
 
@@ -64,6 +107,7 @@ class EngineWorker:
         fd, path = tempfile.mkstemp(prefix=f"tuilab-{self.engine}-", suffix=".log", dir=log_dir)
         os.close(fd)
         self.log_path = Path(path)
+        ensure_spawn_safe()
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe(duplex=True)
         self._process = context.Process(

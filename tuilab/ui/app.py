@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -30,8 +30,17 @@ from tuilab.models.resolve import ResolvedModel
 from tuilab.ui import catalog, commands
 from tuilab.ui.catalog import ModelEntry
 from tuilab.ui.engine_runner import EngineRunner
+from tuilab.ui.ladder_control import LadderJob, cancel_ladder, ladder_ended, start_ladder
 from tuilab.ui.machine import SamplerLike, detect_machine, profile_names, profile_spec
-from tuilab.ui.messages import EngineLoaded, EngineLoading, RateUpdated, RunFailed, RunFinished, TextArrived
+from tuilab.ui.messages import (
+    EngineLoaded,
+    EngineLoading,
+    LadderEnded,
+    RateUpdated,
+    RunFailed,
+    RunFinished,
+    TextArrived,
+)  # fmt: skip
 from tuilab.ui.render import VERDICT_STYLES, ctx_label
 from tuilab.ui.run_control import start_load, start_run
 from tuilab.ui.screens.help import HelpScreen
@@ -44,6 +53,9 @@ from tuilab.ui.widgets.hardware_pane import HardwarePane
 from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.models_pane import ModelsPane
 from tuilab.ui.widgets.run_pane import RunPane
+
+if TYPE_CHECKING:
+    from tuilab.bench.ladder import LadderOptions
 
 # The live memory bar's refresh: the sampler's own rate (tuilab.hardware.sampler, 2 Hz).
 LIVE_REFRESH_S = 0.5
@@ -77,6 +89,7 @@ class TuilabApp(App[int]):
         find_models: ModelFinder = discover,
         config_dir: Path | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        ladder_options: LadderOptions | None = None,
     ) -> None:
         super().__init__()
         self._machine_source = machine
@@ -94,6 +107,8 @@ class TuilabApp(App[int]):
         self._resolved: dict[tuple[str, str | None], ResolvedModel] = {}
         self.runner = EngineRunner(self.post_message)
         self.engine_state = "engine idle"
+        self.ladder_options = ladder_options  # None: the bench's defaults (tests pass a tiny ladder)
+        self.ladder_job: LadderJob | None = None
         self.main = MainScreen()
 
     # --- start and stop ---------------------------------------------------------------------------
@@ -116,6 +131,8 @@ class TuilabApp(App[int]):
         self.apply_selection(self.selection, save=False)
 
     def on_unmount(self) -> None:
+        if self.ladder_job is not None:
+            self.ladder_job.cancel()  # the thread leaves at the ladder's next step
         self.runner.close()
         self.sampler.stop()
 
@@ -223,7 +240,7 @@ class TuilabApp(App[int]):
     def _show_fit(self, model: ResolvedModel, fit: FitPlan) -> None:
         self.model, self.fit = model, fit
         self.main.query_one(FitPane).show(fit)
-        self.main.query_one(LadderPane).show(model.name)
+        self.main.query_one(LadderPane).show(model.name, self.machine_spec.name if self.machine_spec else "")
         self._update_status()
 
     def _show_context(
@@ -252,6 +269,10 @@ class TuilabApp(App[int]):
             )
         status.append(f" {model} · {ctx} · KV {sel.kv_type} │ {self.engine_state}")
         self.main.query_one("#status", Static).update(status)
+
+    def set_engine_state(self, state: str) -> None:
+        self.engine_state = state
+        self._update_status()
 
     def _show_live(self) -> None:
         self.main.query_one(HardwarePane).show_live(self.sampler.latest(), self.runner.engine_rss_bytes)
@@ -317,13 +338,12 @@ class TuilabApp(App[int]):
         if self.runner.running:
             self.runner.cancel()
             self.notify("cancelling the generation…", timeout=2)
-        elif isinstance(self.focused, Input):
+        elif not cancel_ladder(self) and isinstance(self.focused, Input):
             self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     def action_bench(self) -> None:
         self.action_show_tab("ladder")
-        model = self.selection.model or "MODEL"
-        self.notify(f"run `tuilab bench {model}` in a shell to make a quantization ladder", timeout=6)
+        start_ladder(self)
 
     @on(ModelsPane.Chosen)
     def _model_chosen(self, event: ModelsPane.Chosen) -> None:
@@ -360,6 +380,9 @@ class TuilabApp(App[int]):
         self.main.query_one(RunPane).failed(message.error)
         self.notify(message.error.splitlines()[0], title="engine failed", severity="error", timeout=10)
         self._update_status()
+
+    def on_ladder_ended(self, message: LadderEnded) -> None:
+        ladder_ended(self, message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.group == "engine":

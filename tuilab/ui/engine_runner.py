@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing import resource_tracker
 
 from textual.message import Message
 
@@ -37,11 +36,6 @@ class EngineRunner:
     """Call `run` on a thread; `cancel` and `close` from any thread."""
 
     def __init__(self, post: Callable[[Message], object], flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
-        # Start multiprocessing's resource tracker now, while sys.stderr is still the real one: started
-        # later from inside Textual, it passes stderr's fileno() to the child, and Textual's print capture
-        # answers -1, so the spawn fails with "bad value(s) in fds_to_keep" (multiprocessing's
-        # resource_tracker.py, ensure_running; textual/app.py _PrintCapture.fileno).
-        resource_tracker.ensure_running()
         self._post = post
         self._flush_interval_s = flush_interval_s
         self.host = ModelHost()

@@ -1,14 +1,20 @@
-"""Messages the engine thread posts to the app: named as things that happened, small and immutable.
+"""Messages the engine and ladder threads post to the app: named as things that happened, small and
+immutable.
 
-Text batches are never dropped; `RateUpdated` may be replaced by a newer one when a slow terminal falls
-behind (Textual's `can_replace`), so only stale numbers are lost.
+Text batches are never dropped; `RateUpdated` and `LadderStepped` may be replaced by a newer one when a
+slow terminal falls behind (Textual's `can_replace`), so only stale numbers are lost.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
 from tuilab.engines.events import Loaded, Stats
+
+if TYPE_CHECKING:  # the ladder module pulls in the engines and numpy; messages need only the type
+    from tuilab.bench.ladder import Progress
 
 
 class EngineLoading(Message):
@@ -53,4 +59,26 @@ class RunFinished(Message):
 class RunFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
+        self.error = error
+
+
+class LadderStepped(Message):
+    """A ladder moved on a step; only the newest matters (each one also rereads the history)."""
+
+    def __init__(self, model: str, progress: Progress) -> None:
+        super().__init__()
+        self.model = model
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LadderStepped)
+
+
+class LadderEnded(Message):
+    """The ladder thread is done: `outcome` is "done", "cancelled" or "failed" (then `error` says why)."""
+
+    def __init__(self, model: str, outcome: str, error: str = "") -> None:
+        super().__init__()
+        self.model = model
+        self.outcome = outcome
         self.error = error

@@ -22,8 +22,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     (",  .", "quant up / down the ladder (what-if for a file on disk)"),
     ("l", "load the chosen model into its engine (after the fit check)"),
     ("r", "run tab, prompt focused; Enter generates"),
-    ("Esc", "cancel a generation; leave a text box"),
-    ("b", "bench: how to make a quantization ladder"),
+    ("Esc", "cancel a generation or a ladder; leave a text box"),
+    ("b", "bench: a quantization ladder of the chosen model, here"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help (Esc closes)   ctrl+q quit"),
 )

@@ -1,12 +1,20 @@
-"""The ladder pane: the latest quantization-ladder results for the chosen model. Until the bench package
-records ladders, it says how to make one.
+"""The ladder pane: the latest quantization-ladder results for the chosen model (table, tokens/s and KLD
+bars, the sweet spot marked), a live progress line while a ladder runs, and how to make one when there
+are no results yet.
 """
 
 from __future__ import annotations
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
+
+from tuilab.bench.report import LadderRun, load_history
+from tuilab.ui.ladder_view import ladder_view, pick_run, progress_line
+from tuilab.ui.messages import LadderEnded, LadderStepped
 
 
 def empty_state(model: str | None) -> Text:
@@ -16,14 +24,62 @@ def empty_state(model: str | None) -> Text:
         f" for {model}.\n\n" if model else ".\n\n",
         "A ladder quantizes one model at each rung (F16, Q8_0 … IQ2_XS), then measures speed, memory,\n"
         "perplexity and KL divergence against F16, so you can see what 4 or 2 bits cost.\n\nMake one:\n  ",
+        ("b", "bold cyan"), " here, on this machine, or in a shell: ",
         (f"tuilab bench {target}", "bold cyan"),
         "\n\nThe latest results for the chosen model will show here.",
-    )
+    )  # fmt: skip
+
+
+class _SizedView:
+    """Renders the ladder at the width Textual gives it, so the bars fill the pane at any size."""
+
+    def __init__(self, run: LadderRun, this_machine: str) -> None:
+        self.run, self.this_machine = run, this_machine
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield ladder_view(self.run, options.max_width, self.this_machine)
+
+
+def latest_run(model_name: str) -> LadderRun | None:
+    return pick_run(load_history(model_name, machine=None))
 
 
 class LadderPane(VerticalScroll):
-    def compose(self):  # type: ignore[no-untyped-def]
-        yield Static(empty_state(None), id="ladder-body")
+    """The ladder thread posts its messages here; `LadderEnded` then bubbles on to the app."""
 
-    def show(self, model: str | None) -> None:
-        self.query_one("#ladder-body", Static).update(empty_state(model))
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model: str | None = None
+        self.this_machine = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="ladder-progress")
+        yield Static(empty_state(None), id="ladder-body")
+        yield Static("", id="ladder-hint", classes="hint")
+
+    def show(self, model: str | None, this_machine: str = "") -> None:
+        """The newest recorded ladder of `model` (read from the history now), or the empty state."""
+        self.model, self.this_machine = model, this_machine
+        run = latest_run(model) if model is not None else None
+        body = self.query_one("#ladder-body", Static)
+        body.update(empty_state(model) if run is None else _SizedView(run, this_machine))
+        hint = "" if run is None or model is None else f"b runs the ladder of {model} again on this machine"
+        self.query_one("#ladder-hint", Static).update(hint)
+        self.query_one("#ladder-hint", Static).display = bool(hint)
+
+    def show_progress(self, line: Text | None) -> None:
+        progress = self.query_one("#ladder-progress", Static)
+        progress.update(line or "")
+        progress.display = line is not None
+
+    @on(LadderStepped)
+    def _stepped(self, message: LadderStepped) -> None:
+        self.show_progress(progress_line(message.model, message.progress))
+        if message.model == self.model:
+            self.show(self.model, self.this_machine)  # a finished rung is in the history already
+
+    @on(LadderEnded)
+    def _ended(self, message: LadderEnded) -> None:
+        self.show_progress(None)
+        if message.model == self.model:
+            self.show(self.model, self.this_machine)

@@ -69,13 +69,24 @@ class ModelsPane(Vertical):
         for e in self._visible():
             badge = "error" if e.error else self.badges.get(e.key, "…")
             mark = "▶ " if e.key == self.current else "  "
+            label = Text(mark + e.label)
+            label.truncate(self._label_cells(), overflow="ellipsis")
             table.add_row(
-                Text(badge, style=BADGE_STYLES.get(badge, "")), Text(mark + e.label, overflow="ellipsis"),
+                Text(badge, style=BADGE_STYLES.get(badge, "")), label,
                 e.quant, e.engine, SOURCE_LABELS.get(e.source, e.source), key=e.key,
             )  # fmt: skip
         target = keep or self.current
         if target is not None and target in table.rows:
             table.move_cursor(row=table.get_row_index(target), animate=False)
+
+    def _label_cells(self) -> int:
+        # The other four columns (fit, quant, engine, source: ~34 cells), cell padding (10), the
+        # scrollbar and the pane's padding (4) take the rest; a long path keeps its start.
+        return max(16, (self.size.width or 80) - 48)
+
+    def on_resize(self) -> None:
+        if self.entries:
+            self._fill()
 
     def _highlighted_key(self) -> str | None:
         table = self.query_one("#model-table", DataTable)

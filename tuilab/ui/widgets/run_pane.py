@@ -9,11 +9,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Log, Sparkline, Static
+from textual.widgets import Input, Sparkline, Static
 
 from tuilab.core.plan_types import FitPlan
 from tuilab.engines.events import Stats
 from tuilab.ui.render import gb, tps
+from tuilab.ui.widgets.stream_view import StreamView
 
 # Points kept in the sparkline: at ~20 updates a second, the last ten seconds of a run.
 SPARK_POINTS = 200
@@ -33,7 +34,7 @@ class RunPane(Vertical):
             yield Static("idle", id="run-state")
             yield Sparkline([], id="run-spark")
         yield Static("", id="run-stats")
-        yield Log(id="run-output", highlight=False)
+        yield StreamView(id="run-output")
 
     def _set_state(self, text: str, style: str = "") -> None:
         self.query_one("#run-state", Static).update(Text(text, style=style))
@@ -47,15 +48,15 @@ class RunPane(Vertical):
     def started(self, label: str, prompt: str, predicted: FitPlan | None) -> None:
         self.rates, self.predicted, self.ttft_s = [], predicted, None
         self.query_one("#run-spark", Sparkline).data = []
-        log = self.query_one("#run-output", Log)
-        log.clear()
-        log.write(prompt)
-        log.focus()  # off the prompt, so number keys and Esc act while the text streams
+        output = self.query_one("#run-output", StreamView)
+        output.clear()
+        output.write(prompt)
+        output.focus()  # off the prompt, so number keys and Esc act while the text streams
         self._set_state(f"generating with {label}… (Esc cancels)", "bold cyan")
         self.query_one("#run-stats", Static).update(self._stats_text(None, None))
 
     def append(self, text: str) -> None:
-        self.query_one("#run-output", Log).write(text)
+        self.query_one("#run-output", StreamView).write(text)
 
     def rate(self, rate_tps: float, total_tokens: int, elapsed_s: float) -> None:
         self.rates = [*self.rates[-(SPARK_POINTS - 1) :], rate_tps]
@@ -72,7 +73,7 @@ class RunPane(Vertical):
 
     def failed(self, error: str) -> None:
         self._set_state("engine failed: see the message", "bold red")
-        self.query_one("#run-output", Log).write(f"\n[engine failed] {error}\n")
+        self.query_one("#run-output", StreamView).write(f"\n[engine failed] {error}\n")
 
     def _stats_text(
         self, stats: Stats | None, rate_tps: float | None, total_tokens: int | None = None
