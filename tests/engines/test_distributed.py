@@ -53,9 +53,12 @@ class TestTwoRanksOverLoopback:
     ) -> None:
         # mlx-lm 0.32 has no pipeline for llama models: every rank fails while loading.
         job = DistributedJob(str(tiny_models.mlx_dir), ("mac-a", "mac-b"), PROMPT, 4, mode="pipeline")
-        with pytest.raises(
-            DistributedError, match=r"host mac-[ab] \(rank [01]\) failed: .*pipelining"
-        ) as info, DistributedRun(loopback_hostfile(tmp_path), job) as run:
+        with (
+            pytest.raises(
+                DistributedError, match=r"host mac-[ab] \(rank [01]\) failed: .*pipelining"
+            ) as info,
+            DistributedRun(loopback_hostfile(tmp_path), job) as run,
+        ):
             list(run.events())
         assert info.value.host in ("mac-a", "mac-b")
 
