@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tuilab.core.errors import TuilabError
-from tuilab.engines.client import describe_exit
+from tuilab.engines.client import describe_exit, ensure_spawn_safe
 from tuilab.engines.logs import file_tail
 
 
@@ -31,6 +31,7 @@ class BenchError(TuilabError):
 
 def run_in_child(job: Callable[..., Any], *args: Any, timeout_s: float | None = None) -> Any:
     """`job(*args)` in a fresh spawned process; its result, or BenchError if it raised or died."""
+    ensure_spawn_safe()  # a spawn from inside Textual needs a real stderr for the resource tracker
     context = multiprocessing.get_context("spawn")
     parent_conn, child_conn = context.Pipe(duplex=False)
     fd, log_path = tempfile.mkstemp(prefix=f"tuilab-bench-{job.__name__}-", suffix=".log")

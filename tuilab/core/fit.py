@@ -7,6 +7,7 @@ context that keeps the verdict, and predicted tokens/s with the basis of every n
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from tuilab.core import speed
@@ -314,7 +315,7 @@ def _basis(
     arch: ModelArch, hw: HardwareSpec, req: Request, prediction: speed.SpeedPrediction
 ) -> dict[str, str]:
     b: dict[str, str] = {
-        "model": f"{arch.name}: " + "; ".join(sorted(set(arch.sources.values()))[:2]),
+        "model": f"{arch.name}: {_model_origin(arch)}",
         "hardware": f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})",
         "budget": _budget_basis(hw, req),
         "kv_cache": f"{req.kv_type}, {req.ctx_tokens} tokens, {arch.n_layers} layers x {arch.kv_dim} wide",
@@ -330,6 +331,14 @@ def _basis(
         if key in hw.sources:
             b[f"hardware.{key}"] = hw.sources[key]
     return b
+
+
+def _model_origin(arch: ModelArch) -> str:
+    """Where the architecture came from: the GGUF file, else the source most of its values cite."""
+    if "file" in arch.sources:
+        return f"GGUF header of {arch.sources['file']}"
+    counts = Counter(arch.sources.values())
+    return counts.most_common(1)[0][0] if counts else "given directly"
 
 
 def _budget_basis(hw: HardwareSpec, req: Request) -> str:
