@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -155,3 +156,54 @@ class TestWatch:
         _, err = proc.communicate(timeout=10)
         assert "RAM " in first
         assert proc.returncode == 0 and "Traceback" not in err
+
+
+def tuilab_in(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tuilab ARGS` with its own TUILAB_HOME, so a saved measurement stays out of the other tests."""
+    env = {**os.environ, "TUILAB_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "tuilab", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+    )
+
+
+class TestMeasure:
+    def test_measure_json_writes_the_cache_and_reports_the_measured_value(self, tmp_path: Path) -> None:
+        done = tuilab_in(tmp_path, "hw", "--measure", "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        cached = tomllib.loads((tmp_path / "config" / "measured.toml").read_text())["ram_bandwidth"]
+        assert 1.0 < cached["ram_bandwidth_gbps"] < 1000.0
+        assert report["measured"]["ram_bandwidth_gbps"] == cached["ram_bandwidth_gbps"]
+        if report["machine"]["platform"] != "apple":
+            assert report["machine"]["ram_bandwidth_gbps"] == cached["ram_bandwidth_gbps"]
+            assert report["sources"]["ram_bandwidth_gbps"].startswith("measured: tuilab hw --measure on ")
+        assert "GB/s" in done.stderr and "measured.toml" in done.stderr
+
+    def test_later_runs_use_the_measurement_without_numpy(self, tmp_path: Path) -> None:
+        assert tuilab_in(tmp_path, "hw", "--measure").returncode == 0
+        code = (
+            "import json, sys; from tuilab.cli.hw import detect; d = detect(); "
+            "print(json.dumps([d.spec.source('ram_bandwidth_gbps'), list(d.notes), 'numpy' in sys.modules]))"
+        )
+        env = {**os.environ, "TUILAB_HOME": str(tmp_path)}
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        source, notes, numpy_loaded = json.loads(out.stdout)
+        assert not numpy_loaded
+        if machine_spec(None).platform is not Platform.APPLE:
+            assert source.startswith("measured:") and not any("--measure" in n for n in notes)
+
+    def test_without_a_measurement_the_notes_say_how_to_measure(self, tmp_path: Path) -> None:
+        report = json.loads(tuilab_in(tmp_path, "hw", "--json").stdout)
+        if report["machine"]["platform"] != "apple":
+            assert any("tuilab hw --measure" in note for note in report["notes"])
+
+    @pytest.mark.parametrize(
+        "other",
+        [pytest.param(["--watch"], id="watch"), pytest.param(["--profile", "rtx-3060-12gb"], id="profile")],
+    )
+    def test_measure_with_watch_or_profile_is_a_usage_error(self, tmp_path: Path, other: list[str]) -> None:
+        done = tuilab_in(tmp_path, "hw", "--measure", *other)
+        assert done.returncode == 2 and "--measure" in done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "config" / "measured.toml").exists()

@@ -1,7 +1,8 @@
 """`tuilab hw`: this machine as the fit oracle sees it: budget per engine, each number's source, warnings.
 
 It joins tuilab.hardware's detection with tuilab.models' hardware profiles (only the CLI layer may see
-both); `machine_spec()` is what `tuilab fit` uses when no --hardware is given. `--watch` streams memory.
+both); `machine_spec()` is what `tuilab fit` uses when no --hardware is given. `--watch` streams memory;
+`--measure` times the host's memory bandwidth once and caches it for every later detection.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from dataclasses import asdict
 from types import ModuleType
 from typing import Any
 
-from tuilab.core.errors import UnknownNameError
+from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.hardware import GIB, MIB, HardwareSpec
 from tuilab.hardware.budget import EngineBudget, engine_budgets
 from tuilab.hardware.detect import Detection, ProfileLookup, ProfileMatch, detect_hardware
+from tuilab.hardware.host import probe_host
+from tuilab.hardware.membw import measure_host, save_measurement
 from tuilab.hardware.sampler import DEFAULT_INTERVAL_S, MemorySampler, Sample
 
 PROFILES_MODULE = "tuilab.models.profiles"
@@ -83,19 +86,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--interval", type=float, default=WATCH_INTERVAL_S, help="seconds between --watch lines (1.0)"
     )
     parser.add_argument("--count", type=int, default=0, help="with --watch: stop after N lines (0: never)")
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="time the host's memory bandwidth (about a second), save it and use it from now on",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.measure and (args.watch or args.profile):
+        raise UsageError("--measure measures this machine; it does not go with --watch or --profile")
     if args.watch:
         return watch(args.interval, args.count)
+    measured = measure() if args.measure else None
     if args.profile:
         report = report_dict(load_profile(args.profile), None, args.profile)
     else:
         detection = detect()
         report = report_dict(detection.spec, detection, None)
+    if measured is not None:
+        report["measured"] = measured
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
+
+
+def measure() -> dict[str, Any]:
+    """Time the host's copy bandwidth, cache it in config_dir()/measured.toml and say so on stderr."""
+    measurement = measure_host(probe_host())
+    path = save_measurement(measurement)
+    print(
+        f"host RAM bandwidth: {measurement.ram_bandwidth_gbps:.1f} GB/s with {measurement.threads} threads; "
+        f"saved to {path}",
+        file=sys.stderr,
+    )
+    return {**asdict(measurement), "path": str(path)}
 
 
 def report_dict(spec: HardwareSpec, detection: Detection | None, profile: str | None) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Detect this machine: run the Apple, NVIDIA and host probes and combine them into one `HardwareSpec`.
 
-Each number's origin goes into `spec.sources` ("detected: ...", "profile NAME", "default: ...").
-Profiles live in tuilab.models, which this package may not import, so the caller passes a lookup.
+Each number's origin goes into `spec.sources` ("detected: ...", "measured: ...", "profile NAME",
+"default: ..."). Profiles live in tuilab.models, which this package may not import, so the caller passes a
+lookup; a host bandwidth measured by `tuilab hw --measure` is read from its cache file.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from tuilab.core.hardware import GIB, GPUSpec, HardwareSpec, Platform
@@ -22,6 +24,7 @@ from tuilab.hardware.apple import (
 )
 from tuilab.hardware.budget import detection_warnings
 from tuilab.hardware.host import HostProbe, probe_host
+from tuilab.hardware.membw import Measurement, load_measurement
 from tuilab.hardware.nvidia import NvidiaGPU, NvidiaProbe, no_gpu, probe_nvidia
 
 # (name, spec) of the profile that fits what was read, or None.
@@ -33,7 +36,9 @@ ProfileLookup = Callable[[str, str, int, int | None], ProfileMatch | None]
 # A PC with no profile: dual-channel DDR4-3200 moves 2 channels x 8 bytes x 3200 MT/s = 51.2 GB/s
 # (JEDEC JESD79-4 speed bin; the commonest desktop memory of the RTX 30-series era).
 DEFAULT_HOST_RAM_BANDWIDTH_GBPS = 51.2
+DEFAULT_HOST_RAM_BANDWIDTH_SOURCE = "default: dual-channel DDR4-3200 (51.2 GB/s)"
 UNKNOWN = 0.0  # a bandwidth of 0.0 means "unknown"; its source says why
+MEASURE_HINT = "run `tuilab hw --measure` (about a second) to measure it once; detection then uses it"
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,16 @@ def detect_hardware(
     mlx_info: MlxInfo = mlx_device_info,
     nvml: Any | None = None,
     host: HostProbe | None = None,
+    measurement_file: Path | None = None,
 ) -> Detection:
-    """Probe the machine (`system` is sys.platform; tests pass 'darwin' with recorded outputs)."""
+    """Probe the machine (`system` is sys.platform; tests pass 'darwin' with recorded outputs).
+
+    `measurement_file` is the `tuilab hw --measure` cache (default: config_dir()/measured.toml).
+    """
     host = host or probe_host(apple_runner if system == "darwin" else run_command)
     lookup = profile_lookup or _no_profile
+    cached, cache_note = load_measurement(measurement_file)
+    measured = cached if cached is not None and cached.matches(host) else None
     apple: AppleProbe | None = None
     if system == "darwin":
         apple = probe_apple(apple_runner, mlx_info)
@@ -68,12 +79,12 @@ def detect_hardware(
     else:
         nvidia = probe_nvidia(nvml)
     if apple is not None and (apple.chip or "").startswith("Apple"):
-        spec, profile = apple_spec(apple, host, lookup)
+        spec, profile = apple_spec(apple, host, lookup, measured)
     elif nvidia.available:
-        spec, profile = nvidia_spec(nvidia, host, lookup)
+        spec, profile = nvidia_spec(nvidia, host, lookup, measured)
     else:
-        spec, profile = cpu_spec(host, lookup)
-    notes = _notes(apple, nvidia)
+        spec, profile = cpu_spec(host, lookup, measured)
+    notes = (*_notes(apple, nvidia), *_bandwidth_notes(spec, cached, measured, cache_note))
     return Detection(spec, host, apple, nvidia, profile, detection_warnings(spec, host, apple, nvidia), notes)
 
 
@@ -85,8 +96,14 @@ def _gib(n_bytes: int) -> str:
     return f"{n_bytes / GIB:.0f} GB"
 
 
-def apple_spec(apple: AppleProbe, host: HostProbe, lookup: ProfileLookup) -> tuple[HardwareSpec, str | None]:
-    """A Mac: unified memory from sysctl/vm_stat, bandwidth and TFLOPS from the matching profile."""
+def apple_spec(
+    apple: AppleProbe, host: HostProbe, lookup: ProfileLookup, measured: Measurement | None = None
+) -> tuple[HardwareSpec, str | None]:
+    """A Mac: unified memory from sysctl/vm_stat, bandwidth and TFLOPS from the matching profile.
+
+    A `tuilab hw --measure` result is named in the source but not used: a Mac's unified bandwidth is what
+    its GPU reaches, and a CPU copy loop reads well under it.
+    """
     chip = apple.chip or "Apple Silicon"
     ram, ram_src = _either(apple.memory_bytes, "detected: sysctl hw.memsize", host.ram_total_bytes, "psutil")
     avail = apple.memory.available_bytes if apple.memory else None
@@ -99,6 +116,11 @@ def apple_spec(apple: AppleProbe, host: HostProbe, lookup: ProfileLookup) -> tup
     match = lookup("apple", chip, ram, apple.gpu_cores)
     profile = match[1] if match else None
     bandwidth, bw_src = _from_profile(match, lambda p: p.ram_bandwidth_gbps)
+    if measured is not None:
+        bw_src += (
+            f" (not the {measured.ram_bandwidth_gbps:.0f} GB/s {measured.source}: on Apple Silicon the"
+            " unified bandwidth is the GPU's, which a CPU copy loop under-reads)"
+        )
     gpu_bw, gpu_bw_src = _from_profile(
         match, lambda p: p.gpus[0].bandwidth_gbps if p.gpus else p.ram_bandwidth_gbps, "gpu.bandwidth_gbps"
     )
@@ -140,7 +162,7 @@ def apple_spec(apple: AppleProbe, host: HostProbe, lookup: ProfileLookup) -> tup
 
 
 def nvidia_spec(
-    nvidia: NvidiaProbe, host: HostProbe, lookup: ProfileLookup
+    nvidia: NvidiaProbe, host: HostProbe, lookup: ProfileLookup, measured: Measurement | None = None
 ) -> tuple[HardwareSpec, str | None]:
     """A PC with NVIDIA GPUs: VRAM and bandwidth from NVML, host RAM from psutil, gaps from profiles."""
     sources = _host_sources()
@@ -150,9 +172,7 @@ def nvidia_spec(
         match = lookup("nvidia", gpu.name, gpu.memory_total_bytes, None)
         first_match = first_match or match
         gpus.append(_cuda_gpu(gpu, match, sources, f"gpu{i}"))
-    host_bw, host_bw_src = _from_profile(first_match, lambda p: p.ram_bandwidth_gbps)
-    if first_match is None:
-        host_bw, host_bw_src = DEFAULT_HOST_RAM_BANDWIDTH_GBPS, "default: dual-channel DDR4-3200 (51.2 GB/s)"
+    host_bw, host_bw_src = _host_bandwidth(first_match, measured)
     sources["ram_bandwidth_gbps"] = host_bw_src
     sources["name"] = "detected: NVML nvmlDeviceGetName"
     spec = HardwareSpec(
@@ -190,12 +210,12 @@ def _cuda_gpu(gpu: NvidiaGPU, match: ProfileMatch | None, sources: dict[str, str
     )
 
 
-def cpu_spec(host: HostProbe, lookup: ProfileLookup) -> tuple[HardwareSpec, str | None]:
-    """No usable GPU: the CPU engine's machine, with bandwidth from a profile or the DDR4 default."""
+def cpu_spec(
+    host: HostProbe, lookup: ProfileLookup, measured: Measurement | None = None
+) -> tuple[HardwareSpec, str | None]:
+    """No usable GPU: the CPU engine's machine, with bandwidth measured, from a profile or the default."""
     match = lookup("cpu", host.cpu_model, host.ram_total_bytes, None)
-    bandwidth, bw_src = _from_profile(match, lambda p: p.ram_bandwidth_gbps)
-    if match is None:
-        bandwidth, bw_src = DEFAULT_HOST_RAM_BANDWIDTH_GBPS, "default: dual-channel DDR4-3200 (51.2 GB/s)"
+    bandwidth, bw_src = _host_bandwidth(match, measured)
     sources = {**_host_sources(), "name": "detected: CPU model", "ram_bandwidth_gbps": bw_src}
     spec = HardwareSpec(
         name=host.cpu_model,
@@ -208,6 +228,15 @@ def cpu_spec(host: HostProbe, lookup: ProfileLookup) -> tuple[HardwareSpec, str 
         sources=_with_profile(sources, match),
     )
     return _profile_policy(spec, match[1] if match else None), match[0] if match else None
+
+
+def _host_bandwidth(match: ProfileMatch | None, measured: Measurement | None) -> tuple[float, str]:
+    """A PC's host RAM bandwidth: this host's measurement, else the profile's assumption, else DDR4-3200."""
+    if measured is not None:
+        return measured.ram_bandwidth_gbps, measured.source
+    if match is None:
+        return DEFAULT_HOST_RAM_BANDWIDTH_GBPS, DEFAULT_HOST_RAM_BANDWIDTH_SOURCE
+    return _from_profile(match, lambda p: p.ram_bandwidth_gbps)
 
 
 def _host_sources() -> dict[str, str]:
@@ -257,3 +286,19 @@ def _notes(apple: AppleProbe | None, nvidia: NvidiaProbe) -> tuple[str, ...]:
     for gpu in nvidia.gpus:
         notes += [f"GPU {gpu.index} {key}: {why}" for key, why in gpu.unknown.items()]
     return tuple(notes)
+
+
+def _bandwidth_notes(
+    spec: HardwareSpec, cached: Measurement | None, measured: Measurement | None, cache_note: str | None
+) -> list[str]:
+    """Why a cached measurement was not used, and how to measure where the host bandwidth is assumed."""
+    notes = [cache_note] if cache_note else []
+    if cached is not None and measured is None:
+        notes.append(
+            f"the host bandwidth measured on {cached.measured_on} was for {cached.cpu_model} with "
+            f"{cached.physical_cores} cores, not this host; ignored"
+        )
+    if spec.platform is not Platform.APPLE and measured is None:
+        bandwidth = spec.ram_bandwidth_gbps
+        notes.append(f"host RAM bandwidth {bandwidth:.0f} GB/s is assumed, not measured: {MEASURE_HINT}")
+    return notes
