@@ -18,11 +18,10 @@ CUDA_PER_LAYER_S = 31e-6  # 1.0 ms for 32 layers, same fit
 # Metal: one efficiency fits F16 and Q4_0 on M1 Max and M2 Ultra (calibration.md, discussion #4167).
 METAL_EFFICIENCY = 0.88
 METAL_PER_LAYER_S = 165e-6
-# CPU: share of DRAM bandwidth a multi-threaded llama.cpp decode loop reaches on a desktop (STREAM-style
-# triad on dual-channel DDR reaches 60-70% of the theoretical rate). Measured against an *assumed* host
-# bandwidth it can look lower: 0.31 on a 16-vCPU H100 VM against its profile's 307 GB/s (a VM slice does
-# not get a whole socket), 0.48 on a 2-core dev VM against 51.2 GB/s
-# (docs/benchmarks/cuda-nvidia-h100-80gb-hbm3.md). The fix there is a measured host bandwidth, not this.
+# CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches. Against a
+# bandwidth measured by `tuilab hw --measure` (43.2 GB/s on the 2-core dev VM) a shape-true Llama-3.2-1B
+# F16 ran at 10.0 tok/s where 0.60 predicts 10.45 (docs/benchmarks/calibration.md). Against an *assumed*
+# bandwidth it can look far lower (0.31 on an H100 VM slice assumed to own a whole socket).
 CPU_EFFICIENCY = 0.60
 CPU_PER_LAYER_S = 20e-6  # thread sync per layer; unmeasured default
 # Prompt processing: fraction of dense FP16 peak reached on large batches. Metal: M2 Ultra F16 pp512
