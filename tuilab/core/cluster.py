@@ -161,8 +161,8 @@ def plan_cluster(
     ]
     job = _Job(arch, weight_tensors(quant, arch), tuple(hosts), ctx_tokens, kv_type, wire, alone[0])
     for i, fit in enumerate(alone):
-        if fit.verdict in RUNS_ON_DEVICE:
-            return _single(job, i, fit)
+        if fit.verdict in RUNS_ON_DEVICE or len(hosts) == 1:
+            return _single(job, i, fit)  # one host: nothing to split, its own verdict stands
     chosen = _choose_mode(arch, len(hosts), mode)
     if not isinstance(chosen, SplitMode):  # a SplitMode is a str too: test for it, not for str
         return _unsplittable(job, chosen)
@@ -205,7 +205,7 @@ def _choose_mode(arch: ModelArch, n_hosts: int, mode: str) -> SplitMode | str:
         return SplitMode.TENSOR
     if mode in ("auto", "pipeline") and pipeline:
         return SplitMode.PIPELINE
-    if mode == "tensor" and family in TENSOR_FAMILIES:
+    if mode in ("auto", "tensor") and family in TENSOR_FAMILIES and not (mode == "auto" and pipeline):
         return (
             f"tensor parallel divides the {arch.n_heads} attention and {arch.n_kv_heads} KV heads "
             f"evenly; {n_hosts} hosts do not"
@@ -373,8 +373,13 @@ def _single(job: _Job, index: int, fit: FitPlan) -> ClusterPlan:
         1.0 / fit.predicted_tg_tps if fit.predicted_tg_tps > 0 else 0.0,
     )
     others = tuple(h.name for i, h in enumerate(job.hosts) if i != index)
-    reason = f"fits on {host.name} alone ({fit.reason}); no split, no link cost"
-    basis = {**fit.basis, "split": f"none: the model fits {host.name}", "link": "not used"}
+    if fit.verdict in RUNS_ON_DEVICE:
+        reason = f"fits on {host.name} alone ({fit.reason}); no split, no link cost"
+        split = f"none: the model fits {host.name}"
+    else:
+        reason = f"one host, {host.name}: {fit.reason}; add hosts to split it"
+        split = "none: a single host"
+    basis = {**fit.basis, "split": split, "link": "not used"}
     return job.plan(
         mode=SplitMode.SINGLE,
         hosts=(hp,),

@@ -27,26 +27,18 @@ from tuilab.hardware.sampler import MemorySampler
 from tuilab.models.discovery import FoundModel, discover
 from tuilab.models.profiles import model_profile_names
 from tuilab.models.resolve import ResolvedModel
-from tuilab.ui import catalog, commands
+from tuilab.ui import catalog, commands, messages
 from tuilab.ui.catalog import ModelEntry
 from tuilab.ui.engine_runner import EngineRunner
 from tuilab.ui.ladder_control import LadderJob, cancel_ladder, ladder_ended, start_ladder
 from tuilab.ui.machine import SamplerLike, detect_machine, profile_names, profile_spec
-from tuilab.ui.messages import (
-    EngineLoaded,
-    EngineLoading,
-    LadderEnded,
-    RateUpdated,
-    RunFailed,
-    RunFinished,
-    TextArrived,
-)  # fmt: skip
 from tuilab.ui.render import VERDICT_STYLES, ctx_label
 from tuilab.ui.run_control import start_load, start_run
 from tuilab.ui.screens.help import HelpScreen
 from tuilab.ui.screens.main import MainScreen
 from tuilab.ui.screens.picker import PickerScreen
 from tuilab.ui.settings import Selection, load_selection, save_selection, settings_path
+from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
 from tuilab.ui.widgets.fit_pane import FitPane
 from tuilab.ui.widgets.hardware_pane import HardwarePane
@@ -154,6 +146,7 @@ class TuilabApp(App[int]):
         self.selection = selection
         hw = self.hardware()
         self.main.query_one(HardwarePane).show_spec(hw, () if hw.is_profile else self.machine_warnings)
+        self.main.query_one(ClusterPane).show(selection, hw)
         self._show_live()
         self._update_status()
         if selection.model is not None:
@@ -355,38 +348,38 @@ class TuilabApp(App[int]):
 
     # --- engine messages --------------------------------------------------------------------------
 
-    def on_engine_loading(self, message: EngineLoading) -> None:
+    def on_engine_loading(self, message: messages.EngineLoading) -> None:
         self.engine_state = f"loading {message.label}"
         self.main.query_one(RunPane).show_loading(message.label)
         self._update_status()
 
-    def on_engine_loaded(self, message: EngineLoaded) -> None:
+    def on_engine_loaded(self, message: messages.EngineLoaded) -> None:
         self.engine_state = f"loaded {message.label}"
         self.main.query_one(RunPane).loaded(message.label, message.loaded.load_s)
         self._update_status()
 
-    def on_text_arrived(self, message: TextArrived) -> None:
+    def on_text_arrived(self, message: messages.TextArrived) -> None:
         if message.text:
             self.main.query_one(RunPane).append(message.text)
 
-    def on_rate_updated(self, message: RateUpdated) -> None:
+    def on_rate_updated(self, message: messages.RateUpdated) -> None:
         self.main.query_one(RunPane).rate(message.rate_tps, message.total_tokens, message.elapsed_s)
 
-    def on_run_finished(self, message: RunFinished) -> None:
+    def on_run_finished(self, message: messages.RunFinished) -> None:
         self.main.query_one(RunPane).finished(message.stats, message.reason)
 
-    def on_run_failed(self, message: RunFailed) -> None:
+    def on_run_failed(self, message: messages.RunFailed) -> None:
         self.engine_state = "engine idle"
         self.main.query_one(RunPane).failed(message.error)
         self.notify(message.error.splitlines()[0], title="engine failed", severity="error", timeout=10)
         self._update_status()
 
-    def on_ladder_ended(self, message: LadderEnded) -> None:
+    def on_ladder_ended(self, message: messages.LadderEnded) -> None:
         ladder_ended(self, message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.group == "engine":
-            self.on_run_failed(RunFailed(f"the engine thread stopped: {event.worker.error}"))
+            self.on_run_failed(messages.RunFailed(f"the engine thread stopped: {event.worker.error}"))
 
 
 def run_app() -> int:

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
+from tuilab.core.links import LINKS
 from tuilab.ui.catalog import CTX_STEPS_TOKENS
 from tuilab.ui.machine import profile_names
 from tuilab.ui.render import ctx_label
 from tuilab.ui.screens.main import TABS
+from tuilab.ui.widgets.cluster_pane import ClusterPane
 
 if TYPE_CHECKING:
     from tuilab.ui.app import TuilabApp
@@ -29,6 +31,7 @@ def app_commands(app: TuilabApp) -> Iterator[SystemCommand]:
     yield SystemCommand("Larger quant", "one rung up the ladder (,)", partial(app.action_quant, -1))
     yield SystemCommand("Smaller quant", "one rung down the ladder (.)", partial(app.action_quant, 1))
     yield SystemCommand("Keys", "every key binding (?)", app.action_help)
+    yield from cluster_commands(app)
     for i, (tab, label) in enumerate(TABS):
         yield SystemCommand(f"Show {label.split()[1]}", f"tab {i + 1}", partial(app.action_show_tab, tab))
     for ctx in CTX_STEPS_TOKENS:
@@ -46,3 +49,20 @@ def app_commands(app: TuilabApp) -> Iterator[SystemCommand]:
         yield SystemCommand(
             f"Switch model: {entry.label}", entry.source, partial(app.choose_model, entry.key), False
         )
+
+
+def cluster_commands(app: TuilabApp) -> Iterator[SystemCommand]:
+    """The Cluster tab's controls, and one entry per link ("Cluster link: tb5")."""
+    yield SystemCommand(
+        "Cluster hosts", "plan across Macs: 2x m3-max-40c-64gb, or PROFILE,PROFILE (c)",
+        partial(app.main.action_cluster, "hosts"),
+    )  # fmt: skip
+    link_next = partial(app.main.action_cluster, "link")
+    yield SystemCommand("Next cluster link", "tb4, tb5, 10GbE … (L)", link_next)
+    for name, link in LINKS.items():
+        yield SystemCommand(f"Cluster link: {name}", link.label, partial(_set_link, app, name), False)
+
+
+def _set_link(app: TuilabApp, name: str) -> None:
+    app.action_show_tab("cluster")
+    app.main.query_one(ClusterPane).set_link(name)

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS: tuple[tuple[str, str], ...] = (
-    ("1 … 6", "hardware, models, fit, context, run, ladder tab"),
+    ("1 … 7", "hardware, models, fit, context, run, ladder, cluster tab"),
     ("h", "switch hardware: this machine or a what-if profile"),
     ("m", "models tab: type to filter, ↑↓ move, Enter chooses"),
     ("[  ]", "context down / up (2k … 128k)"),
@@ -24,6 +24,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("r", "run tab, prompt focused; Enter generates"),
     ("Esc", "cancel a generation or a ladder; leave a text box"),
     ("b", "bench: a quantization ladder of the chosen model, here"),
+    ("c", "cluster tab: the hosts, e.g. 2x m3-max-40c-64gb"),
+    ("L", "cluster tab: next link (TB4, TB5, RDMA, 10 GbE)"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help (Esc closes)   ctrl+q quit"),
 )

@@ -1,8 +1,8 @@
-"""The main screen: a status line that always says which hardware the numbers are for, six tabs
-(hardware, models, fit, context, run, ladder) and a footer of bindings.
+"""The main screen: a status line that always says which hardware the numbers are for, seven tabs
+(hardware, models, fit, context, run, ladder, cluster) and a footer of bindings.
 
-Keys here only switch tabs; every other action belongs to the app, so the command palette and the
-bindings call the same code.
+Keys here switch tabs and reach the cluster pane's own controls; every other action belongs to the app,
+so the command palette and the bindings call the same code.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
+from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
 from tuilab.ui.widgets.fit_pane import FitPane
 from tuilab.ui.widgets.hardware_pane import HardwarePane
@@ -30,6 +31,7 @@ TABS: tuple[tuple[str, str], ...] = (
     ("context", "4 Context"),
     ("run", "5 Run"),
     ("ladder", "6 Ladder"),
+    ("cluster", "7 Cluster"),
 )
 
 
@@ -41,6 +43,8 @@ class MainScreen(Screen[None]):
             for i, (tab, label) in enumerate(TABS)
         ),
         Binding("tab", "app.focus_next", "focus", show=False),
+        Binding("c", "cluster('hosts')", "hosts", show=False),
+        Binding("L", "cluster('link')", "link", show=False),
     ]
 
     class Ready(Message):
@@ -48,6 +52,12 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.post_message(self.Ready())
+
+    def action_cluster(self, control: str) -> None:
+        """`c` (edit the hosts) and `L` (next link) from any tab: they show the Cluster tab first."""
+        self.query_one(TabbedContent).active = "cluster"
+        pane = self.query_one(ClusterPane)
+        pane.ask_hosts() if control == "hosts" else pane.cycle_link()
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -64,4 +74,6 @@ class MainScreen(Screen[None]):
                 yield RunPane(id="run-pane")
             with TabPane(TABS[5][1], id="ladder"):
                 yield LadderPane(id="ladder-pane")
+            with TabPane(TABS[6][1], id="cluster"):
+                yield ClusterPane(id="cluster-pane")
         yield Footer()
