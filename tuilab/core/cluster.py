@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 from tuilab.core import speed
 from tuilab.core.arch import ModelArch
+from tuilab.core.cluster_types import SPLIT_CHOICES, ClusterHost, ClusterPlan, HostPlan, SplitMode
 from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
@@ -21,6 +21,17 @@ from tuilab.core.links import DEFAULT_LINK, LinkSpec, link_spec
 from tuilab.core.memory import MLX_KV_STEP_TOKENS, MemoryBreakdown, kv_layer_bytes, mlx_memory, pad_tokens
 from tuilab.core.plan_types import RUNS_ON_DEVICE, TIGHT_HEADROOM_FRACTION, FitPlan, Verdict, gb
 from tuilab.core.quant import QuantSpec, SizedTensor, kv_type, weight_tensors
+
+__all__ = [
+    "SPLIT_CHOICES",
+    "ClusterHost",
+    "ClusterPlan",
+    "HostPlan",
+    "SplitMode",
+    "link_seconds_per_token",
+    "pipeline_ranges",
+    "plan_cluster",
+]
 
 # Activations travel as bf16/fp16, mlx-lm's compute dtype for these models: 2 bytes per element.
 ACTIVATION_BYTES = 2
@@ -36,98 +47,6 @@ PIPELINE_FAMILIES = frozenset(
     "bailing_hybrid deepseek_v2 deepseek_v3 deepseek_v32 deepseek_v41 glm4_moe glm4_moe_lite kimi_k3 "
     "ministral3 mistral4 qwen2 qwen3_5 qwen3_moe qwen3_next".replace("_", "").split()
 )
-
-
-class SplitMode(StrEnum):
-    SINGLE = "single"  # fits one host: no split, no link
-    PIPELINE = "pipeline"
-    TENSOR = "tensor"
-
-
-SPLIT_CHOICES = ("auto", "pipeline", "tensor")
-
-
-@dataclass(frozen=True)
-class ClusterHost:
-    """One machine of a cluster: its name (ssh host or profile label) and what it is."""
-
-    name: str
-    hw: HardwareSpec
-
-
-@dataclass(frozen=True)
-class HostPlan:
-    name: str
-    hardware: str
-    rank: int
-    layers: tuple[int, int] | None  # [start, end) for a pipeline stage; all layers otherwise
-    shard: str | None  # "1/2" for tensor parallel
-    memory: MemoryBreakdown
-    budget_bytes: int
-    verdict: Verdict
-    reason: str
-    compute_s_per_token: float
-
-    @property
-    def device_bytes(self) -> int:
-        return self.memory.device_bytes
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "hardware": self.hardware,
-            "rank": self.rank,
-            "layers": list(self.layers) if self.layers is not None else None,
-            "shard": self.shard,
-            "device_bytes": self.device_bytes,
-            "budget_bytes": self.budget_bytes,
-            "headroom_bytes": self.budget_bytes - self.device_bytes,
-            "verdict": str(self.verdict),
-            "reason": self.reason,
-            "compute_ms_per_token": round(self.compute_s_per_token * 1e3, 3),
-        }
-
-
-@dataclass(frozen=True)
-class ClusterPlan:
-    model: str
-    quant: str
-    mode: SplitMode
-    link: LinkSpec
-    ctx_tokens: int
-    kv_type: str
-    hosts: tuple[HostPlan, ...]
-    unused_hosts: tuple[str, ...]
-    verdict: Verdict
-    reason: str
-    predicted_tg_tps: float
-    link_s_per_token: float
-    single_host: FitPlan  # the first host alone, for "splits where one does not"
-    basis: Mapping[str, str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "quant": self.quant,
-            "engine": "mlx",
-            "mode": str(self.mode),
-            "link": self.link.name,
-            "backend": self.link.backend,
-            "ctx": self.ctx_tokens,
-            "kv_type": self.kv_type,
-            "hosts": [h.to_dict() for h in self.hosts],
-            "unused_hosts": list(self.unused_hosts),
-            "verdict": str(self.verdict),
-            "reason": self.reason,
-            "predicted_tg_tps": round(self.predicted_tg_tps, 2),
-            "link_ms_per_token": round(self.link_s_per_token * 1e3, 3),
-            "single_host": {
-                "hardware": self.single_host.hardware,
-                "verdict": str(self.single_host.verdict),
-                "reason": self.single_host.reason,
-            },
-            "basis": dict(self.basis),
-        }
 
 
 def pipeline_ranges(n_layers: int, n_hosts: int) -> tuple[tuple[int, int], ...]:
