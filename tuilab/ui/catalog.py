@@ -71,10 +71,13 @@ def matches(entry: ModelEntry, query: str) -> bool:
 
 
 def resolve(key: str, quant: str | None) -> ResolvedModel:
-    """The model with the chosen quant; a quant the model's engine cannot use falls back to its own."""
+    """The model with the chosen quant. A profile takes any quant (its engine follows); a file on disk
+    falls back to its own quant when its engine cannot use the chosen one."""
     model = resolve_model(key)
     if quant is None or quant == model.quant_name:
         return model
+    if model.format == "profile":
+        return resolve_model(key, quant)  # no file yet: any quant, and the engine follows it
     wanted = parse_quant(quant)
     if ladder_for(model.engine) is MLX_LADDER and not quant.lower().startswith("mlx-"):
         return model
