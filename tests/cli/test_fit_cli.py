@@ -125,3 +125,20 @@ class TestHeadless:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert "HEAVY []" in proc.stderr
+
+
+class TestFilesystemErrors:
+    def test_an_unwritable_place_is_one_line_not_a_traceback(self, tmp_path: Path) -> None:
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("a file where a folder should be")
+        env = {**__import__("os").environ, "TUILAB_HOME": str(blocker / "home")}
+        proc = subprocess.run(
+            [sys.executable, "-m", "tuilab", "fit", "demo"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert proc.returncode != 0
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.startswith("tuilab: error:") and proc.stderr.count("\n") == 1

@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a full disk, a read-only or missing folder: one line, never a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"tuilab: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 def _open_tui() -> int:
