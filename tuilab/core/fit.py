@@ -125,12 +125,18 @@ def _place(arch: ModelArch, weights: tuple[SizedTensor, ...], hw: HardwareSpec, 
     full = _place_llama(arch, weights, hw, req, arch.n_layers + 1)
     if full.verdict is not Verdict.NO_FIT:
         return full
-    for layers in range(arch.n_layers, -1, -1):
+    # Device use grows with every layer offloaded, so bisect for the most layers that leave the margin
+    # free; host use only shrinks with more layers, so if the host cannot hold the rest there, it cannot
+    # with fewer either: that placement's no_fit names the real constraint.
+    def spare_ok(layers: int) -> bool:
         placed = _place_llama(arch, weights, hw, req, layers)
-        spare = placed.budget_bytes - placed.memory.device_bytes
-        if layers == 0 or (placed.verdict is not Verdict.NO_FIT and spare >= PARTIAL_MARGIN_BYTES):
-            return placed
-    raise AssertionError("unreachable")
+        return placed.budget_bytes - placed.memory.device_bytes >= PARTIAL_MARGIN_BYTES
+
+    lo, hi = 0, arch.n_layers  # spare_ok(0) holds (nothing offloaded); find the largest that holds
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if spare_ok(mid) else (lo, mid - 1)
+    return _place_llama(arch, weights, hw, req, lo)
 
 
 def _place_llama(

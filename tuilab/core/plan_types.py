@@ -69,9 +69,15 @@ class FitPlan:
 
     @property
     def headroom_bytes(self) -> int:
+        """Room left in the pool that binds: the device's, or host RAM's for CPU plans; for a plan that
+        does not fit, the tighter of the two (negative: the shortfall)."""
+        device = self.budget_bytes - self.memory.device_bytes
+        host = self.host_budget_bytes - self.memory.host_bytes
+        if self.verdict is Verdict.NO_FIT and self.budget_bytes:
+            return min(device, host)
         if self.budget_bytes and self.verdict is not Verdict.CPU_ONLY:
-            return self.budget_bytes - self.memory.device_bytes
-        return self.host_budget_bytes - self.memory.host_bytes
+            return device
+        return host
 
     def to_dict(self) -> dict[str, Any]:
         m = self.memory
