@@ -123,7 +123,10 @@ class TestSettings:
         app = make_app()
         async with app.run_test() as pilot:
             await settle(pilot)
-            assert app.selection.model is None and app.selection.ctx_tokens == Selection().ctx_tokens
+            assert (
+                app.selection.model == Selection().model
+                and app.selection.ctx_tokens == Selection().ctx_tokens
+            )
             assert any("using defaults" in n.message for n in app._notifications)
 
 

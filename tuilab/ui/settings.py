@@ -26,7 +26,7 @@ DEFAULT_CTX_TOKENS = 4096  # the same default as `tuilab fit` and `tuilab run`
 class Selection:
     """What the user is looking at; every pane renders from this plus the hardware spec."""
 
-    model: str | None = None  # what resolve_model takes: a path, a profile name or "demo"
+    model: str | None = "demo"  # what resolve_model takes: a path, a profile name or "demo"
     quant: str | None = None  # None: the model's own quant (a GGUF file's tensors, a profile's default)
     ctx_tokens: int = DEFAULT_CTX_TOKENS
     kv_type: str = "f16"
