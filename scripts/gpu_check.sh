@@ -22,6 +22,9 @@ export PYTHONPATH=$PWD:$SRC/vendor/llama.cpp/gguf-py${PYTHONPATH:+:$PYTHONPATH}
 nvidia-smi -q >"$OUT/nvidia-smi-q.txt" 2>&1
 tl hw --json >"$OUT/hw.json" 2>"$OUT/hw.err"
 log "hw rc=$?"
+# measure the host's RAM bandwidth once: partial-offload predictions read host layers at this rate
+tl hw --measure --json >"$OUT/hw-measured.json" 2>>"$OUT/hw.err"
+log "hw --measure rc=$?"
 
 # 2. a shape-true Llama-3-8B at F16 (random weights) while llama.cpp builds
 # (a rerun on a warm machine reuses the files and the build already there)
