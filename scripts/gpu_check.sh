@@ -4,7 +4,10 @@
 # $OUT, and scripts/gpu_report.py turns them into docs/benchmarks/cuda-<card>.md back here.
 # Steps are ordered cheapest-first and each is time-boxed, so a slow step never loses the earlier rows.
 set -uo pipefail
-OUT=${OUT:-/tmp/gpu-out}
+# Everything is written under /tmp/gpu-out; at the end only results.tgz (all of it) and steps.log go to
+# the device tool's $OUT, which returns at most 8 files.
+RETURN_DIR=${OUT:-}
+OUT=/tmp/gpu-out
 M=${MODELS_DIR:-/tmp/models}
 W=/tmp/llama
 mkdir -p "$OUT" "$M" "$W"
@@ -82,3 +85,4 @@ log "partial run rc=$?"
 log "done"
 # the device tool returns at most 8 files: pack them all
 tar czf /tmp/gpu-results.tgz -C "$OUT" . && mv /tmp/gpu-results.tgz "$OUT/results.tgz"
+[ -n "$RETURN_DIR" ] && cp "$OUT/results.tgz" "$OUT/steps.log" "$RETURN_DIR/"
