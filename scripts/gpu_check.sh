@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prove the CUDA path on a lent NVIDIA machine (issue 7): detection, fit accuracy, speed, partial offload.
-# Run from the repo root there with .device/ carried (see ../shared/device/README.md); raw results go to
-# $OUT, and scripts/gpu_report.py turns them into docs/benchmarks/cuda-<card>.md back here.
+# Run from the repo root there with .device/ carried (see ../shared/device/README.md): `bash scripts/gpu_check.sh`;
+# results come back packed in $OUT/results.tgz, and scripts/gpu_report.py DIR writes docs/benchmarks/cuda-<card>.md.
 # Steps are ordered cheapest-first and each is time-boxed, so a slow step never loses the earlier rows.
 set -uo pipefail
 # Everything is written under /tmp/gpu-out; at the end only results.tgz (all of it) and steps.log go to
