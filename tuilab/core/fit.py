@@ -125,6 +125,7 @@ def _place(arch: ModelArch, weights: tuple[SizedTensor, ...], hw: HardwareSpec, 
     full = _place_llama(arch, weights, hw, req, arch.n_layers + 1)
     if full.verdict is not Verdict.NO_FIT:
         return full
+
     # Device use grows with every layer offloaded, so bisect for the most layers that leave the margin
     # free; host use only shrinks with more layers, so if the host cannot hold the rest there, it cannot
     # with fewer either: that placement's no_fit names the real constraint.
