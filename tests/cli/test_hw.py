@@ -17,9 +17,10 @@ import psutil
 import pytest
 
 from tuilab.cli import main
-from tuilab.cli.hw import machine_spec, profile_lookup, render, report_dict
+from tuilab.cli.hw import machine_spec, render, report_dict
 from tuilab.core.hardware import GIB, Platform
 from tuilab.hardware.detect import detect_hardware
+from tuilab.models.profiles import match_hardware_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +79,7 @@ class TestHumanTable:
 
     def test_recorded_m3_max_through_the_real_profiles(self) -> None:
         detection = detect_hardware(
-            profile_lookup(),
+            match_hardware_profile,
             system="darwin",
             apple_runner=recorded.recorded_mac("m3-max"),
             mlx_info=lambda: None,
@@ -93,7 +94,7 @@ class TestHumanTable:
 class TestRealProfilesFillTheGaps:
     def test_m3_max_48gb_matches_its_profile_with_400_gbps(self) -> None:
         detection = detect_hardware(
-            profile_lookup(),
+            match_hardware_profile,
             system="darwin",
             apple_runner=recorded.recorded_mac("m3-max"),
             mlx_info=lambda: None,
@@ -104,7 +105,9 @@ class TestRealProfilesFillTheGaps:
         assert "apple.com" in detection.spec.source("ram_bandwidth_gbps")
 
     def test_rtx_3060_matches_its_profile_and_keeps_its_measured_360_gbps(self) -> None:
-        detection = detect_hardware(profile_lookup(), system="linux", nvml=recorded.RecordedNVML("rtx-3060"))
+        detection = detect_hardware(
+            match_hardware_profile, system="linux", nvml=recorded.RecordedNVML("rtx-3060")
+        )
         assert detection.profile_name == "rtx-3060-12gb"
         gpu = detection.spec.gpus[0]
         assert (gpu.memory_bytes, round(gpu.bandwidth_gbps)) == (12 * GIB, 360)
@@ -112,7 +115,7 @@ class TestRealProfilesFillTheGaps:
 
     def test_h100_without_memory_clock_takes_the_profiles_bandwidth(self) -> None:
         nvml = recorded.RecordedNVML("h100-sxm", broken=["nvmlDeviceGetMaxClockInfo"])
-        detection = detect_hardware(profile_lookup(), system="linux", nvml=nvml)
+        detection = detect_hardware(match_hardware_profile, system="linux", nvml=nvml)
         assert detection.profile_name == "h100-sxm-80gb"
         assert detection.spec.gpus[0].bandwidth_gbps > 3000
         assert "Not Supported" in detection.spec.source("gpu0.bandwidth_gbps")

@@ -8,63 +8,34 @@ both); `machine_spec()` is what `tuilab fit` uses when no --hardware is given. `
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from types import ModuleType
 from typing import Any
 
-from tuilab.core.errors import UnknownNameError, UsageError
+from tuilab.core.errors import UsageError
 from tuilab.core.hardware import GIB, MIB, HardwareSpec
 from tuilab.hardware.budget import EngineBudget, engine_budgets
-from tuilab.hardware.detect import Detection, ProfileLookup, ProfileMatch, detect_hardware
+from tuilab.hardware.detect import Detection, detect_hardware
 from tuilab.hardware.host import probe_host
 from tuilab.hardware.membw import measure_host, save_measurement
 from tuilab.hardware.sampler import DEFAULT_INTERVAL_S, MemorySampler, Sample
+from tuilab.models import profiles
 
-PROFILES_MODULE = "tuilab.models.profiles"
 # One --watch line a second: readable live, while the sampler underneath reads at 2 Hz.
 WATCH_INTERVAL_S = 1.0
 
 
-def _profiles() -> ModuleType | None:
-    """tuilab.models.profiles, or None while it does not exist yet (detection then matches nothing)."""
-    try:
-        return importlib.import_module(PROFILES_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != PROFILES_MODULE:
-            raise
-        return None
-
-
-def profile_lookup() -> ProfileLookup | None:
-    """The lookup detection uses to name the machine's profile, built on tuilab.models.profiles."""
-    profiles = _profiles()
-    if profiles is None:
-        return None
-
-    def lookup(platform: str, name: str, memory_bytes: int, gpu_cores: int | None) -> ProfileMatch | None:
-        found = profiles.find_hardware_profile(platform, name, memory_bytes, gpu_cores)
-        return (found, profiles.load_hardware_profile(found)) if found else None
-
-    return lookup
-
-
 def load_profile(name: str) -> HardwareSpec:
     """A named hardware profile; an unknown name raises UnknownNameError with close matches."""
-    profiles = _profiles()
-    if profiles is None:
-        raise UnknownNameError("hardware profile", name, [])
-    spec: HardwareSpec = profiles.load_hardware_profile(name)
-    return spec
+    return profiles.load_hardware_profile(name)
 
 
 def detect() -> Detection:
     """Detect this machine, matched against the hardware profiles."""
-    return detect_hardware(profile_lookup())
+    return detect_hardware(profiles.match_hardware_profile)
 
 
 def machine_spec(profile: str | None) -> HardwareSpec:

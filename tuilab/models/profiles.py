@@ -8,19 +8,17 @@ type and returns core types: a `HardwareSpec` for a machine, a `ModelProfile` (a
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TypeVar
 
 from tuilab import paths
 from tuilab.core import hardware as hw
 from tuilab.core.arch import ModelArch, swa_layers_from_pattern
-from tuilab.core.errors import ProfileError, UnknownNameError, did_you_mean
+from tuilab.core.errors import ProfileError, UnknownNameError
 from tuilab.core.hardware import GIB, MIB, GPUSpec, HardwareSpec, Platform
-
-_T = TypeVar("_T")
+from tuilab.models.toml_table import Table as _Table
+from tuilab.models.toml_table import load_toml as _load_toml
 
 # What a Linux host keeps for itself (HardwareSpec's default): a headless server idles well under 1 GiB
 # and a desktop session at about 1-2 GiB, so 2 GiB is the cautious end.
@@ -50,116 +48,6 @@ class ModelProfile:
     arch: ModelArch
     default_quant: str | None
     path: Path
-
-
-class _Table:
-    """One TOML table being read; it remembers the keys asked for so that leftovers are reported."""
-
-    def __init__(self, path: Path, data: Mapping[str, object], prefix: str = "") -> None:
-        self.path, self.data, self.prefix = path, data, prefix
-        self.known: list[str] = []
-        self.children: list[_Table] = []
-
-    def error(self, key: str, problem: str) -> ProfileError:
-        return ProfileError(str(self.path), f"key '{self.prefix}{key}': {problem}")
-
-    def _take(self, key: str) -> object | None:
-        self.known.append(key)
-        return self.data.get(key)
-
-    def required(self, key: str, value: _T | None) -> _T:
-        if value is None:
-            close = did_you_mean(key, [k for k in self.data if k not in self.known], n=1)
-            typo = f"; is '{self.prefix}{close[0]}' a misspelling of it?" if close else ""
-            raise self.error(key, f"missing (it is required){typo}")
-        return value
-
-    def _wrong(self, key: str, expected: str, value: object) -> ProfileError:
-        got = {dict: "a table", list: "an array", bool: str(value).lower()}.get(type(value), repr(value))
-        return self.error(key, f"expected {expected}, got {got}")
-
-    def opt_text(self, key: str) -> str | None:
-        value = self._take(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise self._wrong(key, "a non-empty string", value)
-        return value
-
-    def text(self, key: str) -> str:
-        return self.required(key, self.opt_text(key))
-
-    def opt_integer(self, key: str, minimum: int = 0) -> int | None:
-        value = self._take(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._wrong(key, "an integer", value)
-        if value < minimum:
-            raise self._wrong(key, f"an integer of at least {minimum}", value)
-        return value
-
-    def integer(self, key: str, minimum: int = 0) -> int:
-        return self.required(key, self.opt_integer(key, minimum))
-
-    def opt_number(self, key: str) -> float | None:
-        value = self._take(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self._wrong(key, "a positive number", value)
-        return float(value)
-
-    def number(self, key: str) -> float:
-        return self.required(key, self.opt_number(key))
-
-    def flag(self, key: str) -> bool:
-        value = self._take(key)
-        if value is not None and not isinstance(value, bool):
-            raise self._wrong(key, "true or false", value)
-        return bool(value)
-
-    def opt_table(self, key: str) -> _Table | None:
-        value = self._take(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self._wrong(key, "a table", value)
-        child = _Table(self.path, value, f"{self.prefix}{key}.")
-        self.children.append(child)
-        return child
-
-    def table(self, key: str) -> _Table:
-        return self.required(key, self.opt_table(key))
-
-    def sources(self, citable: tuple[str, ...]) -> dict[str, str]:
-        """The [sources] table: each key names a citable key, each value is a string."""
-        table = self.opt_table("sources") or _Table(self.path, {}, "sources.")
-        for key in table.data:
-            if key not in citable:
-                raise table.error(key, "nothing of that name to cite" + _hint(key, citable, ""))
-        return {key: table.text(key) for key in citable if key in table.data}
-
-    def finish(self) -> None:
-        """Refuse keys nobody asked for: a misspelt key must not silently fall back to a default."""
-        for key in self.data:
-            if key not in self.known:
-                problem = "unknown key" + _hint(key, self.known, self.prefix)
-                raise ProfileError(str(self.path), f"key '{self.prefix}{key}': {problem}")
-        for child in self.children:
-            child.finish()
-
-
-def _hint(key: str, choices: list[str] | tuple[str, ...], prefix: str) -> str:
-    close = did_you_mean(key, choices, n=1)
-    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
-
-
-def _load_toml(path: Path) -> dict[str, object]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        problem = f"cannot read the file: {e}" if isinstance(e, OSError) else f"not valid TOML: {e}"
-        raise ProfileError(str(path), problem) from e
 
 
 def _open(path: Path) -> tuple[_Table, str]:
@@ -324,12 +212,9 @@ def _name_words(name: str) -> frozenset[str]:
 def find_hardware_profile(
     platform: str, chip_or_gpu_name: str, memory_bytes: int, gpu_cores: int | None = None
 ) -> str | None:
-    """The profile closest to a detected machine, or None when no profile has that chip or GPU.
-
-    `chip_or_gpu_name` is what sysctl (`Apple M3 Max`) or NVML (`NVIDIA GeForce RTX 3060`) reports;
-    `memory_bytes` is the RAM on a Mac and the GPU's memory on NVIDIA. Names must match word for word
-    (so an M3 is not an M3 Max, nor a 4060 a 4060 Ti); then equal GPU cores, then the nearest memory win.
-    """
+    """The profile closest to a detected machine (sysctl's `Apple M3 Max`, NVML's `NVIDIA GeForce RTX
+    3060`; RAM on a Mac, GPU memory on NVIDIA), or None. Names match word for word (an M3 is not an M3
+    Max, a 4060 not a 4060 Ti); then equal GPU cores, then the nearest memory win."""
     wanted = _name_words(chip_or_gpu_name)
     ranked: list[tuple[int, int, str]] = []
     for name, path in _profile_files("hardware").items():
@@ -343,6 +228,14 @@ def find_hardware_profile(
         core_miss = 0 if gpu_cores is None or cores == gpu_cores else 1
         ranked.append((core_miss, abs(size - memory_bytes), name))
     return min(ranked)[2] if ranked else None
+
+
+def match_hardware_profile(
+    platform: str, chip_or_gpu_name: str, memory_bytes: int, gpu_cores: int | None = None
+) -> tuple[str, HardwareSpec] | None:
+    """`find_hardware_profile` with the spec: the lookup `tuilab.hardware.detect_hardware` takes."""
+    name = find_hardware_profile(platform, chip_or_gpu_name, memory_bytes, gpu_cores)
+    return (name, load_hardware_profile(name)) if name else None
 
 
 def load_model_profile(name: str) -> ModelProfile:

@@ -1,5 +1,5 @@
 """The hardware the lab plans for: this machine as detected (matched to a profile when one fits), or a
-named profile for "what if". The same join `tuilab hw` makes, done here because ui may not import cli.
+named profile for "what if". Detection joined with the profiles as `tuilab hw` joins them.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from tuilab.core.hardware import HardwareSpec
-from tuilab.hardware.detect import ProfileMatch, detect_hardware
+from tuilab.hardware.detect import detect_hardware
 from tuilab.hardware.sampler import Sample
 from tuilab.models import profiles
 
@@ -36,14 +36,9 @@ class FrozenSampler:
         return self.sample
 
 
-def _lookup(platform: str, name: str, memory_bytes: int, gpu_cores: int | None) -> ProfileMatch | None:
-    found = profiles.find_hardware_profile(platform, name, memory_bytes, gpu_cores)
-    return (found, profiles.load_hardware_profile(found)) if found else None
-
-
 def detect_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
     """This machine's spec and the warnings a user should see before trusting it."""
-    detection = detect_hardware(_lookup)
+    detection = detect_hardware(profiles.match_hardware_profile)
     return detection.spec, detection.warnings
 
 
