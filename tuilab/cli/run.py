@@ -83,10 +83,6 @@ def resolve_for_run(spec: str, engine: str | None) -> ResolvedModel:
 
         spec = str(ensure_demo_model() / "tiny-mlx")
     model = resolve_model(spec, None, engine)
-    if model.format == "hf":
-        # An unquantized directory runs as stored; the resolver's default for it (a quant to convert to)
-        # is for planning. f16 and bf16 weigh the same.
-        model = resolve_model(spec, "f16", MLX)
     if model.path is None:
         raise UsageError(f"{spec!r} is a profile without weights; give a GGUF file or a model directory")
     wanted = engine or model.engine
