@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from ui_helpers import settle
+from ui_helpers import SNAPSHOT_SIZES, press_and_settle_for_snapshot, settle
 
 from tuilab.ui.app import TuilabApp
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+SIZES = SNAPSHOT_SIZES
 
 
 def cluster_of(model: str, quant: str, keys: tuple[str, ...] = ()) -> Callable[[Pilot[Any]], Any]:
@@ -23,11 +23,7 @@ def cluster_of(model: str, quant: str, keys: tuple[str, ...] = ()) -> Callable[[
         await settle(pilot)
         app.apply_selection(replace(app.selection, model=model, quant=quant))
         app.action_show_tab("cluster")
-        if keys:
-            await pilot.press(*keys)
-        await settle(pilot)
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.1)
+        await press_and_settle_for_snapshot(pilot, keys)
 
     return run_before
 

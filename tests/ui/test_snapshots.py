@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from ui_helpers import settle
+from ui_helpers import SNAPSHOT_SIZES, press_and_settle_for_snapshot, settle
 
 from tuilab.ui.app import TuilabApp
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+SIZES = SNAPSHOT_SIZES
 MODEL = "llama-3.1-8b"  # a profile: no file path in the basis lines, so the text is the same everywhere
 
 
@@ -27,11 +27,7 @@ def showing(
             app.choose_model(model)
             await settle(pilot)
         app.action_show_tab(tab)
-        if keys:
-            await pilot.press(*keys)
-        await settle(pilot)
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.1)
+        await press_and_settle_for_snapshot(pilot, keys)
 
     return run_before
 

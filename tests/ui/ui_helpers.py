@@ -1,4 +1,4 @@
-"""Waiting on the app from a pilot test: for its background workers, or for a condition to hold."""
+"""Helpers for pilot tests: waiting on the app (its workers, or a condition), and snapshot setup."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
@@ -28,3 +29,15 @@ async def wait_until(pilot: Pilot[Any], done: Callable[[], bool], timeout_s: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s")
         await pilot.pause(0.02)
+
+
+SNAPSHOT_SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+
+
+async def press_and_settle_for_snapshot(pilot: Pilot[Any], keys: tuple[str, ...] = ()) -> None:
+    """The end of every snapshot's setup: the keys, then no work, animation or repaint left pending."""
+    if keys:
+        await pilot.press(*keys)
+    await settle(pilot)
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.1)
