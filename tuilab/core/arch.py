@@ -64,6 +64,7 @@ class ModelArch:
     fused_gate_up: bool = False
     extra_norms_per_layer: int = 0
     max_ctx_tokens: int = 8192
+    file_type: str | None = None  # the llama.cpp file type a GGUF declares (general.file_type), e.g. Q4_K_M
     sources: Mapping[str, str] = field(default_factory=dict)
     tensors: tuple[TensorInfo, ...] = ()
 

@@ -63,13 +63,13 @@ def plan(
             f"{quant_name(quant)} is a {quant_engine(quant)} format; the {engine} engine cannot load it"
         )
     req = Request(ctx_tokens, kv_type, engine, gpu_layers, flash_attn)
-    weights = _weights(quant, arch)
+    weights = weight_tensors(quant, arch)
     placed = _place(arch, weights, hw, req)
     max_ctx = _max_ctx(arch, weights, hw, req, placed.verdict)
     prediction = speed.predict(_traffic(arch, weights, hw, req, placed))
     fit = FitPlan(
         model=arch.name,
-        quant=quant_name(quant) if quant is not None else _file_quant_name(weights),
+        quant=quant_name(quant) if quant is not None else arch.file_type or _file_quant_name(weights),
         engine=engine,
         hardware=hw.name,
         hardware_is_profile=hw.is_profile,
@@ -77,7 +77,7 @@ def plan(
         kv_type=kv_type,
         memory=placed.memory,
         budget_bytes=placed.budget_bytes,
-        host_budget_bytes=_host_budget(hw),
+        host_budget_bytes=hw.host_budget_bytes,
         verdict=placed.verdict,
         reason=placed.reason,
         gpu_layers=placed.gpu_layers,
@@ -93,20 +93,12 @@ def plan(
     return fit
 
 
-def _weights(quant: QuantSpec | None, arch: ModelArch) -> tuple[SizedTensor, ...]:
-    return weight_tensors(quant, arch)
-
-
 def _file_quant_name(weights: tuple[SizedTensor, ...]) -> str:
     by_type: dict[str, int] = {}
     for w in weights:
         if w.layer is not None:
             by_type[w.type_name] = by_type.get(w.type_name, 0) + w.n_bytes
     return max(by_type, key=lambda k: by_type[k]) if by_type else "unknown"
-
-
-def _host_budget(hw: HardwareSpec) -> int:
-    return hw.host_budget_bytes
 
 
 def _device_class(hw: HardwareSpec) -> str:
@@ -154,26 +146,26 @@ def _place_llama(
         backend=cls,
         flash_attn=req.flash_attn,
     )
-    host_budget = _host_budget(hw)
+    host_budget = hw.host_budget_bytes
     if cls == "cpu":
         return _verdict_on_one_pool(mem, host_budget, "RAM", 0)
     budget = hw.gpu_budget_bytes
     host_need = mem.total_bytes if hw.unified else mem.host_bytes
     where = _gpu_name(hw)
     if mem.device_bytes > budget:
-        reason = f"{layers} GPU layers need {_gb(mem.device_bytes)} on {where}, over its {_gb(budget)} budget"
+        reason = f"{layers} GPU layers need {gb(mem.device_bytes)} on {where}, over its {gb(budget)} budget"
         return _Placement(mem, Verdict.NO_FIT, layers, reason, budget)
     if host_need > host_budget:
-        reason = f"host memory needs {_gb(host_need)}, over the {_gb(host_budget)} available"
+        reason = f"host memory needs {gb(host_need)}, over the {gb(host_budget)} available"
         return _Placement(mem, Verdict.NO_FIT, layers, reason, budget)
     if layers > arch.n_layers:
         return _verdict_on_one_pool(mem, budget, where, layers, device=True)
     if layers == 0:
-        reason = f"not one layer fits on {where}; runs on the CPU from RAM ({_gb(mem.host_bytes)})"
+        reason = f"not one layer fits on {where}; runs on the CPU from RAM ({gb(mem.host_bytes)})"
         return _Placement(mem, Verdict.CPU_ONLY, 0, reason, budget)
     reason = (
-        f"only {layers} of {arch.n_layers} layers fit on {where} ({_gb(mem.device_bytes)} of {_gb(budget)}); "
-        f"{_gb(mem.weights_host_bytes)} of weights stay in system RAM, which is many times slower"
+        f"only {layers} of {arch.n_layers} layers fit on {where} ({gb(mem.device_bytes)} of {gb(budget)}); "
+        f"{gb(mem.weights_host_bytes)} of weights stay in system RAM, which is many times slower"
     )
     return _Placement(mem, Verdict.PARTIAL_OFFLOAD, layers, reason, budget)
 
@@ -184,11 +176,11 @@ def _verdict_on_one_pool(
     need = mem.device_bytes if device else mem.total_bytes
     headroom = budget - need
     if headroom < 0:
-        reason = f"needs {_gb(need)}, over the {_gb(budget)} {where} budget by {_gb(-headroom)}"
+        reason = f"needs {gb(need)}, over the {gb(budget)} {where} budget by {gb(-headroom)}"
         return _Placement(mem, Verdict.NO_FIT, layers, reason, budget if device else 0)
     verdict = Verdict.TIGHT if headroom < TIGHT_HEADROOM_FRACTION * budget else Verdict.FITS
     on = f"all layers on {where}" if device else f"in {where} on the CPU"
-    reason = f"{_gb(need)} of {_gb(budget)} {on}; {_gb(headroom)} headroom"
+    reason = f"{gb(need)} of {gb(budget)} {on}; {gb(headroom)} headroom"
     return _Placement(mem, verdict, layers, reason, budget if device else 0)
 
 
@@ -208,7 +200,7 @@ def _place_mlx(
             0,
             mem.overhead_host_bytes,
         )
-        return _verdict_on_one_pool(mem, _host_budget(hw), "RAM", 0)
+        return _verdict_on_one_pool(mem, hw.host_budget_bytes, "RAM", 0)
     budget = hw.gpu_budget_bytes
     placed = _verdict_on_one_pool(mem, budget, "the GPU wired limit", arch.n_layers + 1, device=True)
     if placed.verdict is Verdict.NO_FIT:
@@ -349,16 +341,14 @@ def _model_origin(arch: ModelArch) -> str:
 
 
 def _budget_basis(hw: HardwareSpec, req: Request) -> str:
-    host = f"RAM available {_gb(hw.ram_available_bytes)} less {_gb(hw.os_reserve_bytes)} for the OS"
+    host = f"RAM available {gb(hw.ram_available_bytes)} less {gb(hw.os_reserve_bytes)} for the OS"
     if not hw.gpus:
         return host
     if hw.unified:
         wired = hw.wired_limit_bytes or hw.ram_bytes
         kind = "macOS default" if hw.wired_limit_is_default else "iogpu.wired_limit_mb"
-        return f"min(GPU wired limit {_gb(wired)} ({kind}), {host})"
-    return f"free VRAM on {hw.gpus[0].name}: {_gb(hw.gpus[0].free_bytes)}; {host}"
+        return f"min(GPU wired limit {gb(wired)} ({kind}), {host})"
+    return f"free VRAM on {hw.gpus[0].name}: {gb(hw.gpus[0].free_bytes)}; {host}"
 
-
-_gb = gb
 
 __all__ = ["FitPlan", "Request", "Verdict", "gb", "plan"]

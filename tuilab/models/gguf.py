@@ -8,6 +8,7 @@ Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md; checks mirror
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import struct
@@ -182,6 +183,8 @@ def _read_model(r: _Reader, path: Path) -> GGUFModel:
     _check_tensor_data(r, raw, data_offset)
     tensors = tuple(t for t, _ in raw)
     arch, notes = build_arch(path, metadata, tensors)
+    file_type = _file_type_name(metadata.get("general.file_type"))
+    arch = dataclasses.replace(arch, file_type=file_type)
     return GGUFModel(
         path=path,
         version=version,
@@ -189,7 +192,7 @@ def _read_model(r: _Reader, path: Path) -> GGUFModel:
         metadata=metadata,
         arch=arch,
         tensor_bytes=sum(t.n_bytes or 0 for t in tensors),
-        file_type_name=_file_type_name(metadata.get("general.file_type")),
+        file_type_name=file_type,
         name=arch.name,
         alignment=alignment,
         data_offset=data_offset,

@@ -33,7 +33,11 @@ _CITABLE = {
 HARDWARE_SOURCE_KEYS = tuple(f"{table}.{key}" for table, keys in _CITABLE.items() for key in keys)
 # The [arch] keys of a model profile: ModelArch's own fields plus swa_pattern (see swa_layers_from_pattern).
 ARCH_KEYS = (
-    *(f.name for f in fields(ModelArch) if f.name not in {"name", "swa_layers", "sources", "tensors"}),
+    *(
+        f.name
+        for f in fields(ModelArch)
+        if f.name not in {"name", "swa_layers", "sources", "tensors", "file_type"}
+    ),
     "swa_pattern",
 )
 
