@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tuilab.core.quant import kv_type_or_f16
 from tuilab.models.profiles import load_hardware_profile
 from tuilab.models.resolve import resolve_model
 from tuilab.ui import catalog
@@ -42,8 +43,8 @@ class TestContextTable:
         assert at_4k == sorted(at_4k, reverse=True)
 
     def test_a_kv_type_the_engine_lacks_falls_back_to_f16(self) -> None:
-        assert catalog.kv_for("llama.cpp", "mlx-kv4") == "f16"
-        assert catalog.kv_for("mlx", "mlx-kv4") == "mlx-kv4"
+        assert kv_type_or_f16("llama.cpp", "mlx-kv4") == "f16"
+        assert kv_type_or_f16("mlx", "mlx-kv4") == "mlx-kv4"
 
 
 class TestRender:

@@ -14,7 +14,7 @@ from tuilab.cli import cluster
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
 from tuilab.core.plan_types import FitPlan, gb
-from tuilab.core.quant import KV_TYPES, LLAMA_LADDER, MLX_LADDER, parse_quant
+from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, parse_quant
 from tuilab.models.resolve import ResolvedModel, resolve_model
 
 DEFAULT_CTX_TOKENS = 4096
@@ -95,7 +95,7 @@ def _ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec) ->
     rungs: list[FitPlan] = []
     for engine in engines:
         ladder = LLAMA_LADDER if engine == "llama.cpp" else MLX_LADDER
-        kv = _kv_for(engine, args.kv_type)
+        kv = kv_type_or_f16(engine, args.kv_type)
         for name in ladder:
             q = parse_quant(name)
             rungs.append(
@@ -122,12 +122,6 @@ def _ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec) ->
     else:
         print(render_ladder(model.name, hw, args.ctx, rungs))
     return 0
-
-
-def _kv_for(engine: str, kv: str) -> str:
-    """A KV type the engine offers: the ladder spans both engines, each keeps its own KV types."""
-    offered = KV_TYPES.get(kv.lower())
-    return kv if offered is not None and offered.engine in ("any", engine) else "f16"
 
 
 def render_plan(fit: FitPlan) -> str:

@@ -70,6 +70,16 @@ def kv_type(name: str) -> KVType:
         raise UnknownNameError("KV cache type", name, KV_TYPES) from None
 
 
+def kv_types_for(engine: str) -> list[str]:
+    """The KV cache types `engine` offers ("llama.cpp" or "mlx")."""
+    return [name for name, kv in KV_TYPES.items() if kv.engine in ("any", engine)]
+
+
+def kv_type_or_f16(engine: str, name: str) -> str:
+    """`name` when `engine` offers it, else f16 (every engine's default): for views spanning engines."""
+    return name if name.lower() in kv_types_for(engine) else "f16"
+
+
 @dataclass(frozen=True)
 class SizedTensor:
     """One stored tensor of a quantized model: its storage type and exact bytes."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tuilab.core.errors import UnknownNameError, UsageError
-from tuilab.core.quant import KV_TYPES, kv_type
+from tuilab.core.quant import kv_type, kv_types_for
 
 LLAMA_CPP = "llama.cpp"
 MLX = "mlx"
@@ -40,7 +40,7 @@ def check_kv_type(engine: str, kv_name: str) -> str:
     """The canonical KV cache type name, refusing a type the engine does not offer."""
     kv = kv_type(kv_name)
     if kv.engine not in ("any", engine):
-        offered = [n for n, t in KV_TYPES.items() if t.engine in ("any", engine)]
+        offered = kv_types_for(engine)
         raise UsageError(f"KV cache type {kv.name!r} is not offered by {engine}; choose from {offered}")
     return kv.name
 

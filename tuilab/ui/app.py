@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
+from tuilab.core.quant import kv_types_for
 from tuilab.hardware.sampler import MemorySampler
 from tuilab.models.discovery import FoundModel, discover
 from tuilab.models.profiles import model_profile_names
@@ -306,7 +307,7 @@ class TuilabApp(App[int]):
 
     def action_kv(self) -> None:
         engine = self.model.engine if self.model else "llama.cpp"
-        choices = catalog.kv_choices(engine)
+        choices = kv_types_for(engine)
         self.apply_selection(replace(self.selection, kv_type=catalog.cycle(choices, self.selection.kv_type)))
 
     def action_quant(self, delta: int) -> None:

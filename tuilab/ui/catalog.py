@@ -15,7 +15,7 @@ from tuilab.core.errors import TuilabError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, Verdict
-from tuilab.core.quant import KV_TYPES, LLAMA_LADDER, MLX_LADDER, parse_quant
+from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, parse_quant
 from tuilab.models.discovery import FoundModel
 from tuilab.models.resolve import ResolvedModel, resolve_model
 from tuilab.models.tiny import gguf_file_name
@@ -90,23 +90,13 @@ def ladder_for(engine: str) -> tuple[str, ...]:
     return MLX_LADDER if engine == "mlx" else LLAMA_LADDER
 
 
-def kv_for(engine: str, kv_type: str) -> str:
-    """The KV type if `engine` offers it, else f16 (every engine's default)."""
-    kv = KV_TYPES.get(kv_type)
-    return kv_type if kv is not None and kv.engine in ("any", engine) else "f16"
-
-
-def kv_choices(engine: str) -> list[str]:
-    return [name for name, kv in KV_TYPES.items() if kv.engine in ("any", engine)]
-
-
 def fit_for(
     model: ResolvedModel, hw: HardwareSpec, ctx_tokens: int, kv_type: str, advise: bool = True
 ) -> FitPlan:
     """The plan for this model on `hw`, the context capped at what the model was trained for."""
     ctx = min(ctx_tokens, model.arch.max_ctx_tokens)
     return plan(
-        model.arch, model.quant, hw, ctx_tokens=ctx, kv_type=kv_for(model.engine, kv_type),
+        model.arch, model.quant, hw, ctx_tokens=ctx, kv_type=kv_type_or_f16(model.engine, kv_type),
         engine=model.engine, advise=advise,
     )  # fmt: skip
 
@@ -150,7 +140,7 @@ class ContextRow:
 def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[ContextRow]:
     """Memory against context for each quant of the model's engine."""
     quants = MLX_LADDER if model.engine == "mlx" else CHART_LLAMA_QUANTS
-    kv = kv_for(model.engine, kv_type)
+    kv = kv_type_or_f16(model.engine, kv_type)
     rows = []
     for name in quants:
         q = parse_quant(name)

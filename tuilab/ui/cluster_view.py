@@ -15,10 +15,9 @@ from tuilab.core.cluster import ClusterPlan, HostPlan, SplitMode, plan_cluster
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.links import DEFAULT_LINK, LINKS
 from tuilab.core.plan_types import Verdict
-from tuilab.core.quant import QuantSpec, nominal_bits, parse_quant
+from tuilab.core.quant import QuantSpec, kv_type_or_f16, nominal_bits, parse_quant
 from tuilab.models.hosts import parse_hosts
 from tuilab.models.resolve import DEFAULT_MLX_QUANT, resolve_model
-from tuilab.ui.catalog import kv_for
 from tuilab.ui.render import VERDICT_STYLES, ctx_label, gb, stacked_bar
 
 # The issue's own example of a cluster (issue 8: "a 70B at 8 bits on two 64 GB Macs").
@@ -88,7 +87,7 @@ def plan_request(request: ClusterRequest) -> tuple[ClusterModel, ClusterPlan]:
     hosts = parse_hosts(request.hosts_spec)
     plan = plan_cluster(
         model.arch, model.quant, hosts, ctx_tokens=min(request.ctx_tokens, model.arch.max_ctx_tokens),
-        kv_type=kv_for("mlx", request.kv_type), link=request.link,
+        kv_type=kv_type_or_f16("mlx", request.kv_type), link=request.link,
     )  # fmt: skip
     return model, plan
 

@@ -13,6 +13,7 @@ import psutil
 
 from tuilab.core.errors import TuilabError
 from tuilab.core.plan_types import FitPlan, Verdict
+from tuilab.core.quant import kv_type_or_f16
 from tuilab.engines.protocol import LoadSpec
 from tuilab.models.resolve import ResolvedModel, resolve_model
 from tuilab.ui import catalog
@@ -63,7 +64,7 @@ def runnable(app: TuilabApp) -> tuple[ResolvedModel, FitPlan, LoadSpec] | None:
         return None
     spec = LoadSpec(
         str(model.path), ctx_tokens=fit.ctx_tokens, gpu_layers=fit.gpu_layers if fit.gpu_layers else None,
-        kv_type=catalog.kv_for(model.engine, app.selection.kv_type), threads=ui_threads(),
+        kv_type=kv_type_or_f16(model.engine, app.selection.kv_type), threads=ui_threads(),
     )  # fmt: skip
     return model, fit, spec
 
