@@ -19,7 +19,7 @@ from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.links import DEFAULT_LINK, LinkSpec, link_spec
 from tuilab.core.memory import MLX_KV_STEP_TOKENS, MemoryBreakdown, kv_layer_bytes, mlx_memory, pad_tokens
-from tuilab.core.plan_types import RUNS_ON_DEVICE, TIGHT_HEADROOM_FRACTION, FitPlan, Verdict, gb
+from tuilab.core.plan_types import RUNS_ON_DEVICE, FitPlan, Verdict, gb, pool_verdict
 from tuilab.core.quant import QuantSpec, SizedTensor, kv_type, weight_tensors
 
 __all__ = [
@@ -140,9 +140,9 @@ def _budget(hw: HardwareSpec) -> int:
 
 def _verdict(need: int, budget: int) -> tuple[Verdict, str]:
     headroom = budget - need
-    if headroom < 0:
-        return Verdict.NO_FIT, f"needs {gb(need)}, over its {gb(budget)} budget by {gb(-headroom)}"
-    verdict = Verdict.TIGHT if headroom < TIGHT_HEADROOM_FRACTION * budget else Verdict.FITS
+    verdict = pool_verdict(need, budget)
+    if verdict is Verdict.NO_FIT:
+        return verdict, f"needs {gb(need)}, over its {gb(budget)} budget by {gb(-headroom)}"
     return verdict, f"{gb(need)} of {gb(budget)}; {gb(headroom)} headroom"
 
 

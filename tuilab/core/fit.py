@@ -21,7 +21,7 @@ from tuilab.core.memory import (
     llama_gpu_layer_range,
     mlx_memory,
 )
-from tuilab.core.plan_types import RUNS_ON_DEVICE, TIGHT_HEADROOM_FRACTION, FitPlan, Request, Verdict, gb
+from tuilab.core.plan_types import RUNS_ON_DEVICE, FitPlan, Request, Verdict, gb, pool_verdict
 from tuilab.core.quant import QuantSpec, SizedTensor, kv_type, quant_engine, quant_name, weight_tensors
 
 CTX_STEP_TOKENS = 256
@@ -175,10 +175,10 @@ def _verdict_on_one_pool(
 ) -> _Placement:
     need = mem.device_bytes if device else mem.total_bytes
     headroom = budget - need
-    if headroom < 0:
+    verdict = pool_verdict(need, budget)
+    if verdict is Verdict.NO_FIT:
         reason = f"needs {gb(need)}, over the {gb(budget)} {where} budget by {gb(-headroom)}"
         return _Placement(mem, Verdict.NO_FIT, layers, reason, budget if device else 0)
-    verdict = Verdict.TIGHT if headroom < TIGHT_HEADROOM_FRACTION * budget else Verdict.FITS
     on = f"all layers on {where}" if device else f"in {where} on the CPU"
     reason = f"{gb(need)} of {gb(budget)} {on}; {gb(headroom)} headroom"
     return _Placement(mem, verdict, layers, reason, budget if device else 0)

@@ -29,6 +29,14 @@ class Verdict(StrEnum):
 RUNS_ON_DEVICE = (Verdict.FITS, Verdict.TIGHT)
 
 
+def pool_verdict(need_bytes: int, budget_bytes: int) -> Verdict:
+    """Everything in one memory pool: fits, tight (under 10% left) or no fit."""
+    headroom = budget_bytes - need_bytes
+    if headroom < 0:
+        return Verdict.NO_FIT
+    return Verdict.TIGHT if headroom < TIGHT_HEADROOM_FRACTION * budget_bytes else Verdict.FITS
+
+
 @dataclass(frozen=True)
 class Request:
     """Everything a plan depends on besides the model and the machine."""
