@@ -170,3 +170,19 @@ class TestRunOutput:
             await pilot.pause()
             await pilot.pause()
             assert output.scroll_y == output.max_scroll_y
+
+
+class TestShutdown:
+    async def test_a_live_tick_after_the_panes_are_gone_is_harmless(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        """The live-memory interval is the app's; on exit a tick can land after the screen's panes are
+        removed (a CI run once failed with NoMatches there)."""
+        from tuilab.ui.widgets.hardware_pane import HardwarePane
+
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await app.main.query_one(HardwarePane).remove()
+            app._show_live()  # what the interval calls
+            assert not app.main.query(HardwarePane)

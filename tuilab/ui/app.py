@@ -39,6 +39,7 @@ from tuilab.ui.screens.help import HelpScreen
 from tuilab.ui.screens.main import MainScreen
 from tuilab.ui.screens.picker import PickerScreen
 from tuilab.ui.settings import Selection, load_selection, save_selection, settings_path
+from tuilab.ui.threads import deliver
 from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
 from tuilab.ui.widgets.fit_pane import FitPane
@@ -182,7 +183,7 @@ class TuilabApp(App[int]):
     @work(thread=True, exclusive=True, group="discover")
     def _discover_models(self) -> None:
         entries = catalog.catalog(self._find_models(), model_profile_names())
-        self.call_from_thread(self._show_entries, entries)
+        deliver(self, self._show_entries, entries)
 
     def _show_entries(self, entries: list[ModelEntry]) -> None:
         self.entries = entries
@@ -201,7 +202,7 @@ class TuilabApp(App[int]):
             except TuilabError:
                 badges[entry.key] = "error"
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._show_badges, badges)
+            deliver(self, self._show_badges, badges)
 
     def _show_badges(self, badges: dict[str, str]) -> None:
         self.badges = badges
@@ -214,15 +215,15 @@ class TuilabApp(App[int]):
             model = self.resolve(selection.model, selection.quant)
             fit = catalog.fit_for(model, hw, selection.ctx_tokens, selection.kv_type)
         except TuilabError as exc:
-            self.call_from_thread(self._show_plan_error, str(exc))
+            deliver(self, self._show_plan_error, str(exc))
             return
         if get_current_worker().is_cancelled:
             return
-        self.call_from_thread(self._show_fit, model, fit)
+        deliver(self, self._show_fit, model, fit)
         rows = catalog.context_table(model, hw, selection.kv_type)
         if not get_current_worker().is_cancelled:
             budget = catalog.budget_line_bytes(hw, model.engine)
-            self.call_from_thread(self._show_context, rows, budget, fit, hw)
+            deliver(self, self._show_context, rows, budget, fit, hw)
 
     def _show_plan_error(self, error: str) -> None:
         self.model, self.fit = None, None
@@ -269,7 +270,11 @@ class TuilabApp(App[int]):
         self._update_status()
 
     def _show_live(self) -> None:
-        self.main.query_one(HardwarePane).show_live(self.sampler.latest(), self.runner.engine_rss_bytes)
+        # The interval is the app's: during shutdown a last tick can land after the screen's panes are
+        # removed (a CI run failed on exactly that), so an absent pane is not an error.
+        panes = self.main.query(HardwarePane)
+        if panes:
+            panes.first().show_live(self.sampler.latest(), self.runner.engine_rss_bytes)
 
     # --- actions (keys and the command palette) ---------------------------------------------------
 

@@ -31,6 +31,7 @@ from tuilab.ui.cluster_view import (
     render_cluster,
 )  # fmt: skip
 from tuilab.ui.settings import Selection
+from tuilab.ui.threads import deliver
 
 EMPTY = "Choose a model in the Models tab (2) to plan it across several Macs."
 HINT = (
@@ -135,10 +136,10 @@ class ClusterPane(VerticalScroll):
         try:
             model, plan = plan_request(request)
         except TuilabError as exc:
-            self.app.call_from_thread(self._show_error, request, str(exc))
+            deliver(self.app, self._show_error, request, str(exc))
             return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_plan, request, model, plan)
+            deliver(self.app, self._show_plan, request, model, plan)
 
     def _show_plan(self, request: ClusterRequest, model: ClusterModel, plan: ClusterPlan) -> None:
         if request == self.request:  # a newer request is on its way: this one is stale
