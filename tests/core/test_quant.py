@@ -55,7 +55,9 @@ CHECKED_TYPES = [
     "TQ1_0",
     "TQ2_0",
     "MXFP4",
-]
+    "NVFP4",
+    "Q1_0",
+]  # Q2_0 is newer than the gguf-py we install: tests/models/test_quantizer_agrees.py checks its size
 
 
 def small_arch(**overrides: object) -> ModelArch:

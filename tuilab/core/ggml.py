@@ -69,6 +69,9 @@ _GGML_TABLE: tuple[tuple[str, int, int, int], ...] = (
     ("TQ1_0", 34, 256, 54),  # 48 base-3 qs + 4 qh + fp16 d
     ("TQ2_0", 35, 256, 66),  # 64 2-bit qs + fp16 d
     ("MXFP4", 39, 32, 17),  # e8m0 scale + 16 fp4 bytes
+    ("NVFP4", 40, 64, 36),  # 4 ue4m3 sub-block scales + 32 fp4 bytes
+    ("Q1_0", 41, 128, 18),  # fp16 d + 16 sign-bit bytes
+    ("Q2_0", 42, 64, 18),  # fp16 d + 16 2-bit bytes
 )
 
 GGML_TYPES: dict[str, GGMLType] = {n: GGMLType(n, i, e, b) for n, i, e, b in _GGML_TABLE}

@@ -15,7 +15,9 @@ from tuilab.core.ggml import GGML_TYPES, GGMLType
 
 # Types that need an importance matrix for some of their tensors (tensor_requires_imatrix in
 # llama-quant.cpp), so every published file of these file types was made with one.
-_NEEDS_IMATRIX = frozenset({"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "Q2_K_S"})
+_NEEDS_IMATRIX = frozenset(
+    {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "Q2_K_S"}
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ _FTYPE_TABLE: tuple[tuple[str, int, str], ...] = (
     ("TQ1_0", 36, "TQ1_0"),
     ("TQ2_0", 37, "TQ2_0"),
     ("MXFP4_MOE", 38, "MXFP4"),
+    ("Q1_0", 40, "Q1_0"),
+    ("Q2_0", 41, "Q2_0"),
 )
 
 LLAMA_FILE_TYPES: dict[str, LlamaFileType] = {
@@ -118,7 +122,7 @@ _IQ2_SM = frozenset({"IQ2_S", "IQ2_M"})
 # Block-size fallback when a row (ne0) is not a whole number of blocks (tensor_type_fallback).
 _FALLBACK = {
     **dict.fromkeys(("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ4_XS"), "IQ4_NL"),
-    **dict.fromkeys(("Q2_K", "Q3_K", "TQ1_0", "TQ2_0"), "Q4_0"),
+    **dict.fromkeys(("Q2_K", "Q3_K", "TQ1_0", "TQ2_0", "Q2_0"), "Q4_0"),
     "Q4_K": "Q5_0",
     "Q5_K": "Q5_1",
     "Q6_K": "Q8_0",
@@ -262,7 +266,7 @@ def _token_embd(c: _Ctx, base: str) -> str:
         return "Q2_K"
     if c.ft in ("IQ2_S", "IQ2_M", "IQ3_XXS"):
         return "IQ3_S"
-    return "Q4_K" if c.ft in ("TQ1_0", "TQ2_0") else base
+    return "Q4_K" if c.ft in ("TQ1_0", "TQ2_0", "Q2_0") else base
 
 
 def _iq_low(c: _Ctx, base: str, cat: str, i: int) -> str:
