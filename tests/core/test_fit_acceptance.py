@@ -29,6 +29,7 @@ class TestH100DeviceMemoryMatchesMeasurement:
         measured = H100_MEASURED_DEVICE_BYTES[quant]
         assert fit.verdict is Verdict.FITS
         assert fit.gpu_layers == fit.n_layers + 1
+        assert fit.gpu_layers_label == "all 32 + output"  # not "33/32"
         assert abs(fit.memory.device_bytes - measured) / measured < 0.05
 
 
@@ -37,6 +38,7 @@ class TestRtx3060:
         fit = _plan("llama-3-8b", "F16", "rtx-3060-12gb")
         assert fit.verdict is Verdict.PARTIAL_OFFLOAD
         assert 0 < fit.gpu_layers < fit.n_layers
+        assert fit.gpu_layers_label == f"{fit.gpu_layers} of 32"
         hw = load_hardware_profile("rtx-3060-12gb")
         roomy = dataclasses.replace(
             hw, gpus=(dataclasses.replace(hw.gpus[0], memory_bytes=48 * 2**30, free_bytes=48 * 2**30),)

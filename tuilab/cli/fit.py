@@ -143,12 +143,11 @@ def render_plan(fit: FitPlan) -> str:
         f"  {'':<10}{dev_label + ' (GPU)':>16}{'host (RAM)':>16}",
     ]
     lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
-    layers = f"{fit.gpu_layers}/{fit.n_layers}" + (" + output" if fit.gpu_layers > fit.n_layers else "")
     lines += [
         "",
         f"  verdict    {fit.verdict.upper().replace('_', ' ')}: {fit.reason}",
         f"  headroom   {gb(fit.headroom_bytes)}",
-        f"  GPU layers {layers if fit.budget_bytes else '0 (no GPU)'}",
+        f"  GPU layers {fit.gpu_layers_label if fit.budget_bytes else '0 (no GPU)'}",
         f"  max ctx    {fit.max_ctx} tokens",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",

@@ -76,6 +76,14 @@ class FitPlan:
         return self.memory.weights_device_bytes + self.memory.weights_host_bytes
 
     @property
+    def gpu_layers_label(self) -> str:
+        """ "20 of 32", or "all 32 + output" where llama.cpp's n_gpu_layers (n_layers + 1) also puts the
+        output layer on the GPU."""
+        if self.gpu_layers > self.n_layers:
+            return f"all {self.n_layers} + output"
+        return f"{self.gpu_layers} of {self.n_layers}"
+
+    @property
     def headroom_bytes(self) -> int:
         """Room left in the pool that binds: the device's, or host RAM's for CPU plans; for a plan that
         does not fit, the tighter of the two (negative: the shortfall)."""

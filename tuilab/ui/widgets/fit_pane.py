@@ -75,7 +75,7 @@ def speed_table(fit: FitPlan) -> Table:
     table.add_row(
         "prompt",
         f"{fit.predicted_pp_tps:.0f} tok/s",
-        f"GPU layers {fit.gpu_layers} of {fit.n_layers}; max ctx {ctx_label(fit.max_ctx)}",
+        f"GPU layers {fit.gpu_layers_label}; max ctx {ctx_label(fit.max_ctx)}",
     )
     return table
 
