@@ -196,6 +196,11 @@ class TestArchitectureKeys:
         a = read_gguf(make_gguf(arch="qwen3moe", kv=kv)).arch
         assert (a.family, a.n_experts, a.n_experts_used, a.expert_ffn_size) == ("qwen3moe", 128, 8, 768)
 
+    def test_shared_expert_width(self, make_gguf: Callable[..., Path]) -> None:
+        kv = {"qwen2moe.expert_count": 60, "qwen2moe.expert_used_count": 4}
+        kv["qwen2moe.expert_shared_feed_forward_length"] = 5632
+        assert read_gguf(make_gguf(arch="qwen2moe", kv=kv)).arch.shared_expert_ffn_size == 5632
+
     def test_vocab_from_token_embd_without_a_tokenizer(
         self, make_gguf: Callable[..., Path], tiny_llama: TinyLlama
     ) -> None:

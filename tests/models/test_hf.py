@@ -161,6 +161,17 @@ class TestFamilies:
         model = read_hf_config(make_hf_dir(CONFIGS[model_type], name=model_type))
         assert model.arch.family == gguf_arch
 
+    def test_qwen2_moe_counts_its_shared_expert(self, make_hf_dir: MakeDir) -> None:
+        """Qwen1.5-MoE-A2.7B's model card: 14.3B parameters, 2.7B activated (with the embedding table);
+        without the shared expert the count would be 13.5B."""
+        arch = read_hf_config(make_hf_dir(CONFIGS["qwen2_moe"])).arch
+        assert arch.shared_expert_ffn_size == 5632
+        assert round(arch.n_params / 1e9, 1) == 14.3
+        embedding = arch.vocab_size * arch.hidden_size
+        assert round((arch.n_active_params + embedding) / 1e9, 1) == 2.7
+        gate = next(t for t in arch.tensors if t.name == "blk.0.ffn_gate_inp_shexp.weight")
+        assert gate.shape == (2048,)
+
     def test_unknown_model_type_reads_llama_keys(self, make_hf_dir: MakeDir) -> None:
         model = read_hf_config(make_hf_dir({**CONFIGS["llama"], "model_type": "granite"}))
         assert (model.model_type, model.arch.family, model.arch.hidden_size) == ("granite", "granite", 4096)

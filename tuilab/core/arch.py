@@ -56,6 +56,7 @@ class ModelArch:
     n_experts: int = 0
     n_experts_used: int = 0
     expert_ffn_size: int = 0
+    shared_expert_ffn_size: int = 0  # an always-on expert beside the routed ones (Qwen2-MoE), 0: none
     sliding_window: int | None = None
     swa_layers: frozenset[int] = frozenset()
     attn_bias: bool = False
@@ -149,15 +150,28 @@ def _block_tensors(arch: ModelArch, i: int, h: int, q_dim: int, kv: int) -> list
     return ts
 
 
+def _shared_expert_tensors(arch: ModelArch, p: str, h: int) -> list[TensorInfo]:
+    """The shared expert every token passes through; Qwen2-MoE scales its output by a sigmoid gate, a
+    1-D weight (ffn_gate_inp_shexp in llama.cpp's QWEN2MOE tensors)."""
+    s = arch.shared_expert_ffn_size
+    if not s:
+        return []
+    ts = [TensorInfo(p + "ffn_gate_inp_shexp.weight", (h,))] if arch.family == "qwen2moe" else []
+    ts += [TensorInfo(p + "ffn_gate_shexp.weight", (h, s)), TensorInfo(p + "ffn_up_shexp.weight", (h, s))]
+    ts.append(TensorInfo(p + "ffn_down_shexp.weight", (s, h)))
+    return ts
+
+
 def _ffn_tensors(arch: ModelArch, p: str, h: int) -> list[TensorInfo]:
     if arch.is_moe:
         f, e = arch.expert_ffn_size or arch.ffn_size, arch.n_experts
-        return [
+        routed = [
             TensorInfo(p + "ffn_gate_inp.weight", (h, e)),
             TensorInfo(p + "ffn_gate_exps.weight", (h, f, e)),
             TensorInfo(p + "ffn_up_exps.weight", (h, f, e)),
             TensorInfo(p + "ffn_down_exps.weight", (f, h, e)),
         ]
+        return routed + _shared_expert_tensors(arch, p, h)
     f = arch.ffn_size
     if arch.fused_gate_up:
         return [TensorInfo(p + "ffn_up.weight", (h, 2 * f)), TensorInfo(p + "ffn_down.weight", (f, h))]

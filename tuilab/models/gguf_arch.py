@@ -70,6 +70,7 @@ def build_arch(
         n_experts=n_experts,
         n_experts_used=fields.get("expert_used_count") or 0,
         expert_ffn_size=fields.get("expert_feed_forward_length") or (ffn_size if n_experts else 0),
+        shared_expert_ffn_size=fields.get("expert_shared_feed_forward_length") or 0,
         sliding_window=window or None,
         swa_layers=swa_layers,
         attn_bias="blk.0.attn_q.bias" in by_name or "blk.0.attn_qkv.bias" in by_name,

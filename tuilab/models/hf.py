@@ -43,7 +43,6 @@ class _Family:
 
 
 _UNTIED = {"tie_word_embeddings": False}  # LlamaConfig and kin default to separate lm_head weights
-_QWEN_MOE_NOTE = "shared-expert weights (shared_expert_intermediate_size) are not in the derived tensor list"
 # Gemma3TextConfig defaults (transformers configuration_gemma3.py): gemma-3-4b-it's text_config names
 # only hidden_size, intermediate_size, num_hidden_layers, rope_scaling and sliding_window
 _GEMMA3_TEXT_DEFAULTS = {
@@ -57,7 +56,7 @@ _FAMILIES: dict[str, _Family] = {
     "mixtral": _Family("llama", _UNTIED, swa="all"),
     # Qwen2Attention builds q/k/v with bias=True regardless of config (modeling_qwen2.py)
     "qwen2": _Family("qwen2", _UNTIED, attn_bias=True, swa="qwen"),
-    "qwen2_moe": _Family("qwen2moe", _UNTIED, attn_bias=True, swa="qwen", note=_QWEN_MOE_NOTE),
+    "qwen2_moe": _Family("qwen2moe", _UNTIED, attn_bias=True, swa="qwen"),
     "qwen3": _Family("qwen3", _UNTIED, qk_norm=True, swa="qwen"),
     "qwen3_moe": _Family("qwen3moe", _UNTIED, qk_norm=True, swa="qwen"),
     # Gemma2Config defaults (configuration_gemma2.py); pre/post feed-forward norms are the 2 extras
@@ -183,6 +182,7 @@ def _build_arch(c: _Config, family: _Family, name: str) -> ModelArch:
         n_experts_used=c.opt("num_experts_per_tok") or 0,
         # Mixtral's experts are intermediate_size wide; Qwen MoE names their width separately
         expert_ffn_size=(c.opt("moe_intermediate_size") or ffn_size) if n_experts else 0,
+        shared_expert_ffn_size=(c.opt("shared_expert_intermediate_size") or 0) if n_experts else 0,
         sliding_window=window,
         swa_layers=swa_layers,
         attn_bias=family.attn_bias if family.attn_bias is not None else c.flag("attention_bias", False),

@@ -284,6 +284,7 @@ def _read_arch(t: _Table, display_name: str, sources: Mapping[str, str]) -> Mode
         n_experts=n_experts,
         n_experts_used=n_experts_used,
         expert_ffn_size=t.opt_integer("expert_ffn_size") or 0,
+        shared_expert_ffn_size=t.opt_integer("shared_expert_ffn_size") or 0,
         sliding_window=sliding_window,
         swa_layers=swa_layers_from_pattern(n_layers, swa_pattern) if sliding_window else frozenset(),
         attn_bias=t.flag("attn_bias"),
