@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turn the raw results of scripts/gpu_check.sh into docs/benchmarks/cuda-<card>.md.
+"""Turn the raw results of scripts/gpu_check.sh into docs/benchmarks/cuda-<card>.md (with --recheck,
+those of scripts/gpu_recheck.sh into cuda-<card>-recheck.md: speed and partial offload only).
 
 Reads the folder the device run wrote ($OUT there): hw.json, fit-*.json, loads*.jsonl, bench*.json,
 run-*.txt; prints the Markdown table and writes it. Runs here, not on the GPU machine, so no device time
@@ -84,7 +85,10 @@ def memory_rows(d: Path) -> list[str]:
 
 
 def speed_rows(d: Path) -> list[str]:
-    bench = _bench_tps(_json(d / "bench.json"))
+    bench: dict[str, float] = {}
+    for f in sorted(d.glob("bench*.json")):
+        if "partial" not in f.name:
+            bench.update(_bench_tps(_json(f)))
     rows = [
         "| quant | llama-bench tg128 tok/s | tuilab run tok/s | ratio | predicted tok/s |",
         "|---|---:|---:|---:|---:|",
@@ -122,10 +126,20 @@ def partial_rows(d: Path) -> list[str]:
     ]
 
 
+def host_bandwidth_line(d: Path) -> str:
+    """What `tuilab hw --measure --json` saved: the host RAM bandwidth partial-offload plans read."""
+    m = (_json(d / "hw-measured.json") or {}).get("measured") or {}
+    if "ram_bandwidth_gbps" not in m:
+        return "Host RAM bandwidth: not measured (see hw.err)."
+    gbps, threads = m["ram_bandwidth_gbps"], m.get("threads")
+    return f"Host RAM bandwidth measured there: {gbps} GB/s with {threads} threads."
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("results", type=Path, help="the folder gpu_check.sh wrote")
+    p.add_argument("results", type=Path, help="the folder gpu_check.sh (or gpu_recheck.sh) wrote")
     p.add_argument("--docs", type=Path, default=Path("docs/benchmarks"))
+    p.add_argument("--recheck", action="store_true", help="the results are gpu_recheck.sh's")
     args = p.parse_args()
     hw = _json(args.results / "hw.json") or {}
     smi = (
@@ -140,6 +154,24 @@ def main() -> int:
     drv = driver.group(1).strip() if driver else "?"
     cu = cuda.group(1).strip() if cuda else "?"
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if args.recheck:
+        lines = [
+            f"# CUDA recheck on {name}",
+            "",
+            f"Run by `scripts/gpu_recheck.sh` on {dt.date.today()}; driver {drv}, CUDA {cu}; llama.cpp",
+            "built off the GPU machine by `scripts/build_llama_cuda_here.sh`. The same synthetic Llama-3-8B",
+            "as the first pass.",
+            host_bandwidth_line(args.results),
+            "",
+            "## Speed: tuilab run against llama-bench tg128",
+            "",
+            *speed_rows(args.results),
+            "",
+            "## Partial offload: F16 with the GPU capped at 12 GB, host bandwidth measured",
+            "",
+            *partial_rows(args.results),
+        ]
+        return _write(args.docs / f"cuda-{slug}-recheck.md", lines)
     lines = [
         f"# CUDA check on {name}",
         "",
@@ -167,9 +199,13 @@ def main() -> int:
         json.dumps(hw, indent=1)[:4000],
         "```",
     ]
+    return _write(args.docs / f"cuda-{slug}.md", lines)
+
+
+def _write(path: Path, lines: list[str]) -> int:
     text = "\n".join(lines) + "\n"
-    args.docs.mkdir(parents=True, exist_ok=True)
-    (args.docs / f"cuda-{slug}.md").write_text(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     print(text)
     return 0
 
