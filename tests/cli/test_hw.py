@@ -75,7 +75,7 @@ class TestHumanTable:
         assert "Budget per engine" in lines
         header = next(line for line in lines if line.strip().startswith("engine"))
         cpu_row = next(line for line in lines if line.strip().startswith("llama.cpp") and " CPU " in line)
-        assert cpu_row.index("GiB") < len(header) and header.index("budget") <= cpu_row.index("GiB")
+        assert cpu_row.index(" GB") < len(header) and header.index("budget") <= cpu_row.index(" GB")
 
     def test_recorded_m3_max_through_the_real_profiles(self) -> None:
         detection = detect_hardware(
@@ -88,6 +88,8 @@ class TestHumanTable:
         assert "profile m3-max-40c-48gb" in text.splitlines()[0]
         wired_row = next(line for line in text.splitlines() if line.strip().startswith("wired limit"))
         assert "400 GB/s" in text and "36.0 GiB" in wired_row and "default:" in wired_row
+        gpu_memory_row = next(line for line in text.splitlines() if line.strip().startswith("memory"))
+        assert gpu_memory_row.rstrip().endswith("sysctl hw.memsize")  # its source, not "unknown"
         assert any(line.split()[:3] == ["mlx", "Metal", "(wired)"] for line in text.splitlines())
 
 
@@ -127,6 +129,15 @@ class TestProfiles:
         report = json.loads(capsys.readouterr().out)
         assert report["machine"]["is_profile"] and report["profile"] == "rtx-3060-12gb"
         assert report["budgets"][0]["device"] == "GPU 0 NVIDIA GeForce RTX 3060"
+
+    def test_a_profiles_gpu_rows_name_their_sources(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["hw", "--profile", "rtx-3060-12gb"]) == 0
+        rows = [
+            line
+            for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in (["memory"], ["free"])
+        ]
+        assert len(rows) == 2 and all("rtx-3060-12gb.toml" in row for row in rows)
 
     def test_unknown_profile_exits_2_with_did_you_mean(self) -> None:
         done = tuilab("hw", "--profile", "m3-max-40c-48g")

@@ -17,6 +17,7 @@ from typing import Any
 
 from tuilab.core.errors import UsageError
 from tuilab.core.hardware import GIB, MIB, HardwareSpec
+from tuilab.core.plan_types import gb
 from tuilab.hardware.budget import EngineBudget, engine_budgets
 from tuilab.hardware.detect import Detection, detect_hardware
 from tuilab.hardware.host import probe_host
@@ -121,8 +122,9 @@ def _readings(detection: Detection) -> dict[str, Any]:
     }
 
 
-def _gib(n_bytes: float | None) -> str:
-    return "unknown" if n_bytes is None else f"{n_bytes / GIB:.1f} GiB"
+def _size(n_bytes: float | None) -> str:
+    """Decimal GB first, as `tuilab fit` shows budgets; GiB beside it, as RAM and VRAM are sold."""
+    return "unknown" if n_bytes is None else f"{gb(n_bytes)} ({n_bytes / GIB:.1f} GiB)"
 
 
 def _gbps(bandwidth_gbps: float) -> str:
@@ -141,21 +143,24 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
 def _machine_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     m, src = report["machine"], report["sources"]
     rows = [
-        ("RAM", _gib(m["ram_bytes"]), src.get("ram_bytes", "unknown")),
-        ("RAM available", _gib(m["ram_available_bytes"]), src.get("ram_available_bytes", "unknown")),
+        ("RAM", _size(m["ram_bytes"]), src.get("ram_bytes", "unknown")),
+        ("RAM available", _size(m["ram_available_bytes"]), src.get("ram_available_bytes", "unknown")),
         ("RAM bandwidth", _gbps(m["ram_bandwidth_gbps"]), src.get("ram_bandwidth_gbps", "unknown")),
         ("CPU cores", str(m["cpu_cores"]), src.get("cpu_cores", "unknown")),
     ]
     for i, gpu in enumerate(m["gpus"]):
         rows.append((f"GPU {i}", gpu["name"], f"backend {gpu['backend']}"))
-        rows.append(("  memory", _gib(gpu["memory_bytes"]), src.get(f"gpu{i}.memory_bytes", "unknown")))
-        rows.append(("  free", _gib(gpu["free_bytes"]), src.get(f"gpu{i}.free_bytes", "unknown")))
-        rows.append(
-            ("  bandwidth", _gbps(gpu["bandwidth_gbps"]), src.get(f"gpu{i}.bandwidth_gbps", "unknown"))
-        )
+        rows.append(("  memory", _size(gpu["memory_bytes"]), _gpu_source(src, i, "memory_bytes")))
+        rows.append(("  free", _size(gpu["free_bytes"]), _gpu_source(src, i, "free_bytes")))
+        rows.append(("  bandwidth", _gbps(gpu["bandwidth_gbps"]), _gpu_source(src, i, "bandwidth_gbps")))
     if m["wired_limit_bytes"] is not None:
-        rows.append(("wired limit", _gib(m["wired_limit_bytes"]), src.get("wired_limit_bytes", "unknown")))
+        rows.append(("wired limit", _size(m["wired_limit_bytes"]), src.get("wired_limit_bytes", "unknown")))
     return rows
+
+
+def _gpu_source(sources: dict[str, str], index: int, key: str) -> str:
+    """Detection names GPU sources gpu0.*, gpu1.*; a profile describes its one GPU as gpu.*."""
+    return sources.get(f"gpu{index}.{key}") or (index == 0 and sources.get(f"gpu.{key}")) or "unknown"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -168,7 +173,7 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "Budget per engine"]
     lines += _table(
         [("engine", "device", "budget", "source")]
-        + [(b.engine, b.device, _gib(b.budget_bytes), b.source) for b in budgets]
+        + [(b.engine, b.device, _size(b.budget_bytes), b.source) for b in budgets]
     )
     for title, items, mark in (("Warnings", report["warnings"], "!"), ("Notes", report["notes"], "-")):
         if items:
@@ -180,14 +185,14 @@ def watch_line(sample: Sample) -> str:
     """One live line: host RAM, swap, this process, and each GPU's memory and power."""
     parts = [
         time.strftime("%H:%M:%S"),
-        f"RAM {_gib(sample.ram_used_bytes)} / {_gib(sample.ram_total_bytes)} used",
-        f"avail {_gib(sample.ram_available_bytes)}",
-        f"swap {_gib(sample.swap_used_bytes)}",
+        f"RAM {gb(sample.ram_used_bytes)} / {gb(sample.ram_total_bytes)} used",
+        f"avail {gb(sample.ram_available_bytes)}",
+        f"swap {gb(sample.swap_used_bytes)}",
         f"tuilab rss {sample.process_rss_bytes / MIB:.0f} MiB",
     ]
     for gpu in sample.gpus:
         power = f", {gpu.power_w:.0f} W" if gpu.power_w is not None else ""
-        parts.append(f"GPU {gpu.index} {_gib(gpu.used_bytes)} / {_gib(gpu.total_bytes)}{power}")
+        parts.append(f"GPU {gpu.index} {gb(gpu.used_bytes)} / {gb(gpu.total_bytes)}{power}")
     return "  ".join(parts)
 
 
