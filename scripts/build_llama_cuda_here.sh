@@ -23,9 +23,12 @@ if [ ! -x "$W/b/bin/llama-bench" ]; then
     -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=ON \
     -DCUDA_cublas_LIBRARY="$CB/lib/libcublas.so" -DCUDA_cublasLt_LIBRARY="$CB/lib/libcublasLt.so" \
     -DCUDA_cuda_driver_LIBRARY="$CB/lib/libcuda.so" -DCMAKE_CUDA_FLAGS="-I$CB/include" \
-    -DCMAKE_CXX_FLAGS="-I$CB/include" -DCMAKE_EXE_LINKER_FLAGS="-Wl,--allow-shlib-undefined" >"$W/cfg.log"
+    -DCMAKE_CXX_FLAGS="-I$CB/include" -DCMAKE_EXE_LINKER_FLAGS="-Wl,--allow-shlib-undefined" \
+    -DCMAKE_SHARED_LINKER_FLAGS="-Wl,--no-as-needed" >"$W/cfg.log"  # keep libcuda.so.1 NEEDED: the stub
+    # defines nothing, so --as-needed would drop it and cuMemCreate & co. would not resolve there
   cmake --build "$W/b" -j"$(nproc)" --target llama llama-bench llama-quantize >"$W/build.log"
 fi
+readelf -d "$W"/b/bin/libggml-cuda.so.* | grep -q 'libcuda.so.1' || { echo "libggml-cuda lacks libcuda.so.1"; exit 1; }
 cd "$W/b/bin"
 strip --strip-unneeded ./*.so* llama-bench llama-quantize 2>/dev/null || true
 tar cJf "$DEV/llama-cuda-sm$ARCH.tar.xz" ./*.so* llama-bench llama-quantize

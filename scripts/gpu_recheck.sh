@@ -10,13 +10,15 @@ OUT=/tmp/gpu-out M=/tmp/models W=/tmp/llama
 mkdir -p "$OUT" "$M" "$W/b/bin"
 export PYTHONUNBUFFERED=1 TUILAB_HOME=/tmp/tuilab-home
 T0=$(date +%s)
-log() { echo "[$(($(date +%s) - T0))s] $*" | tee -a "$OUT/steps.log"; }
-finish() {
-  log "done"
-  tar czf /tmp/gpu-results.tgz -C "$OUT" . && mv /tmp/gpu-results.tgz "$OUT/results.tgz"
-  [ -n "$RETURN_DIR" ] && cp "$OUT/results.tgz" "$OUT/steps.log" "$RETURN_DIR/"
-  exit 0
+# After every step the results so far are packed into the device tool's $OUT (it returns at most 8
+# files, and what is there when a time limit cuts the run short): nothing measured is lost to a timeout.
+log() {
+  echo "[$(($(date +%s) - T0))s] $*" | tee -a "$OUT/steps.log"
+  [ -n "$RETURN_DIR" ] || return 0
+  tar czf "$RETURN_DIR/.results.tgz" -C "$OUT" . && mv "$RETURN_DIR/.results.tgz" "$RETURN_DIR/results.tgz"
+  cp "$OUT/steps.log" "$RETURN_DIR/"
 }
+finish() { log "done"; exit 0; }
 tl() { python3 -m tuilab "$@"; }
 PROMPT="Write a long story about a lighthouse keeper."
 

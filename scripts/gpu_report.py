@@ -115,13 +115,14 @@ def partial_rows(d: Path) -> list[str]:
     bench = _bench_tps(_json(d / "bench-partial.json")).get("F16")
     run = _last_json_line(d / "run-partial.txt") or {}
     pred_tps = fit.get("predicted_tg_tps")
+    measured = load.get("nvml_delta_bytes")  # gpu_check.sh loads it; gpu_recheck.sh does not
     err = f"{(pred_tps - bench) / bench:+.1%}" if pred_tps and bench else "-"
     return [
         "| GPU layers chosen | predicted device GB | measured GB (NVML delta) | within 12 GB | "
         "predicted tok/s | llama-bench tok/s | tuilab run tok/s | error |",
         "|---:|---:|---:|---|---:|---:|---:|---:|",
         f"| {fit.get('gpu_layers', '-')} | {fit.get('device_bytes', 0) / 1e9:.2f} | "
-        f"{load.get('nvml_delta_bytes', 0) / 1e9:.2f} | {load.get('nvml_delta_bytes', 1e99) <= 12e9} | "
+        f"{_num(measured and measured / 1e9)} | {'-' if measured is None else measured <= 12e9} | "
         f"{_num(pred_tps)} | {_num(bench)} | {_num(run.get('gen_tps'))} | {err} |",
     ]
 
