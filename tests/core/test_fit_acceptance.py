@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from tuilab.core.fit import plan
+from tuilab.core.hardware import GIB, HardwareSpec, Platform, with_gpu_budget
 from tuilab.core.plan_types import RUNS_ON_DEVICE, Verdict
 from tuilab.core.quant import parse_quant
 from tuilab.models.profiles import load_hardware_profile, load_model_profile
@@ -14,6 +15,9 @@ from tuilab.models.profiles import load_hardware_profile, load_model_profile
 # NVML device memory used after load, all layers offloaded, flash attention on, ctx 4096, on an H100 SXM
 # (../shared/device/README.md; docs/benchmarks/calibration.md).
 H100_MEASURED_DEVICE_BYTES = {"F16": 16.38e9, "Q8_0": 9.34e9, "Q4_K_M": 5.98e9}
+# `tuilab run` tok/s on the 2-core dev VM (41 GB/s measured), shape-true Llama-3.2-1B, ctx 512, 64 tokens,
+# the mean of two runs (docs/benchmarks/calibration.md)
+DEV_VM_TPS = {"F16": 16.5, "Q8_0": 28.9, "Q4_K_M": 45.3, "Q4_0": 47.8}
 
 
 def _plan(model: str, quant: str, hw: str, ctx: int = 4096, **kw: object):  # type: ignore[no-untyped-def]
@@ -31,6 +35,47 @@ class TestH100DeviceMemoryMatchesMeasurement:
         assert fit.gpu_layers == fit.n_layers + 1
         assert fit.gpu_layers_label == "all 32 + output"  # not "33/32"
         assert abs(fit.memory.device_bytes - measured) / measured < 0.05
+
+
+class TestCpuDecodeMatchesMeasurement:
+    """`tuilab run` tok/s of shape-true models on CPUs whose bandwidth `tuilab hw --measure` read
+    (docs/benchmarks/calibration.md), against the plan for the same machine and model."""
+
+    @pytest.mark.parametrize("quant", sorted(DEV_VM_TPS))
+    def test_dev_vm_within_ten_percent(self, quant: str) -> None:
+        vm = HardwareSpec(
+            name="dev VM", platform=Platform.CPU, ram_bytes=23 * GIB, ram_available_bytes=22 * GIB,
+            ram_bandwidth_gbps=41.0, ram_bandwidth_measured=True, cpu_cores=2,
+        )  # fmt: skip
+        fit = plan(load_model_profile("llama-3.2-1b").arch, parse_quant(quant), vm, ctx_tokens=512)
+        measured = DEV_VM_TPS[quant]
+        assert abs(fit.predicted_tg_tps - measured) / measured < 0.10
+
+    def test_h100_host_partial_offload_within_ten_percent(self) -> None:
+        """docs/benchmarks/cuda-nvidia-h100-80gb-hbm3-recheck.md: F16 8B with the GPU capped at 12 GB, 20
+        layers on the GPU, host copy bandwidth 80.8 GB/s with 16 threads; llama-bench tg64 12.4 tok/s."""
+        h100 = dataclasses.replace(
+            load_hardware_profile("h100-sxm-80gb"), ram_bandwidth_gbps=80.8, ram_bandwidth_measured=True,
+            cpu_cores=16, is_profile=False,
+        )  # fmt: skip
+        fit = plan(
+            load_model_profile("llama-3-8b").arch, parse_quant("F16"), with_gpu_budget(h100, 12 * 10**9),
+            ctx_tokens=4096,
+        )  # fmt: skip
+        assert (fit.verdict, fit.gpu_layers) == (Verdict.PARTIAL_OFFLOAD, 20)
+        assert abs(fit.predicted_tg_tps - 12.4) / 12.4 < 0.10
+
+    def test_a_datasheet_bandwidth_plans_slower_than_a_measured_one(self) -> None:
+        """A copy reaches less than a datasheet peak; the same figure measured is taken at its word."""
+        spec = HardwareSpec(
+            name="desktop", platform=Platform.CPU, ram_bytes=32 * GIB, ram_available_bytes=30 * GIB,
+            ram_bandwidth_gbps=51.2, cpu_cores=8,
+        )  # fmt: skip
+        arch, q8 = load_model_profile("llama-3.2-1b").arch, parse_quant("Q8_0")
+        assumed = plan(arch, q8, spec, ctx_tokens=512)
+        measured = plan(arch, q8, dataclasses.replace(spec, ram_bandwidth_measured=True), ctx_tokens=512)
+        assert assumed.predicted_tg_tps < 0.85 * measured.predicted_tg_tps
+        assert "datasheet" in assumed.basis["speed"] and "(measured)" in measured.basis["speed"]
 
 
 class TestRtx3060:

@@ -114,6 +114,7 @@ class TestDetectionUsesTheMeasurement:
         save_measurement(MEASURED, cache)
         detection = cpu_box(cache)
         assert detection.spec.platform is Platform.CPU and detection.spec.ram_bandwidth_gbps == 95.3
+        assert detection.spec.ram_bandwidth_measured
         assert detection.spec.source("ram_bandwidth_gbps") == (
             "measured: tuilab hw --measure on 2026-11-26 (16 threads)"
         )
@@ -123,13 +124,14 @@ class TestDetectionUsesTheMeasurement:
         # docs/benchmarks/cuda-nvidia-h100-80gb-hbm3.md: the profile's 307 GB/s socket was ~95 GB/s on a VM.
         nvml = RecordedNVML("h100-sxm")
         assumed = detect_hardware(H100_SERVER, system="linux", nvml=nvml, host=HOST, measurement_file=cache)
-        assert assumed.spec.ram_bandwidth_gbps == 307.2
+        assert assumed.spec.ram_bandwidth_gbps == 307.2 and not assumed.spec.ram_bandwidth_measured
         assert any(
             "assumed, not measured" in note and "tuilab hw --measure" in note for note in assumed.notes
         )
         save_measurement(MEASURED, cache)
         measured = detect_hardware(H100_SERVER, system="linux", nvml=nvml, host=HOST, measurement_file=cache)
         assert measured.profile_name == "h100-sxm-80gb" and measured.spec.ram_bandwidth_gbps == 95.3
+        assert measured.spec.ram_bandwidth_measured  # the speed model takes it at its word
         assert measured.spec.gpus[0].bandwidth_gbps > 3000  # the GPU's own bandwidth is untouched
 
     @pytest.mark.parametrize(
@@ -143,6 +145,7 @@ class TestDetectionUsesTheMeasurement:
         save_measurement(MEASURED, cache)
         detection = cpu_box(cache, host)
         assert detection.spec.ram_bandwidth_gbps == DEFAULT_HOST_RAM_BANDWIDTH_GBPS
+        assert not detection.spec.ram_bandwidth_measured
         assert detection.spec.source("ram_bandwidth_gbps").startswith("default:")
         assert any("not this host; ignored" in note for note in detection.notes)
 

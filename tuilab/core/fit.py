@@ -280,7 +280,14 @@ def _traffic(
         share = flops * n_host / arch.n_layers
         devices.append(
             speed.DeviceTraffic(
-                "cpu", hw.ram_bandwidth_gbps, host, m.kv_host_bytes, n_host, cpu_tflops, share
+                "cpu",
+                hw.ram_bandwidth_gbps,
+                host,
+                m.kv_host_bytes,
+                n_host,
+                cpu_tflops,
+                share,
+                bandwidth_measured=hw.ram_bandwidth_measured,
             )
         )
     return tuple(devices)

@@ -47,6 +47,7 @@ class HardwareSpec:
     wired_limit_is_default: bool = True
     os_reserve_bytes: int = 2 * GIB
     cpu_tflops: float | None = None
+    ram_bandwidth_measured: bool = False  # taken by `tuilab hw --measure` on this host, not a datasheet's
     is_profile: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -18,11 +18,16 @@ CUDA_PER_LAYER_S = 31e-6  # 1.0 ms for 32 layers, same fit
 # Metal: one efficiency fits F16 and Q4_0 on M1 Max and M2 Ultra (calibration.md, discussion #4167).
 METAL_EFFICIENCY = 0.88
 METAL_PER_LAYER_S = 165e-6
-# CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches. Against a
-# bandwidth measured by `tuilab hw --measure` (43.2 GB/s on the 2-core dev VM) a shape-true Llama-3.2-1B
-# F16 ran at 10.0 tok/s where 0.60 predicts 10.45 (docs/benchmarks/calibration.md). Against an *assumed*
-# bandwidth it can look far lower (0.31 on an H100 VM slice assumed to own a whole socket).
-CPU_EFFICIENCY = 0.60
+# CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches, against the
+# copy bandwidth `tuilab hw --measure` reads (STREAM convention). On the 2-core dev VM (41 GB/s measured)
+# a shape-true Llama-3.2-1B read 40.8 GB/s at F16, 37.9 at Q8_0, 36.2 at Q4_K_M and 36.7 at Q4_0; on
+# an H100 host (80.8 GB/s measured, 16 threads) the 12 CPU layers of a partial F16 offload read 81
+# (docs/benchmarks/calibration.md). Decode is memory-bound on both: no compute term is needed.
+CPU_EFFICIENCY: Mapping[str, float] = {"F16": 1.0, "BF16": 1.0, "F32": 1.0, "Q8_0": 0.92}
+CPU_DEFAULT_EFFICIENCY = 0.88
+# A datasheet peak (a profile's or the DDR4-3200 default) is not what a copy reaches: the dev VM's
+# measured 41 GB/s is 0.80 of the 51.2 GB/s default it would otherwise be planned with.
+CPU_DATASHEET_FACTOR = 0.80
 CPU_PER_LAYER_S = 20e-6  # thread sync per layer; unmeasured default
 # Prompt processing: fraction of dense FP16 peak reached on large batches. Metal: M2 Ultra F16 pp512
 # 1401 tok/s for a 6.7B model is 18.9 of 27.2 TFLOPS (discussion #4167). CUDA and CPU: unmeasured defaults.
@@ -42,6 +47,7 @@ class DeviceTraffic:
     n_layers: int
     tflops: float | None = None
     flops_per_token: float = 0.0
+    bandwidth_measured: bool = False  # CPU: measured by `tuilab hw --measure`, not a datasheet figure
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,13 @@ class SpeedPrediction:
     basis: tuple[str, ...]
 
 
-def efficiency(device_class: str, type_name: str) -> float:
+def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = False) -> float:
     if device_class == "cuda":
         return CUDA_EFFICIENCY.get(type_name.upper(), CUDA_DEFAULT_EFFICIENCY)
     if device_class == "metal":
         return METAL_EFFICIENCY
-    return CPU_EFFICIENCY
+    measured = CPU_EFFICIENCY.get(type_name.upper(), CPU_DEFAULT_EFFICIENCY)
+    return measured if bandwidth_measured else measured * CPU_DATASHEET_FACTOR
 
 
 def _per_layer_s(device_class: str) -> float:
@@ -70,8 +77,8 @@ def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
     bw = d.bandwidth_gbps * 1e9
     t = d.n_layers * _per_layer_s(d.device_class)
     for type_name, n_bytes in d.weight_bytes_by_type.items():
-        t += n_bytes / (bw * efficiency(d.device_class, type_name))
-    return t + kv_share * d.kv_bytes_full_ctx / (bw * efficiency(d.device_class, "F16"))
+        t += n_bytes / (bw * efficiency(d.device_class, type_name, d.bandwidth_measured))
+    return t + kv_share * d.kv_bytes_full_ctx / (bw * efficiency(d.device_class, "F16", d.bandwidth_measured))
 
 
 def predict(devices: tuple[DeviceTraffic, ...]) -> SpeedPrediction:
@@ -99,9 +106,18 @@ def _rate(seconds: float) -> float:
 
 def _describe(d: DeviceTraffic) -> str:
     gb = sum(d.weight_bytes_by_type.values()) / 1e9
-    effs = sorted({f"{t} {efficiency(d.device_class, t):.2f}" for t in d.weight_bytes_by_type})
+    effs = sorted(
+        {f"{t} {efficiency(d.device_class, t, d.bandwidth_measured):.2f}" for t in d.weight_bytes_by_type}
+    )
+    how = ""
+    if d.device_class == "cpu":
+        how = (
+            " (measured)"
+            if d.bandwidth_measured
+            else f" (a datasheet figure: x{CPU_DATASHEET_FACTOR} included)"
+        )
     return (
-        f"{d.device_class}: {gb:.2f} GB of weights read per token over {d.bandwidth_gbps:g} GB/s, "
+        f"{d.device_class}: {gb:.2f} GB of weights read per token over {d.bandwidth_gbps:g} GB/s{how}, "
         f"efficiency {', '.join(effs) or '-'}, {d.n_layers} layers x "
         f"{_per_layer_s(d.device_class) * 1e6:.0f} us fixed (docs/benchmarks/calibration.md)"
     )
