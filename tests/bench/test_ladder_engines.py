@@ -7,10 +7,12 @@ at ~40 ms per token for this model, so MLX ladders score only two 32-token windo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tuilab.bench.child import Stopped, StopSignal
 from tuilab.bench.ladder import LadderOptions, Progress, run_ladder
 from tuilab.bench.quality import EvalSettings, Reference
 from tuilab.bench.report import load_history
@@ -91,6 +93,23 @@ class TestLlamaLadder:
         assert resumed.started_at == kept.started_at and resumed.complete  # the same run, continued
         assert [r.reused for r in resumed.rungs] == [True, False, False]
         assert len(load_history(resumed.model)) == 1
+
+    def test_a_stop_ends_the_step_in_progress_and_records_nothing_for_it(
+        self, tiny_models: TinyModels, hw: HardwareSpec, home: Path
+    ) -> None:
+        """Esc in the lab: the score child of the second rung is killed, not waited for, and that rung is
+        not marked failed; the finished first rung is kept."""
+        stop = StopSignal()
+        options = replace(fast("F16", "Q8_0"), stop=stop)
+
+        def stop_at_second_score(p: Progress) -> None:
+            if p.step == "score" and p.rung_index == 1:
+                stop.set()  # the score child starts next, and is killed at once
+
+        with pytest.raises(Stopped):
+            run_ladder(str(tiny_models.gguf_f16), hw, options, progress=stop_at_second_score)
+        (kept,) = load_history("tuilab tiny (random weights)")
+        assert not kept.complete and [r.quant for r in kept.rungs] == ["F16"]
 
     def test_iq2_without_an_importance_matrix_is_reported_not_written(
         self, tiny_models: TinyModels, hw: HardwareSpec, home: Path

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tuilab.bench.child import BenchError, run_in_child
+from tuilab.bench.child import BenchError, Stopped, StopSignal, run_in_child
 from tuilab.bench.probes import PROBES, first_number, passed
 from tuilab.bench.report import (
     LadderRun,
@@ -91,6 +93,17 @@ class TestChild:
 
     def test_a_result_comes_back(self) -> None:
         assert run_in_child(parse_quant, "Q4_K_M") == parse_quant("Q4_K_M")
+
+    def test_a_stop_from_another_thread_kills_a_long_job_at_once(self) -> None:
+        stop = StopSignal()
+        threading.Timer(0.5, stop.set).start()
+        start_s = time.perf_counter()
+        with pytest.raises(Stopped):
+            run_in_child(time.sleep, 60, stop=stop)
+        assert time.perf_counter() - start_s < 30  # not the job's 60 s
+
+    def test_an_unset_stop_changes_nothing(self) -> None:
+        assert run_in_child(parse_quant, "Q8_0", stop=StopSignal()) == parse_quant("Q8_0")
 
 
 class TestRungNames:

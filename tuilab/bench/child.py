@@ -12,8 +12,9 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,68 @@ class BenchError(TuilabError):
     exit_code = 4  # the same status as an EngineError: the engine, not the user's input, failed
 
 
-def run_in_child(job: Callable[..., Any], *args: Any, timeout_s: float | None = None) -> Any:
-    """`job(*args)` in a fresh spawned process; its result, or BenchError if it raised or died."""
+class Stopped(TuilabError):
+    """The ladder was stopped on request (Esc in the lab): the step in progress was ended, and nothing is
+    recorded for it. Not a BenchError, so no rung is marked failed for it."""
+
+    exit_code = 130  # as an interrupted command
+
+
+class StopSignal:
+    """Stops a running ladder now, from any thread: `set` kills the processes its steps run in (a quantize
+    or score child, the speed run's engine worker) instead of waiting for the step to end."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._pids: set[int] = set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            pids = list(self._pids)
+        for pid in pids:
+            _kill(pid)
+
+    def check(self) -> None:
+        if self.is_set:
+            raise Stopped("stopped on request")
+
+    @contextlib.contextmanager
+    def watching(self, pid: int | None) -> Iterator[None]:
+        """While the block runs, `set` kills `pid`; a BenchError from a process killed so is Stopped."""
+        if pid is None:
+            yield
+            return
+        with self._lock:
+            self._pids.add(pid)
+            stopped_already = self._event.is_set()
+        if stopped_already:
+            _kill(pid)
+        try:
+            yield
+        except BenchError:
+            self.check()
+            raise
+        finally:
+            with self._lock:
+                self._pids.discard(pid)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def run_in_child(
+    job: Callable[..., Any], *args: Any, timeout_s: float | None = None, stop: StopSignal | None = None
+) -> Any:
+    """`job(*args)` in a fresh spawned process; its result, or BenchError if it raised or died (Stopped
+    when `stop` killed it)."""
     ensure_spawn_safe()  # a spawn from inside Textual needs a real stderr for the resource tracker
     context = multiprocessing.get_context("spawn")
     parent_conn, child_conn = context.Pipe(duplex=False)
@@ -40,7 +101,8 @@ def run_in_child(job: Callable[..., Any], *args: Any, timeout_s: float | None = 
     process.start()
     child_conn.close()
     try:
-        return _answer(parent_conn, process, job, timeout_s)
+        with stop.watching(process.pid) if stop else contextlib.nullcontext():
+            return _answer(parent_conn, process, job, timeout_s)
     except BenchError as exc:
         tail = "\n".join(f"  | {line}" for line in file_tail(Path(log_path), 8))
         raise BenchError(f"{exc}\n{tail}" if tail else str(exc)) from None

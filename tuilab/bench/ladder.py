@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tuilab import paths
 from tuilab.bench import rungs as rungs_mod
-from tuilab.bench.child import BenchError
+from tuilab.bench.child import BenchError, StopSignal
 from tuilab.bench.measure import SpeedJob, SpeedResult, measure
 from tuilab.bench.probes import PROBES, Probe, passed
 from tuilab.bench.quality import EvalSettings, Quality, Reference
@@ -48,6 +48,7 @@ class LadderOptions:
     kld_threshold: float = KLD_THRESHOLD
     fresh: bool = False  # measure every rung again instead of reusing recorded results
     out_dir: Path | None = None
+    stop: StopSignal | None = field(default=None, compare=False, repr=False)  # ends the step in progress
 
 
 @dataclass(frozen=True)
@@ -112,12 +113,13 @@ class _Runner:
     ) -> None:  # fmt: skip
         self.source, self.hw, self.options, self.run_, self.ref = source, hw, options, run, ref
         self.progress = progress
+        self.stop = options.stop or StopSignal()  # never set when nobody holds it
         self.history = [] if options.fresh else read_runs(history_path(source.name, hw.name))
         self.measured_s: list[float] = []
 
     def run(self, ladder: list[Rung]) -> None:
         self._tell(len(ladder), len(ladder), self.source.quant, "reference")
-        self.ref_quality = self.ref.score_source(self.source.path)
+        self.ref_quality = self.ref.score_source(self.source.path, self.stop)
         for i, rung in enumerate(ladder):
             start_s = time.perf_counter()
             result = self._rung(i, len(ladder), rung)
@@ -132,6 +134,7 @@ class _Runner:
         save_run(self.run_)
 
     def _tell(self, index: int, n: int, quant: str, step: str) -> None:
+        self.stop.check()  # between steps, too: a stop that came while nothing was running
         eta = None
         remaining = n - index - (1 if step in ("done", "reused") else 0)
         if self.measured_s and remaining > 0:
@@ -141,7 +144,7 @@ class _Runner:
     def _rung(self, i: int, n: int, rung: Rung) -> RungResult:
         self._tell(i, n, rung.quant, "quantize")
         try:
-            made = make_rung(rung, self.source.path)
+            made = make_rung(rung, self.source.path, self.stop)
         except BenchError as exc:
             return RungResult(rung.quant, "failed", f"could not make the rung: {exc}", str(rung.path))
         if made == "needs_imatrix":
@@ -164,10 +167,10 @@ class _Runner:
 
     def _measure(self, i: int, n: int, rung: Rung, base: RungResult, fit_gpu_layers: int) -> RungResult:
         self._tell(i, n, rung.quant, "score")
-        quality = self.ref_quality if rung.is_source else self.ref.score_rung(rung.path)
+        quality = self.ref_quality if rung.is_source else self.ref.score_rung(rung.path, self.stop)
         self._tell(i, n, rung.quant, "speed")
         gpu_layers = fit_gpu_layers if self.source.engine == "llama.cpp" else None
-        speed = measure(self._speed_job(rung, gpu_layers, quality))
+        speed = measure(self._speed_job(rung, gpu_layers, quality), self.stop)
         return _result(base, quality, speed, self._probes())
 
     def _probes(self) -> tuple[Probe, ...]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from tuilab.bench.child import BenchError
+from tuilab.bench.child import BenchError, StopSignal
 from tuilab.bench.probes import Probe
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Stats, Tokens
@@ -57,11 +58,11 @@ class SpeedJob:
     probes: tuple[Probe, ...]
 
 
-def measure(job: SpeedJob) -> SpeedResult:
+def measure(job: SpeedJob, stop: StopSignal | None = None) -> SpeedResult:
     # A prompt batch larger than the context trips a llama.cpp assertion (n_batch is clamped to n_ctx).
     batch_tokens = min(LoadSpec.batch_tokens, job.ctx_tokens)
     spec = LoadSpec(job.path, ctx_tokens=job.ctx_tokens, gpu_layers=job.gpu_layers, batch_tokens=batch_tokens)
-    with EngineWorker(job.engine) as worker:
+    with EngineWorker(job.engine) as worker, stop.watching(worker.pid) if stop else nullcontext():
         loaded = worker.load(spec)
         if isinstance(loaded, Failed):
             raise BenchError(f"{job.engine} could not load {job.path}: {loaded.describe()}")

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuilab.bench.child import run_in_child
+from tuilab.bench.child import StopSignal, run_in_child
 from tuilab.bench.scoring import ScoreJob, ScoreResult, score
 
 
@@ -65,7 +65,7 @@ class Reference:
         meta = json.loads(self.meta_path.read_text())
         return Quality(meta["ppl"], 0.0, 1.0, meta["n_scored"], meta["chars_per_token"])
 
-    def score_source(self, source: Path) -> Quality:
+    def score_source(self, source: Path, stop: StopSignal | None = None) -> Quality:
         """Score the input model and keep its log-probs; reused when already on disk."""
         if self.ready():
             return self.quality()
@@ -73,7 +73,7 @@ class Reference:
         s = self.settings
         job = ScoreJob(s.engine, str(source), s.text, None, s.ctx_tokens, s.max_windows,
                        str(self.logprobs_path), True, s.gpu_layers)  # fmt: skip
-        result: ScoreResult = run_in_child(score, job)
+        result: ScoreResult = run_in_child(score, job, stop=stop)
         quality = _quality(result, 0.0)
         meta = {"tokens": list(result.tokens), "ppl": quality.ppl, "n_scored": quality.n_scored,
                 "chars_per_token": quality.chars_per_token}  # fmt: skip
@@ -82,9 +82,9 @@ class Reference:
         os.replace(tmp, self.meta_path)
         return quality
 
-    def score_rung(self, path: Path) -> Quality:
+    def score_rung(self, path: Path, stop: StopSignal | None = None) -> Quality:
         s = self.settings
         job = ScoreJob(s.engine, str(path), s.text, self.tokens(), s.ctx_tokens, s.max_windows,
                        str(self.logprobs_path), False, s.gpu_layers)  # fmt: skip
-        result: ScoreResult = run_in_child(score, job)
+        result: ScoreResult = run_in_child(score, job, stop=stop)
         return _quality(result, result.kld_sum / max(1, result.n_scored))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuilab.bench.child import run_in_child
+from tuilab.bench.child import StopSignal, run_in_child
 from tuilab.core.quant import LlamaFileType
 
 IMATRIX_HINT = (
@@ -27,10 +27,17 @@ def imatrix_message(src: Path, dst: Path, q: LlamaFileType) -> str:
     return IMATRIX_HINT.format(src=src, dst=dst, quant=q.name)
 
 
-def quantize_llama(src: Path, dst: Path, q: LlamaFileType, timeout_s: float | None = None) -> None:
-    """Write `dst` as `q` from `src`; the file appears only when complete (model_writers renames a .part)."""
+def quantize_llama(
+    src: Path, dst: Path, q: LlamaFileType, timeout_s: float | None = None, stop: StopSignal | None = None
+) -> None:
+    """Write `dst` as `q` from `src`; the file appears only when complete (model_writers renames a .part,
+    which a killed or stopped child leaves behind and this removes)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    run_in_child(_quantize_job, str(src), str(dst), q.name, timeout_s=timeout_s)
+    try:
+        run_in_child(_quantize_job, str(src), str(dst), q.name, timeout_s=timeout_s, stop=stop)
+    except BaseException:
+        dst.with_name(dst.name + ".part").unlink(missing_ok=True)
+        raise
 
 
 def _quantize_job(src: str, dst: str, quant: str) -> None:

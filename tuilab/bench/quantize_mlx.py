@@ -13,19 +13,21 @@ import os
 import shutil
 from pathlib import Path
 
-from tuilab.bench.child import run_in_child
+from tuilab.bench.child import StopSignal, run_in_child
 from tuilab.core.mlx_quant import UNQUANTIZED_BITS, MLXQuant
 
 # tuilab's dtype names -> mlx_lm.convert's `dtype` argument (mlx_lm/convert.py MODEL_CONVERSION_DTYPES).
 _CONVERT_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
 
 
-def quantize_mlx(src: Path, dst: Path, q: MLXQuant, timeout_s: float | None = None) -> None:
+def quantize_mlx(
+    src: Path, dst: Path, q: MLXQuant, timeout_s: float | None = None, stop: StopSignal | None = None
+) -> None:
     tmp = dst.with_name(f".{dst.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)  # a conversion interrupted earlier
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        run_in_child(_convert_job, str(src), str(tmp), q, timeout_s=timeout_s)
+        run_in_child(_convert_job, str(src), str(tmp), q, timeout_s=timeout_s, stop=stop)
         os.replace(tmp, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

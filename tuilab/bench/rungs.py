@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuilab.bench.child import StopSignal
 from tuilab.bench.quantize_llama import imatrix_message, needs_imatrix, quantize_llama
 from tuilab.bench.quantize_mlx import quantize_mlx
 from tuilab.core.errors import UsageError
@@ -98,7 +99,7 @@ def rung_on_disk(rung: Rung) -> bool:
     return rung.path.is_file() and rung.path.stat().st_size > 0
 
 
-def make_rung(rung: Rung, source: Path) -> str:
+def make_rung(rung: Rung, source: Path, stop: StopSignal | None = None) -> str:
     """Make the rung if it is missing: "source", "reused", "made", or "needs_imatrix" (nothing written)."""
     if rung.is_source:
         return "source"
@@ -107,9 +108,9 @@ def make_rung(rung: Rung, source: Path) -> str:
     if isinstance(rung.spec, LlamaFileType):
         if needs_imatrix(rung.spec):
             return "needs_imatrix"
-        quantize_llama(source, rung.path, rung.spec)
+        quantize_llama(source, rung.path, rung.spec, stop=stop)
     else:
-        quantize_mlx(source, rung.path, rung.spec)
+        quantize_mlx(source, rung.path, rung.spec, stop=stop)
     return "made"
 
 

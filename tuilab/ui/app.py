@@ -126,7 +126,7 @@ class TuilabApp(App[int]):
 
     def on_unmount(self) -> None:
         if self.ladder_job is not None:
-            self.ladder_job.cancel()  # the thread leaves at the ladder's next step
+            self.ladder_job.cancel()  # kills the step in progress; the thread leaves at once
         self.runner.close()
         self.sampler.stop()
 

@@ -1,19 +1,20 @@
 """Starting, following and stopping a quantization ladder from the lab, and reading its history.
 
 The ladder runs `tuilab.bench.run_ladder` on a Textual thread worker, always on this machine (a what-if
-profile plans, it never measures). run_ladder has no cancel hook, so Esc sets a flag that the progress
-callback turns into an exception at the next step: the step in progress (a score or a speed run in its
-own process) finishes first, every finished rung is already in the history, and `b` again resumes.
+profile plans, it never measures). Esc sets the run's StopSignal: it kills the process the step in
+progress runs in (a quantize, a score or the speed run's engine), so the ladder ends within a moment;
+every finished rung is already in the history, a half-made rung file is removed, and `b` again resumes.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from tuilab.bench.child import Stopped, StopSignal
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.engines.client import ensure_spawn_safe
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
     from tuilab.ui.app import TuilabApp
 
 
-class LadderCancelled(Exception):
-    """Raised from the progress callback to leave run_ladder between two steps."""
-
-
 class LadderJob:
     """One ladder run for one model; `run` on a thread, `cancel` from any thread."""
 
@@ -37,19 +34,18 @@ class LadderJob:
         options: LadderOptions,
     ) -> None:  # fmt: skip
         self._post = post
-        self.key, self.name, self.hw, self.options = key, name, hw, options
-        self._cancel = threading.Event()
+        self._stop = StopSignal()
+        self.key, self.name, self.hw = key, name, hw
+        self.options = replace(options, stop=self._stop)
 
     @property
     def cancelling(self) -> bool:
-        return self._cancel.is_set()
+        return self._stop.is_set
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self._stop.set()
 
     def _progress(self, progress: Progress) -> None:
-        if self._cancel.is_set():
-            raise LadderCancelled
         self._post(LadderStepped(self.name, progress))
 
     def run(self) -> None:
@@ -58,7 +54,7 @@ class LadderJob:
         try:
             ensure_spawn_safe()  # the ladder's first child may start before any engine worker
             run_ladder(self.key, self.hw, self.options, progress=self._progress)
-        except LadderCancelled:
+        except Stopped:
             self._post(LadderEnded(self.name, "cancelled"))
         except TuilabError as exc:
             self._post(LadderEnded(self.name, "failed", str(exc)))
@@ -71,7 +67,7 @@ class LadderJob:
 def start_ladder(app: TuilabApp) -> None:
     """`b`: a ladder for the chosen model on this machine, after freeing the engine's memory."""
     if app.ladder_job is not None:
-        app.notify("a ladder is running; Esc stops it after the current step", severity="warning")
+        app.notify("a ladder is running; Esc stops it", severity="warning")
         return
     if app.runner.running:
         app.notify("the engine is generating; Esc cancels it first", severity="warning")
@@ -102,7 +98,7 @@ def cancel_ladder(app: TuilabApp) -> bool:
         return False
     if not job.cancelling:
         job.cancel()
-        app.notify("stopping the ladder after the current step; finished rungs are kept", timeout=4)
+        app.notify("stopping the ladder; finished rungs are kept", timeout=4)
     return True
 
 

@@ -76,7 +76,7 @@ def label_of(model: ResolvedModel) -> str:
 def busy(app: TuilabApp) -> bool:
     """True (after saying so) while a ladder runs: it needs the memory and the cores."""
     if app.ladder_job is not None:
-        app.notify("a ladder is running; Esc stops it after the current step", severity="warning")
+        app.notify("a ladder is running; Esc stops it", severity="warning")
         return True
     return False
 
