@@ -47,9 +47,9 @@ def advise_plan(
         tips.append(
             f"headroom is only {gb(fit.headroom_bytes)}: close other GPU users or shorten the context"
         )
-    wired = wired_limit_tip(fit, hw)
-    if wired:
-        tips.append(wired)
+    for tip in (wired_limit_tip(fit, hw), other_gpus_tip(fit, hw)):
+        if tip:
+            tips.append(tip)
     if fit.verdict not in RUNS_ON_DEVICE:
         tips += _alternatives(fit, quant, req, try_plan)
     return dataclasses.replace(fit, advice=tuple(tips))
@@ -93,6 +93,19 @@ def wired_limit_tip(fit: FitPlan, hw: HardwareSpec) -> str | None:
     return (
         f"raise the GPU wired limit: sudo sysctl iogpu.wired_limit_mb={limit_mb} "
         f"(leaves {gb(left)} for macOS; resets at reboot)"
+    )
+
+
+def other_gpus_tip(fit: FitPlan, hw: HardwareSpec) -> str | None:
+    """tuilab plans the first GPU alone; llama.cpp's default layer split uses every GPU it sees. Where that
+    matters (the plan does not fit on GPU 0), say so rather than let the verdict read as final."""
+    if hw.unified or len(hw.gpus) < 2 or fit.engine != "llama.cpp" or fit.verdict in RUNS_ON_DEVICE:
+        return None
+    free = sum(g.free_bytes for g in hw.gpus)
+    return (
+        f"planned for GPU 0 alone, but this machine has {len(hw.gpus)} GPUs with {gb(free)} free in all; "
+        f"llama.cpp splits layers over all of them, so more may fit than this plan says "
+        f"(multi-GPU splits are not planned yet)"
     )
 
 

@@ -355,7 +355,10 @@ def _budget_basis(hw: HardwareSpec, req: Request) -> str:
         wired = hw.wired_limit_bytes or hw.ram_bytes
         kind = "macOS default" if hw.wired_limit_is_default else "iogpu.wired_limit_mb"
         return f"min(GPU wired limit {gb(wired)} ({kind}), {host})"
-    return f"free VRAM on {hw.gpus[0].name}: {gb(hw.gpus[0].free_bytes)}; {host}"
+    first = f"free VRAM on {hw.gpus[0].name}: {gb(hw.gpus[0].free_bytes)}"
+    if len(hw.gpus) > 1:
+        first += f" (GPU 0 of {len(hw.gpus)}: multi-GPU layer splits are not planned)"
+    return f"{first}; {host}"
 
 
 __all__ = ["FitPlan", "Request", "Verdict", "gb", "plan"]
