@@ -48,6 +48,18 @@ class TestTwoRanksOverLoopback:
         stats = next(e for e in events if isinstance(e, Stats))
         assert stats.gen_tokens == 16 and stats.gen_tps and stats.peak_memory_bytes
 
+    def test_a_quantized_kv_cache_reaches_the_ranks(self, tiny_models: TinyModels, tmp_path: Path) -> None:
+        """`tuilab run --hostfile --kv-type mlx-kv4`: the ranks hold a 4-bit cache, measured: 4 bits plus
+        an f16 scale and bias per 64 values is 0.28 of f16's bytes."""
+        kv_bytes = {}
+        for bits in (None, 4):
+            job = DistributedJob(str(tiny_models.mlx_dir), ("mac-a", "mac-b"), PROMPT, 24, kv_bits=bits)
+            with DistributedRun(loopback_hostfile(tmp_path), job) as run:
+                stats = next(e for e in run.events() if isinstance(e, Stats))
+            kv_bytes[bits] = stats.kv_cache_bytes
+        assert kv_bytes[None] and kv_bytes[4]
+        assert 0.2 < kv_bytes[4] / kv_bytes[None] < 0.35, kv_bytes
+
     def test_a_failing_rank_is_an_error_naming_its_host(
         self, tiny_models: TinyModels, tmp_path: Path
     ) -> None:

@@ -17,6 +17,7 @@ from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan, plan_cl
 from tuilab.core.errors import FitRefusedError, UsageError
 from tuilab.core.links import DEFAULT_LINK, LINKS
 from tuilab.core.plan_types import gb
+from tuilab.engines.protocol import MLX, MLX_KV_BITS, check_kv_type
 
 
 def add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -111,8 +112,11 @@ def run_cluster_command(args: argparse.Namespace) -> int:
     backend = hostfile.backend or LINKS[args.link].backend
     names = tuple(h.ssh for h in hostfile.hosts)
     mode = "auto" if args.split == "auto" else args.split
+    kv_bits = MLX_KV_BITS.get(
+        check_kv_type(MLX, args.kv_type)
+    )  # the plan counted this KV type: so must the run
     job = DistributedJob(str(Path(str(model.path)).resolve()), names, args.prompt, args.max_tokens, backend,
-                         mode, args.temperature)  # fmt: skip
+                         mode, args.temperature, kv_bits=kv_bits)  # fmt: skip
     loaded = stats = None
     with DistributedRun(hostfile.path, job) as run:
         for event in run.events():
@@ -161,6 +165,7 @@ def _result(
         "gen_tokens": stats.gen_tokens if stats else 0,
         "gen_tps": stats.gen_tps if stats else None,
         "peak_memory_bytes": stats.peak_memory_bytes if stats else None,
+        "kv_cache_bytes": stats.kv_cache_bytes if stats else None,
         "predicted_tg_tps": fit.get("predicted_tg_tps") if fit else None,
     }
 

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from tuilab.core.errors import EngineError
 from tuilab.engines.events import Event, Finished, Loaded, Stats, Tokens
-from tuilab.engines.protocol import MLX, LoadInfo
+from tuilab.engines.protocol import MLX, MLX_KV_GROUP_SIZE, LoadInfo
 
 EVENT_PREFIX = "@@tuilab "
 # mlx.launch's own words when a rank ends badly (mlx/_distributed_utils/launch.py, _launch_with_io).
@@ -53,6 +53,7 @@ class DistributedJob:
     mode: str = "auto"  # "tensor", "pipeline" or "auto" (mlx-lm's sharded_load choice)
     temperature: float = 0.0
     seed: int = 0
+    kv_bits: int | None = None  # a quantized KV cache (protocol.MLX_KV_BITS), None: mlx-lm's f16
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -146,7 +147,7 @@ def _to_event(raw: dict[str, Any], job: DistributedJob) -> Event:
         peaks = raw["host_peak_bytes"]
         return Stats(
             raw["ttft_s"], raw["prompt_tokens"], raw["prompt_tps"], raw["gen_tokens"], raw["gen_tps"],
-            max(peaks), peaks[0], None, None, None, raw["wall_s"],
+            max(peaks), peaks[0], None, None, None, raw["wall_s"], sum(raw.get("host_kv_bytes", [])) or None,
         )  # fmt: skip
     return Finished(raw["reason"])
 
@@ -208,6 +209,7 @@ def rank_main(argv: Sequence[str]) -> int:
 def _serve(job: DistributedJob, rank: int) -> None:
     import mlx.core as mx
     from mlx_lm import stream_generate
+    from mlx_lm.models.cache import make_prompt_cache
     from mlx_lm.sample_utils import make_sampler
     from mlx_lm.utils import sharded_load
 
@@ -233,7 +235,13 @@ def _serve(job: DistributedJob, rank: int) -> None:
     last: Any = None
     n = 0
     ttft_s: float | None = None
-    stream = stream_generate(model, tokenizer, job.prompt, max_tokens=job.max_tokens, sampler=sampler)
+    kv: dict[str, Any] = {}
+    if job.kv_bits is not None:  # from the first token, as the local MLX engine does
+        kv = {"kv_bits": job.kv_bits, "kv_group_size": MLX_KV_GROUP_SIZE, "quantized_kv_start": 0}
+    cache = make_prompt_cache(model)
+    stream = stream_generate(
+        model, tokenizer, job.prompt, max_tokens=job.max_tokens, sampler=sampler, prompt_cache=cache, **kv
+    )
     for n, last in enumerate(stream, start=1):
         ttft_s = ttft_s if ttft_s is not None else time.perf_counter() - t0
         if lead:
@@ -241,10 +249,13 @@ def _serve(job: DistributedJob, rank: int) -> None:
                    "elapsed_s": time.perf_counter() - t0})  # fmt: skip
     peak = mx.array([mx.get_peak_memory() / 1e6])  # MB: float32 keeps it exact enough
     peaks: list[float] = mx.distributed.all_gather(peak, group=group).tolist()  # type: ignore[assignment]
+    kv_mb = mx.array([sum(c.nbytes for c in cache) / 1e6])  # this host's shard of the KV cache
+    kv_mbs: list[float] = mx.distributed.all_gather(kv_mb, group=group).tolist()  # type: ignore[assignment]
     if lead and last is not None:
         _emit({"event": "stats", "ttft_s": ttft_s, "prompt_tokens": last.prompt_tokens,
                "prompt_tps": last.prompt_tps, "gen_tokens": last.generation_tokens,
                "gen_tps": last.generation_tps, "host_peak_bytes": [round(p * 1e6) for p in peaks],
+               "host_kv_bytes": [round(k * 1e6) for k in kv_mbs],
                "wall_s": time.perf_counter() - t0})  # fmt: skip
         _emit({"event": "finished", "reason": last.finish_reason or "length"})
 

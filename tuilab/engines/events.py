@@ -74,6 +74,7 @@ class Stats:
     rss_peak_bytes: int | None
     device_memory_bytes: int | None  # NVML: this worker's memory on NVIDIA GPUs
     wall_s: float
+    kv_cache_bytes: int | None = None  # the KV cache as the engine held it at the end (MLX distributed)
 
 
 @dataclass(frozen=True)

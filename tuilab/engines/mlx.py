@@ -22,6 +22,8 @@ from tuilab.core.errors import EngineError
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
     MLX,
+    MLX_KV_BITS,
+    MLX_KV_GROUP_SIZE,
     Capabilities,
     EngineReport,
     LoadInfo,
@@ -30,9 +32,6 @@ from tuilab.engines.protocol import (
     check_kv_type,
 )
 
-# tuilab's MLX KV types -> kv_bits; the group size is mlx-lm's default kv_group_size (generate.py).
-_KV_BITS: dict[str, int] = {"mlx-kv8": 8, "mlx-kv4": 4}
-_KV_GROUP_SIZE = 64
 _GB = 1e9  # mlx-lm's GenerationResponse.peak_memory is mx.get_peak_memory() / 1e9
 
 
@@ -41,7 +40,7 @@ class MLXEngine:
 
     name = MLX
     capabilities = Capabilities(
-        formats=ENGINE_FORMATS[MLX], kv_types=("f16", *_KV_BITS), gpu_offload=False, flash_attn=False
+        formats=ENGINE_FORMATS[MLX], kv_types=("f16", *MLX_KV_BITS), gpu_offload=False, flash_attn=False
     )
 
     def __init__(self) -> None:
@@ -57,7 +56,7 @@ class MLXEngine:
         if not (path / "config.json").is_file():
             # mlx_lm.load would treat anything else as a Hub repo id and go to the network.
             raise EngineError(f"{path} is not an MLX model directory (no config.json)")
-        self._kv_bits = _KV_BITS.get(check_kv_type(MLX, spec.kv_type))
+        self._kv_bits = MLX_KV_BITS.get(check_kv_type(MLX, spec.kv_type))
         self.unload()
         _set_wired_limit()
         try:
@@ -119,7 +118,7 @@ class MLXEngine:
         if self._kv_bits is not None:
             # quantized_kv_start=0: quantize from the first token; mlx-lm's default of 5000 tokens would
             # leave short chats unquantized and the option would silently do nothing.
-            kwargs.update(kv_bits=self._kv_bits, kv_group_size=_KV_GROUP_SIZE, quantized_kv_start=0)
+            kwargs.update(kv_bits=self._kv_bits, kv_group_size=MLX_KV_GROUP_SIZE, quantized_kv_start=0)
         return kwargs
 
     def report(self) -> EngineReport:

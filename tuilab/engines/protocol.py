@@ -20,6 +20,10 @@ ENGINE_NAMES: tuple[str, ...] = (LLAMA_CPP, MLX)
 # Model formats each engine loads: GGUF files for llama.cpp; MLX-converted or plain Hugging Face
 # safetensors directories for mlx-lm (mlx_lm.utils.load reads both).
 ENGINE_FORMATS: dict[str, tuple[str, ...]] = {LLAMA_CPP: ("gguf",), MLX: ("mlx", "hf")}
+# tuilab's MLX KV types -> mlx-lm's kv_bits; the group size is mlx-lm's default kv_group_size
+# (generate.py). Shared by the local MLX engine and distributed ranks.
+MLX_KV_BITS: dict[str, int] = {"mlx-kv8": 8, "mlx-kv4": 4}
+MLX_KV_GROUP_SIZE = 64
 _ENGINE_ALIASES: dict[str, str] = {
     "llama.cpp": LLAMA_CPP,
     "llamacpp": LLAMA_CPP,
