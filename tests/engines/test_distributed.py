@@ -46,19 +46,21 @@ class TestTwoRanksOverLoopback:
         assert texts == one_process_tokens(tiny_models.mlx_dir, 16)
         assert isinstance(events[0], Loaded) and isinstance(events[-1], Finished)
         stats = next(e for e in events if isinstance(e, Stats))
-        assert stats.gen_tokens == 16 and stats.gen_tps and stats.peak_memory_bytes
+        assert stats.gen_tokens == 16 and stats.gen_tps
+        # every host's peak, gathered after the ranks' last collectives (once read as 1e43 or 0)
+        assert stats.peak_memory_bytes and 10**6 < stats.peak_memory_bytes < 10**10
 
     def test_a_quantized_kv_cache_reaches_the_ranks(self, tiny_models: TinyModels, tmp_path: Path) -> None:
         """`tuilab run --hostfile --kv-type mlx-kv4`: the ranks hold a 4-bit cache, measured: 4 bits plus
-        an f16 scale and bias per 64 values is 0.28 of f16's bytes."""
+        an f16 scale and bias per 64 values is 0.28 of f16's bytes for the same tokens."""
         kv_bytes = {}
         for bits in (None, 4):
             job = DistributedJob(str(tiny_models.mlx_dir), ("mac-a", "mac-b"), PROMPT, 24, kv_bits=bits)
             with DistributedRun(loopback_hostfile(tmp_path), job) as run:
-                stats = next(e for e in run.events() if isinstance(e, Stats))
-            kv_bytes[bits] = stats.kv_cache_bytes
+                events = list(run.events())  # to the end: the next run must not meet these ranks
+            kv_bytes[bits] = next(e for e in events if isinstance(e, Stats)).kv_cache_bytes
         assert kv_bytes[None] and kv_bytes[4]
-        assert 0.2 < kv_bytes[4] / kv_bytes[None] < 0.35, kv_bytes
+        assert abs(kv_bytes[4] / kv_bytes[None] - 4.5 / 16) < 0.01, kv_bytes
 
     def test_a_failing_rank_is_an_error_naming_its_host(
         self, tiny_models: TinyModels, tmp_path: Path

@@ -209,6 +209,7 @@ def rank_main(argv: Sequence[str]) -> int:
 def _serve(job: DistributedJob, rank: int) -> None:
     import mlx.core as mx
     from mlx_lm import stream_generate
+    from mlx_lm.generate import generation_stream
     from mlx_lm.models.cache import make_prompt_cache
     from mlx_lm.sample_utils import make_sampler
     from mlx_lm.utils import sharded_load
@@ -247,17 +248,40 @@ def _serve(job: DistributedJob, rank: int) -> None:
         if lead:
             _emit({"event": "tokens", "text": last.text, "n_tokens": 1, "total_tokens": n,
                    "elapsed_s": time.perf_counter() - t0})  # fmt: skip
-    peak = mx.array([mx.get_peak_memory() / 1e6])  # MB: float32 keeps it exact enough
-    peaks: list[float] = mx.distributed.all_gather(peak, group=group).tolist()  # type: ignore[assignment]
-    kv_mb = mx.array([sum(c.nbytes for c in cache) / 1e6])  # this host's shard of the KV cache
-    kv_mbs: list[float] = mx.distributed.all_gather(kv_mb, group=group).tolist()  # type: ignore[assignment]
+    # mlx-lm evaluates the next step ahead of the loop (async_eval on its own generation_stream),
+    # collectives included: wait for that stream on every rank, or our gathers meet its all_sums on the
+    # ring and read other bytes (seen: zeros, 1e43). mx.synchronize() alone waits for the default stream.
+    mx.synchronize(generation_stream)
+    peaks = _gather(mx.get_peak_memory(), group)
+    kv_bytes = _gather(_kv_used_bytes(cache), group)  # each host's shard of the KV cache
     if lead and last is not None:
         _emit({"event": "stats", "ttft_s": ttft_s, "prompt_tokens": last.prompt_tokens,
                "prompt_tps": last.prompt_tps, "gen_tokens": last.generation_tokens,
-               "gen_tps": last.generation_tps, "host_peak_bytes": [round(p * 1e6) for p in peaks],
-               "host_kv_bytes": [round(k * 1e6) for k in kv_mbs],
+               "gen_tps": last.generation_tps, "host_peak_bytes": [round(p) for p in peaks],
+               "host_kv_bytes": [round(k) for k in kv_bytes],
                "wall_s": time.perf_counter() - t0})  # fmt: skip
         _emit({"event": "finished", "reason": last.finish_reason or "length"})
+
+
+def _gather(value: float, group: Any) -> list[float]:
+    """Every rank's `value`, by rank, on every rank (MB in float32 on the wire: exact to ~1 KB)."""
+    import mlx.core as mx
+
+    mb: list[float] = mx.distributed.all_gather(mx.array([value / 1e6]), group=group).tolist()  # type: ignore[assignment]
+    return [x * 1e6 for x in mb]
+
+
+def _kv_used_bytes(cache: list[Any]) -> int:
+    """Bytes of the cached tokens. mlx-lm allocates in 256-token steps (KVCache.step), so `nbytes`
+    would count room not yet used; each array's bytes per token times the tokens held is exact.
+    A quantized cache holds (packed, scales, biases) tuples, all with tokens on axis -2."""
+    total = 0
+    for c in cache:
+        for part in (getattr(c, "keys", None), getattr(c, "values", None)):
+            for a in part if isinstance(part, tuple | list) else (part,):
+                if a is not None and a.shape[-2]:
+                    total += a.nbytes * c.offset // a.shape[-2]
+    return total
 
 
 def _leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
