@@ -112,9 +112,8 @@ def run_cluster_command(args: argparse.Namespace) -> int:
     backend = hostfile.backend or LINKS[args.link].backend
     names = tuple(h.ssh for h in hostfile.hosts)
     mode = "auto" if args.split == "auto" else args.split
-    kv_bits = MLX_KV_BITS.get(
-        check_kv_type(MLX, args.kv_type)
-    )  # the plan counted this KV type: so must the run
+    kv = check_kv_type(MLX, args.kv_type)  # the plan counted this KV cache, so the ranks must hold it
+    kv_bits = MLX_KV_BITS.get(kv)
     job = DistributedJob(str(Path(str(model.path)).resolve()), names, args.prompt, args.max_tokens, backend,
                          mode, args.temperature, kv_bits=kv_bits)  # fmt: skip
     loaded = stats = None
