@@ -100,3 +100,12 @@ class TestRunAcrossHosts:
         result = json.loads(out.strip().splitlines()[-1])
         assert code == 0 and result["gen_tokens"] == 8 and result["hosts"] == ["127.0.0.1", "127.0.0.1"]
         assert "mlx distributed" in err and "without a fit check" in err
+
+    def test_a_llama_cpp_kv_type_is_refused_before_anything_starts(
+        self, capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "h.json"
+        path.write_text(json.dumps([{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}] * 2))
+        code, _, err = run_cli(capsys, "run", str(tiny_models.mlx_dir), "--hostfile", str(path),
+                               "--kv-type", "q8_0")  # fmt: skip
+        assert code == 2 and "q8_0" in err and "mlx-kv8" in err
