@@ -106,14 +106,14 @@ def run_cluster_command(args: argparse.Namespace) -> int:
     from tuilab.engines.events import Finished, Loaded, Stats, Tokens
     from tuilab.models.hosts import read_hostfile
 
+    kv = check_kv_type(MLX, args.kv_type)  # the plan counts this KV cache, so the ranks must hold it
+    kv_bits = MLX_KV_BITS.get(kv)
     hostfile = read_hostfile(args.hostfile)
     model = resolve_for_run(args.model, "mlx")
     fit = _check_cluster_fit(args, model, hostfile)
     backend = hostfile.backend or LINKS[args.link].backend
     names = tuple(h.ssh for h in hostfile.hosts)
     mode = "auto" if args.split == "auto" else args.split
-    kv = check_kv_type(MLX, args.kv_type)  # the plan counted this KV cache, so the ranks must hold it
-    kv_bits = MLX_KV_BITS.get(kv)
     job = DistributedJob(str(Path(str(model.path)).resolve()), names, args.prompt, args.max_tokens, backend,
                          mode, args.temperature, kv_bits=kv_bits)  # fmt: skip
     loaded = stats = None
