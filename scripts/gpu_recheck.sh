@@ -4,6 +4,8 @@
 # measured (`tuilab hw --measure`) rather than assumed. Compiles nothing there: it unpacks the build
 # scripts/build_llama_cuda_here.sh made (.device/llama-cuda-sm90.tar.xz). Steps go most-wanted first and
 # are time-boxed. Results: $OUT/results.tgz + steps.log; `python scripts/gpu_report.py DIR --recheck`.
+# .device/ also needs llama-src.tgz (../shared/device/prepare-llama-src.sh) and wheels/ with diskcache and
+# tomli_w (`pip download --no-deps -d .device/wheels tomli_w`): the device image lacks tomli_w.
 set -uo pipefail
 RETURN_DIR=${OUT:-}
 OUT=/tmp/gpu-out M=/tmp/models W=/tmp/llama
