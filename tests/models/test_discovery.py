@@ -128,6 +128,15 @@ class TestDirectories:
             "mlx-fp16",
         )
 
+    def test_ladder_rungs_are_labelled_as_such(self, tiny_models: TinyModels, home: Path) -> None:
+        """`tuilab bench` writes its rungs under the models folder; they list as rungs, not as models the
+        user fetched."""
+        rung = paths.models_dir() / "ladder" / "tiny" / "tiny-f16.gguf"
+        rung.parent.mkdir(parents=True)
+        shutil.copy(tiny_models.gguf_f16, rung)
+        (model,) = discover(home=home, hf_cache=home / "hub")
+        assert (model.name, model.source) == ("ladder/tiny/tiny-f16", "ladder")
+
     def test_every_format_in_a_given_dir(self, tiny_models: TinyModels, home: Path) -> None:
         found = _by_name(discover([tiny_models.root], default_stores=False))
         expected = {f"tiny-{q.lower()}" for q in tiny_models.gguf} | {"tiny-mlx"}

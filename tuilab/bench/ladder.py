@@ -34,6 +34,7 @@ from tuilab.bench.source import Source, resolve_source
 from tuilab.bench.texts import eval_text, text_sha256
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
+from tuilab.models.discovery import LADDER_DIR
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def run_ladder(
     source = resolve_source(model, engine)
     text = eval_text()
     key = settings_key(source, text, options)
-    out_dir = options.out_dir or paths.models_dir() / "ladder" / slug(source.name)
+    out_dir = options.out_dir or paths.models_dir() / LADDER_DIR / slug(source.name)
     quants = options.quants or tuple(rungs_mod.default_quants(source.engine, source.quant))
     ladder = plan_rungs(source.path, source.engine, source.quant, quants, out_dir)
     run = _start_run(source, hw, options, key)

@@ -23,7 +23,8 @@ from tuilab.core.errors import TuilabError
 
 Format = Literal["gguf", "mlx", "hf"]
 Engine = Literal["llama.cpp", "mlx"]
-Source = Literal["hf-cache", "lmstudio", "ollama", "tuilab", "dir"]
+Source = Literal["hf-cache", "lmstudio", "ollama", "tuilab", "ladder", "dir"]
+LADDER_DIR = "ladder"  # under the models folder: rungs `tuilab bench` made (tuilab.bench.ladder)
 
 # LM Studio keeps downloads in ~/.lmstudio/models (0.3+) or ~/.cache/lm-studio/models (older releases):
 # https://lmstudio.ai/docs/app/basics/import-model
@@ -65,7 +66,11 @@ def discover(
     home = home or Path.home()
     found: list[FoundModel] = []
     if default_stores:  # first, so a file in a store keeps its store's name when a --dir repeats it
-        found += scan_dir(paths.models_dir(), "tuilab")
+        ladder = paths.models_dir() / LADDER_DIR
+        found += [
+            dataclasses.replace(m, source="ladder") if m.path.is_relative_to(ladder) else m
+            for m in scan_dir(paths.models_dir(), "tuilab")
+        ]
         found += scan_hf_cache(hf_cache)
         for rel in LMSTUDIO_DIRS:
             found += scan_dir(home / rel, "lmstudio")

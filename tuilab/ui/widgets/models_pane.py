@@ -18,7 +18,7 @@ from textual.widgets.data_table import CellDoesNotExist
 from tuilab.ui.catalog import ModelEntry, matches
 from tuilab.ui.render import BADGE_STYLES
 
-SOURCE_LABELS = {"profile": "what-if", "demo": "built-in"}
+SOURCE_LABELS = {"profile": "what-if", "demo": "built-in", "ladder": "ladder rung"}
 
 
 class ModelsPane(Vertical):
