@@ -14,6 +14,7 @@ from tuilab.core.plan_types import Verdict
 from tuilab.ui.app import TuilabApp
 from tuilab.ui.messages import TextArrived
 from tuilab.ui.settings import SETTINGS_FILE, Selection, load_selection
+from tuilab.ui.widgets.hardware_pane import HardwarePane
 
 pytestmark = pytest.mark.anyio
 
@@ -178,8 +179,6 @@ class TestShutdown:
     ) -> None:
         """The live-memory interval is the app's; on exit a tick can land after the screen's panes are
         removed (a CI run once failed with NoMatches there)."""
-        from tuilab.ui.widgets.hardware_pane import HardwarePane
-
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
