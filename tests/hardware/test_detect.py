@@ -14,7 +14,7 @@ from tuilab.hardware.detect import DEFAULT_HOST_RAM_BANDWIDTH_GBPS, Detection, P
 
 
 def profile(name: str, bandwidth_gbps: float, platform: Platform = Platform.APPLE) -> HardwareSpec:
-    """A stand-in for a profile from profiles/hardware/ with the published bandwidth."""
+    """A stand-in for a profile from tuilab/data/profiles/hardware/ with the published bandwidth."""
     gpu = GPUSpec(name, 0, 0, bandwidth_gbps, fp16_tflops=28.4)
     return HardwareSpec(name, platform, 0, 0, bandwidth_gbps, 0, gpus=(gpu,), is_profile=True)
 

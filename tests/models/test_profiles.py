@@ -18,7 +18,7 @@ from tuilab.models.profiles import (
     model_profile_names,
 )
 
-REPO_PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+REPO_PROFILES = Path(__file__).resolve().parents[2] / "tuilab" / "data" / "profiles"
 HARDWARE_NAMES = [
     "m1-7c-8gb",
     "m1-max-32c-64gb",

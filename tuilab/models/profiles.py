@@ -1,7 +1,7 @@
 """Profiles: machines and model architectures kept as TOML files, with a source for every number.
 
-Built-in profiles live in the repository's `profiles/hardware` and `profiles/models`; a user's own live
-under `config_dir()/profiles/` and override built-ins of the same name. Loading validates every key and
+Built-in profiles ship inside the package (`tuilab/data/profiles/hardware`, `.../models`); a user's own
+live under `config_dir()/profiles/` and override built-ins of the same name. Loading validates every key and
 type and returns core types: a `HardwareSpec` for a machine, a `ModelProfile` (a `ModelArch`) for a model.
 """
 
@@ -64,8 +64,8 @@ def _open(path: Path) -> tuple[_Table, str]:
 
 
 def builtin_profiles_dir() -> Path | None:
-    """The repository's `profiles/` (beside the `tuilab` package dir); None in an install without it."""
-    candidate = Path(__file__).resolve().parents[2] / "profiles"
+    """The built-in profiles shipped inside the package (`tuilab/data/profiles`), so a wheel has them."""
+    candidate = Path(__file__).resolve().parents[1] / "data" / "profiles"
     return candidate if candidate.is_dir() else None
 
 
