@@ -173,9 +173,13 @@ class TestFamilies:
         assert gate.shape == (2048,)
 
     def test_unknown_model_type_reads_llama_keys(self, make_hf_dir: MakeDir) -> None:
-        model = read_hf_config(make_hf_dir({**CONFIGS["llama"], "model_type": "granite"}))
-        assert (model.model_type, model.arch.family, model.arch.hidden_size) == ("granite", "granite", 4096)
-        assert model.notes
+        model = read_hf_config(make_hf_dir({**CONFIGS["llama"], "model_type": "brand_new"}))
+        assert (model.model_type, model.arch.family, model.arch.hidden_size) == (
+            "brand_new",
+            "brand_new",
+            4096,
+        )
+        assert model.notes and not model.arch.known_family
 
     def test_bitnet_reports_its_quant_method_not_mlx(self, make_hf_dir: MakeDir) -> None:
         model = read_hf_config(make_hf_dir(CONFIGS["bitnet"]))

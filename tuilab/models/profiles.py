@@ -36,7 +36,18 @@ ARCH_KEYS = (
     *(
         f.name
         for f in fields(ModelArch)
-        if f.name not in {"name", "swa_layers", "sources", "tensors", "file_type"}
+        if f.name
+        not in {
+            "name",
+            "swa_layers",
+            "sources",
+            "tensors",
+            "file_type",
+            "chunked_layers",
+            "recurrent",
+            "recurrent_layers",
+            "known_family",
+        }
     ),
     "swa_pattern",
 )
