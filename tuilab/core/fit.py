@@ -17,8 +17,8 @@ from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.hardware import MIB, HardwareSpec
 from tuilab.core.memory import (
     MemoryBreakdown,
-    llama_cpp_memory,
     describe_kv,
+    llama_cpp_memory,
     llama_gpu_layer_range,
     mlx_memory,
 )
