@@ -72,6 +72,7 @@ def build_arch(
     shared_ffn = fields.get("expert_shared_feed_forward_length") or (
         fields.get("expert_shared_count") or 0
     ) * (expert_ffn)
+    mla = _mla(fields)
     if family not in KNOWN_FAMILIES:
         fields.notes.append(f"unknown architecture {family}: KV planned as full attention on every layer")
     arch = ModelArch(
@@ -81,7 +82,7 @@ def build_arch(
         hidden_size=hidden,
         n_heads=n_heads,
         n_kv_heads=fields.get("attention.head_count_kv") or n_heads,
-        head_dim=fields.get("attention.key_length") or hidden // n_heads,
+        head_dim=mla.pop("head_dim", 0) or fields.get("attention.key_length") or hidden // n_heads,
         ffn_size=ffn_size,
         vocab_size=_vocab_size(fields, by_name),
         tied_embeddings="output.weight" not in by_name,
@@ -99,7 +100,7 @@ def build_arch(
         n_dense_lead_layers=fields.get("leading_dense_block_count") or 0,
         moe_layer_step=fields.get("interleave_moe_layer_step") or 1,
         known_family=family in KNOWN_FAMILIES,
-        **_mla(fields),
+        **mla,
         **_chunked(family, n_layers),
         **_recurrent(fields, family, n_layers, hidden),
         sources={"file": str(path), **fields.sources},
