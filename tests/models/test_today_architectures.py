@@ -76,6 +76,9 @@ class TestLayerKinds:
             pytest.param(cfg.QWEN3_NEXT_80B, {LayerKind.RECURRENT: 36, LayerKind.FULL: 12}, id="qwen3-next"),
             pytest.param(cfg.LFM2_1_2B, {LayerKind.RECURRENT: 10, LayerKind.FULL: 6}, id="lfm2-conv"),
             pytest.param(cfg.JAMBA_V01, {LayerKind.RECURRENT: 28, LayerKind.FULL: 4}, id="jamba-1-in-8"),
+            pytest.param(
+                cfg.GRANITE_4_H_TINY, {LayerKind.RECURRENT: 36, LayerKind.FULL: 4}, id="granite-4-mamba2"
+            ),
             pytest.param(cfg.LLAMA4_SCOUT, {LayerKind.CHUNKED: 36, LayerKind.FULL: 12}, id="llama4-chunked"),
             pytest.param(cfg.DEEPSEEK_V3, {LayerKind.FULL: 61}, id="deepseek-mla-on-every-layer"),
         ],
@@ -93,6 +96,14 @@ class TestLayerKinds:
         per_token = 2 * a.kv_dim * 2  # K and V, f16
         assert kv_layer_bytes(a, 0, 131072, kv_type("f16"), 512) == (8192 + 512) * per_token
         assert kv_layer_bytes(a, 3, 131072, kv_type("f16"), 512) == 131072 * per_token
+
+    def test_granite_mamba2_state(self) -> None:
+        """n_embd_r() = (d_conv - 1) * (d_inner + 2 * n_group * d_state), n_embd_s() = d_state * d_inner
+        (llama-hparams.cpp), with d_inner = mamba_n_heads * mamba_d_head."""
+        a = arch(cfg.GRANITE_4_H_TINY)
+        assert a.recurrent is not None
+        assert (a.recurrent.conv_elems, a.recurrent.state_elems) == (3 * (3072 + 256), 128 * 3072)
+        assert a.shared_expert_ffn_size == 1024 and a.expert_ffn_size == 512
 
     def test_lfm2_state_is_two_conv_inputs_per_channel(self) -> None:
         """llama-hparams.cpp n_embd_r() for LFM2: n_embd * (shortconv_l_cache - 1); no SSM state."""
@@ -129,7 +140,8 @@ class TestMoELayout:
 # and 3.61B / 5.13B active (OpenAI's gpt-oss model card, table 1); Qwen3-Next-80B-A3B 80B; Qwen3.5-4B
 # 4.21B ("model params = 4.21 B" in llama.cpp's load log); LFM2-1.2B 1.17B (its model card); Jamba-v0.1
 # 52B total, 12B active (its model card, 51.6B in AI21's paper); Llama-4-Scout 109B (model card, with the
-# vision encoder); GLM-4.5 355B total, 32B active (its model card, with the MTP layer); Kimi K2 32B active.
+# vision encoder); GLM-4.5 355B total, 32B active (its model card, with the MTP layer); Kimi K2 32B active;
+# Granite-4.0-H-Tiny 7B total (its model card).
 PUBLISHED_TOTALS = [
     pytest.param(cfg.DEEPSEEK_V3, 671e9, id="deepseek-v3"),
     pytest.param(cfg.GPT_OSS_20B, 20.91e9, id="gpt-oss-20b"),
@@ -140,6 +152,7 @@ PUBLISHED_TOTALS = [
     pytest.param(cfg.JAMBA_V01, 51.6e9, id="jamba-v0.1"),
     pytest.param(cfg.LLAMA4_SCOUT, 109e9, id="llama4-scout"),
     pytest.param(cfg.GLM_4_5, 355e9, id="glm-4.5"),
+    pytest.param(cfg.GRANITE_4_H_TINY, 7e9, id="granite-4.0-h-tiny"),
 ]
 PUBLISHED_ACTIVE = [
     pytest.param(cfg.DEEPSEEK_V3, 37e9, id="deepseek-v3"),

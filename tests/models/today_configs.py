@@ -91,3 +91,13 @@ GLM_4_5: dict[str, Any] = {
     "attention_bias": True, "use_qk_norm": True, "vocab_size": 151552, "max_position_embeddings": 131072,
     "tie_word_embeddings": False, "num_nextn_predict_layers": 1,
 }  # fmt: skip
+# ibm-granite/granite-4.0-h-tiny
+GRANITE_4_H_TINY: dict[str, Any] = {
+    "model_type": "granitemoehybrid", "hidden_size": 1536, "intermediate_size": 512,
+    "shared_intermediate_size": 1024, "num_hidden_layers": 40, "num_attention_heads": 12,
+    "num_key_value_heads": 4, "num_local_experts": 64, "num_experts_per_tok": 6, "mamba_n_heads": 48,
+    "mamba_d_head": 64, "mamba_d_state": 128, "mamba_n_groups": 1, "mamba_d_conv": 4, "mamba_expand": 2,
+    "vocab_size": 100352, "max_position_embeddings": 131072, "tie_word_embeddings": True,
+    "layer_types": ["mamba"] * 5 + ["attention"] + ["mamba"] * 9 + ["attention"] + ["mamba"] * 9
+    + ["attention"] + ["mamba"] * 9 + ["attention"] + ["mamba"] * 4,
+}  # fmt: skip

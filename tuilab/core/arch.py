@@ -27,14 +27,18 @@ class LayerKind(StrEnum):
     RECURRENT = "recurrent"  # a fixed state per sequence: SSM, linear attention or short convolution
 
 
-# The GGUF `general.architecture` names whose layer kinds, KV layout and tensors we plan from what we
-# read; any other family is planned as a Llama-shaped decoder with full attention on every layer.
+# The GGUF `general.architecture` names (src/llama-arch.cpp LLM_ARCH_NAMES) we plan from what we read:
+# first those with layer kinds or MLA, then plain full-attention decoders (dense or MoE). Any other family
+# is planned as full attention on every layer, and the plan says so.
 KNOWN_FAMILIES = frozenset(
     {
-        "llama", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "qwen3next", "qwen35", "qwen35moe",
-        "gemma", "gemma2", "gemma3", "phi3", "bitnet", "deepseek2", "gpt-oss", "llama4", "glm4moe",
-        "cohere2", "olmo2", "smollm3", "lfm2", "granitehybrid", "jamba", "mamba", "mamba2", "granite",
-        "granitemoe",
+        "gemma2", "gemma3", "cohere2", "gpt-oss", "llama4", "deepseek2", "qwen3next", "qwen35", "qwen35moe",
+        "lfm2", "lfm2moe", "granitehybrid", "jamba", "mamba", "mamba2", "nemotron_h", "nemotron_h_moe",
+        "llama", "mistral3", "qwen", "qwen2", "qwen2moe", "qwen2vl", "qwen3", "qwen3moe", "qwen3vl",
+        "qwen3vlmoe", "gemma", "phi2", "phi3", "bitnet", "glm4", "glm4moe", "chatglm", "olmo", "olmo2",
+        "olmoe", "smollm3", "granite", "granitemoe", "command-r", "falcon", "gptneox", "mpt", "stablelm",
+        "internlm2", "baichuan", "ernie4_5", "ernie4_5-moe", "bailingmoe", "arcee", "seed_oss", "dots1",
+        "hunyuan-moe",
     }
 )  # fmt: skip
 
