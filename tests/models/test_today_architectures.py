@@ -12,7 +12,7 @@ from tuilab.core.arch import LayerKind, ModelArch
 from tuilab.core.errors import ModelFileError
 from tuilab.core.hardware import MIB
 from tuilab.core.memory import LLAMA_N_UBATCH, kv_layer_bytes, pad_tokens, recurrent_state_bytes
-from tuilab.core.quant import kv_type
+from tuilab.core.quant import kv_type, parse_quant, weight_tensors
 from tuilab.models.hf import arch_from_config
 
 
@@ -172,6 +172,24 @@ class TestParameterCountsMatchPublishedTotals:
     def test_active_within_three_percent(self, config: dict[str, Any], published: float) -> None:
         """Active counts include the output head, as the published ones do; the embedding is one row."""
         assert arch(config).n_active_params == pytest.approx(published, rel=0.03)
+
+
+class TestPublishedFileSizes:
+    @pytest.mark.parametrize(
+        ("config", "published_bytes"),
+        [
+            # https://huggingface.co/ggml-org/gpt-oss-20b-GGUF: gpt-oss-20b-mxfp4.gguf, 12.1 GB
+            pytest.param(cfg.GPT_OSS_20B, 12.1e9, id="gpt-oss-20b"),
+            # https://huggingface.co/ggml-org/gpt-oss-120b-GGUF: three parts, 63.4 GB together
+            pytest.param(cfg.GPT_OSS_120B, 63.4e9, id="gpt-oss-120b"),
+        ],
+    )
+    def test_mxfp4_experts_and_q8_0_elsewhere(self, config: dict[str, Any], published_bytes: float) -> None:
+        """MXFP4_MOE: the expert tensors in MXFP4 (17 bytes per 32 weights), every other matrix in Q8_0
+        (llama-quant.cpp); the size Hugging Face lists is rounded to 3 significant figures."""
+        weights = weight_tensors(parse_quant("MXFP4_MOE"), arch(config))
+        assert {w.type_name for w in weights if "_exps.weight" in w.name} == {"MXFP4"}
+        assert sum(w.n_bytes for w in weights) == pytest.approx(published_bytes, rel=0.005)
 
 
 class TestUnknownArchitectures:
