@@ -192,6 +192,24 @@ class TestPublishedFileSizes:
         assert sum(w.n_bytes for w in weights) == pytest.approx(published_bytes, rel=0.005)
 
 
+class TestParallelHybrid:
+    def test_falcon_h1_keeps_kv_and_a_mamba2_state_on_every_layer(self) -> None:
+        """llama.cpp runs Falcon-H1 with a hybrid memory whose attention and recurrent filters both take
+        every layer; mlx_lm/models/falcon_h1.py gives each layer CacheList(ArraysCache, KVCache)."""
+        a = arch(cfg.FALCON_H1_7B)
+        kv_only = 2 * 4096 * a.kv_dim * 2
+        assert kv_layer_bytes(a, 0, 4096, kv_type("f16"), 512) == kv_only + recurrent_state_bytes(a)
+        names = {t.name for t in a.tensors}
+        assert {"blk.0.attn_q.weight", "blk.0.ssm_in.weight"} <= names
+
+    def test_mlx_4bit_weights_match_the_published_safetensors(self) -> None:
+        """https://huggingface.co/mlx-community/Falcon-H1-7B-Instruct-4bit: 4,268,832,515 bytes of
+        safetensors tensor data (as a public model-sizing test suite records it); ours is 180 KB (0.004%)
+        less, a few small per-layer vectors Falcon-H1's mixer adds to Mamba 2's."""
+        weights = weight_tensors(parse_quant("mlx-4bit"), arch(cfg.FALCON_H1_7B))
+        assert sum(w.n_bytes for w in weights) == pytest.approx(4_268_832_515, rel=1e-4)
+
+
 class TestUnknownArchitectures:
     def test_unknown_model_type_is_full_attention_and_says_so(self) -> None:
         config = {**cfg.GPT_OSS_20B, "model_type": "falcon_h9"}

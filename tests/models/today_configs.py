@@ -101,3 +101,10 @@ GRANITE_4_H_TINY: dict[str, Any] = {
     "layer_types": ["mamba"] * 5 + ["attention"] + ["mamba"] * 9 + ["attention"] + ["mamba"] * 9
     + ["attention"] + ["mamba"] * 9 + ["attention"] + ["mamba"] * 4,
 }  # fmt: skip
+# tiiuae/Falcon-H1-7B-Instruct
+FALCON_H1_7B: dict[str, Any] = {
+    "model_type": "falcon_h1", "hidden_size": 3072, "intermediate_size": 12288, "num_hidden_layers": 44,
+    "num_attention_heads": 12, "num_key_value_heads": 2, "head_dim": 128, "mamba_d_state": 256,
+    "mamba_n_groups": 1, "mamba_n_heads": 24, "mamba_d_head": 128, "mamba_d_ssm": 3072, "mamba_expand": 2,
+    "mamba_d_conv": 4, "vocab_size": 130048, "max_position_embeddings": 262144, "tie_word_embeddings": False,
+}  # fmt: skip

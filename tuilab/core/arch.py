@@ -34,6 +34,7 @@ KNOWN_FAMILIES = frozenset(
     {
         "gemma2", "gemma3", "cohere2", "gpt-oss", "llama4", "deepseek2", "qwen3next", "qwen35", "qwen35moe",
         "lfm2", "lfm2moe", "granitehybrid", "jamba", "mamba", "mamba2", "nemotron_h", "nemotron_h_moe",
+        "falcon-h1",
         "llama", "mistral3", "qwen", "qwen2", "qwen2moe", "qwen2vl", "qwen3", "qwen3moe", "qwen3vl",
         "qwen3vlmoe", "gemma", "phi2", "phi3", "bitnet", "glm4", "glm4moe", "chatglm", "olmo", "olmo2",
         "olmoe", "smollm3", "granite", "granitemoe", "command-r", "falcon", "gptneox", "mpt", "stablelm",
@@ -129,6 +130,7 @@ class ModelArch:
     chunked_layers: frozenset[int] = frozenset()
     recurrent: RecurrentShape | None = None
     recurrent_layers: frozenset[int] = frozenset()
+    parallel_attention: bool = False  # recurrent layers also attend to every token (Falcon-H1)
     # MLA (DeepSeek V2/V3, Kimi K2): llama.cpp and mlx-lm cache one latent of kv_lora_rank +
     # qk_rope_head_dim per token per layer; head_dim is then qk_nope_head_dim + qk_rope_head_dim.
     kv_lora_rank: int = 0
@@ -254,12 +256,12 @@ def _block_tensors(arch: ModelArch, i: int, h: int, q_dim: int, kv: int) -> list
     p = f"blk.{i}."
     ts = [TensorInfo(p + "attn_norm.weight", (h,)), TensorInfo(p + "ffn_norm.weight", (h,))]
     ts += [TensorInfo(f"{p}extra_norm_{k}.weight", (h,)) for k in range(arch.extra_norms_per_layer)]
+    attends = True
     if arch.layer_kind(i) is LayerKind.RECURRENT and arch.recurrent is not None:
         ts.extend(_recurrent_tensors(arch.recurrent, p, h))
-    elif arch.is_mla:
-        ts.extend(_mla_tensors(arch, p, h))
-    else:
-        ts.extend(_attention_tensors(arch, p, h, q_dim, kv))
+        attends = arch.parallel_attention
+    if attends:
+        ts.extend(_mla_tensors(arch, p, h) if arch.is_mla else _attention_tensors(arch, p, h, q_dim, kv))
     ts.extend(_ffn_tensors(arch, i, p, h))
     return ts
 

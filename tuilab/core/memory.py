@@ -88,17 +88,19 @@ def kv_layer_bytes(
     RotatingKVCache and ChunkedKVCache (mlx_lm/models/cache.py) hold the window plus the prefill chunk it
     is processing. MLA layers cache their latent in K only. Recurrent layers hold their state whatever
     the context."""
+    state = 0
     if arch.layer_kind(layer) is LayerKind.RECURRENT:
-        return recurrent_state_bytes(arch, engine)
+        state = recurrent_state_bytes(arch, engine)
+        if not arch.parallel_attention:
+            return state
     cells = ctx_tokens
     window = arch.window_tokens(layer)
     if window is not None:
         cells = min(ctx_tokens, window + n_ubatch)
         if engine == "llama.cpp":
             cells = min(ctx_tokens, pad_tokens(cells, LLAMA_KV_PAD_TOKENS))
-    return _kv_row_bytes(arch.k_elems_per_token * cells, kv) + _kv_row_bytes(
-        arch.v_elems_per_token * cells, kv
-    )
+    k_bytes = _kv_row_bytes(arch.k_elems_per_token * cells, kv)
+    return state + k_bytes + _kv_row_bytes(arch.v_elems_per_token * cells, kv)
 
 
 def _kv_row_bytes(n_elements: int, kv: KVType) -> int:
@@ -144,9 +146,10 @@ def describe_kv(arch: ModelArch, kv_type_name: str, ctx_tokens: int) -> str:
             parts.append(f"{counts[kind]} layers {what}")
     if counts.get(LayerKind.RECURRENT) and arch.recurrent is not None:
         r = arch.recurrent
+        alongside = f", alongside full attention {width}" if arch.parallel_attention else ""
         parts.append(
             f"{counts[LayerKind.RECURRENT]} {r.kind} layers with a fixed state of "
-            f"{r.conv_elems + r.state_elems} elements each"
+            f"{r.conv_elems + r.state_elems} elements each{alongside}"
         )
     text = f"{kv_type_name}, {ctx_tokens} tokens: " + "; ".join(parts)
     if not arch.known_family:

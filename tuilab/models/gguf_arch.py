@@ -28,7 +28,9 @@ _CHUNKED = {"llama4": (8192, 4)}
 _INTERVAL_FAMILIES = frozenset({"qwen3next", "qwen35", "qwen35moe"})
 _KV_ZERO_FAMILIES = {"lfm2": "shortconv", "lfm2moe": "shortconv", "granitehybrid": "mamba2",
                      "jamba": "mamba", "nemotron_h": "mamba2", "nemotron_h_moe": "mamba2"}  # fmt: skip
-_PURE_RECURRENT = {"mamba": "mamba", "mamba2": "mamba2"}
+_PURE_RECURRENT = {"mamba": "mamba", "mamba2": "mamba2", "falcon-h1": "mamba2"}
+# Falcon-H1 also attends on every layer (llama_memory_hybrid with both filters true, src/llama-model.cpp)
+_PARALLEL_ATTENTION = frozenset({"falcon-h1"})
 # Values later code loops over are bounded: LLAMA_MAX_LAYERS = 512 and LLAMA_MAX_EXPERTS = 512
 # (src/llama-hparams.h), with 8x headroom; other sizes must fit the uint32 the spec gives them.
 _MAX_LAYERS = 4096
@@ -147,7 +149,12 @@ def _recurrent(fields: _Fields, family: str, n_layers: int, hidden: int) -> dict
             layers = frozenset(i for i, n in enumerate(kv_heads.values[:n_layers]) if n == 0)
     if not layers or kind is None:
         return {}
-    return {"recurrent": _recurrent_shape(fields, kind, hidden), "recurrent_layers": layers}
+    shape = _recurrent_shape(fields, kind, hidden)
+    return {
+        "recurrent": shape,
+        "recurrent_layers": layers,
+        "parallel_attention": family in _PARALLEL_ATTENTION,
+    }
 
 
 def _recurrent_shape(fields: _Fields, kind: str, hidden: int) -> RecurrentShape:

@@ -189,6 +189,17 @@ def _granite_hybrid_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     return extras
 
 
+def _falcon_h1_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Falcon-H1 (modeling_falcon_h1.py): attention and a Mamba 2 mixer side by side in every layer, so
+    every layer keeps both a KV cache and a state (mlx_lm/models/falcon_h1.py: CacheList(ArraysCache,
+    KVCache) per layer); the mixer is mamba_d_ssm wide."""
+    shape = _mamba2_shape(c, c.req("hidden_size"))
+    d_ssm = c.opt("mamba_d_ssm")
+    if d_ssm:
+        shape = RecurrentShape("mamba2", shape.d_conv, d_ssm, shape.d_state, shape.n_group, shape.n_heads)
+    return {"recurrent": shape, "recurrent_layers": frozenset(range(n_layers)), "parallel_attention": True}
+
+
 def _jamba_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     """Jamba (configuration_jamba.py): attention on layers i % attn_layer_period == attn_layer_offset,
     Mamba 1 elsewhere; experts on layers i % expert_layer_period == expert_layer_offset."""
@@ -291,6 +302,7 @@ _FAMILIES: dict[str, _Family] = {
     "lfm2": _Family("lfm2", {"tie_word_embeddings": True}, qk_norm=True, extras=_lfm2_extras),
     "granitemoehybrid": _Family("granitehybrid", _UNTIED, extras=_granite_hybrid_extras),
     "jamba": _Family("jamba", _UNTIED, extras=_jamba_extras),
+    "falcon_h1": _Family("falcon-h1", _UNTIED, extras=_falcon_h1_extras),
 }
 _LLAMA_LIKE = _Family("", _UNTIED, note="unknown model_type: read as a Llama-shaped decoder")
 
