@@ -135,6 +135,11 @@ def recurrent_state_bytes(arch: ModelArch, engine: str = "llama.cpp") -> int:
 def describe_kv(arch: ModelArch, kv_type_name: str, ctx_tokens: int) -> str:
     """The KV plan in words: how many layers of each kind, their widths and windows."""
     counts = arch.layer_kind_counts()
+    unknown = ""
+    if not arch.known_family:
+        unknown = f" (unknown architecture {arch.family}: KV planned as full attention on every layer)"
+    if counts == {LayerKind.FULL: arch.n_layers} and not arch.is_mla:
+        return f"{kv_type_name}, {ctx_tokens} tokens, {arch.n_layers} layers x {arch.kv_dim} wide{unknown}"
     parts = []
     width = f"{arch.k_elems_per_token}-wide MLA latent" if arch.is_mla else f"{arch.kv_dim} wide"
     for kind, what in (
@@ -151,10 +156,7 @@ def describe_kv(arch: ModelArch, kv_type_name: str, ctx_tokens: int) -> str:
             f"{counts[LayerKind.RECURRENT]} {r.kind} layers with a fixed state of "
             f"{r.conv_elems + r.state_elems} elements each{alongside}"
         )
-    text = f"{kv_type_name}, {ctx_tokens} tokens: " + "; ".join(parts)
-    if not arch.known_family:
-        text += f" (unknown architecture {arch.family}: KV planned as full attention on every layer)"
-    return text
+    return f"{kv_type_name}, {ctx_tokens} tokens: " + "; ".join(parts) + unknown
 
 
 def llama_gpu_layer_range(n_layers: int, gpu_layers: int) -> range:
