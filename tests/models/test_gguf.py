@@ -300,6 +300,13 @@ class TestTodaysArchitectureKeys:
         assert a.recurrent is not None
         assert (a.recurrent.conv_elems, a.recurrent.state_elems) == (3 * (4096 + 2 * 16 * 128), 128 * 4096)
 
+    def test_a_hybrid_without_its_state_sizes_is_refused_in_one_line(
+        self, make_gguf: Callable[..., Path]
+    ) -> None:
+        kv = {"jamba.block_count": 2, "jamba.attention.head_count_kv": [0, 2], "jamba.ssm.conv_kernel": 4}
+        with pytest.raises(ModelFileError, match="missing or zero jamba.ssm.inner_size"):
+            read_gguf(make_gguf(arch="jamba", kv=kv))
+
     def test_gpt_oss_slides_on_even_layers_and_llama4_chunks(self, make_gguf: Callable[..., Path]) -> None:
         oss = read_gguf(make_gguf(arch="gpt-oss", kv={"gpt-oss.attention.sliding_window": 128})).arch
         assert oss.swa_layers == frozenset({0}) and oss.layer_kind(1).value == "full"

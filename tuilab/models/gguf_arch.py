@@ -71,9 +71,9 @@ def build_arch(
     ffn_size = fields.get("feed_forward_length") or _shape_dim(by_name, "blk.0.ffn_down.weight", 0)
     n_experts = fields.get("expert_count") or 0
     expert_ffn = fields.get("expert_feed_forward_length") or (ffn_size if n_experts else 0)
-    shared_ffn = fields.get("expert_shared_feed_forward_length") or (
-        fields.get("expert_shared_count") or 0
-    ) * (expert_ffn)
+    # DeepSeek-style files give the shared experts' count; their width is the routed experts'
+    n_shared = fields.get("expert_shared_count") or 0
+    shared_ffn = fields.get("expert_shared_feed_forward_length") or n_shared * expert_ffn
     mla = _mla(fields)
     if family not in KNOWN_FAMILIES:
         fields.notes.append(f"unknown architecture {family}: KV planned as full attention on every layer")
@@ -158,13 +158,15 @@ def _recurrent(fields: _Fields, family: str, n_layers: int, hidden: int) -> dict
 
 
 def _recurrent_shape(fields: _Fields, kind: str, hidden: int) -> RecurrentShape:
+    """llama.cpp requires the conv, inner and state sizes of every SSM family (load_hparams reads them
+    without a default); a file without them is refused in one line."""
     if kind == "shortconv":
-        return RecurrentShape(kind, d_conv=fields.get("shortconv.l_cache") or 3, d_inner=hidden)
+        return RecurrentShape(kind, d_conv=fields.required("shortconv.l_cache"), d_inner=hidden)
     return RecurrentShape(
         kind,
-        d_conv=fields.get("ssm.conv_kernel") or 4,
-        d_inner=fields.get("ssm.inner_size") or 2 * hidden,
-        d_state=fields.get("ssm.state_size") or 0,
+        d_conv=fields.required("ssm.conv_kernel"),
+        d_inner=fields.required("ssm.inner_size"),
+        d_state=fields.required("ssm.state_size"),
         n_group=fields.get("ssm.group_count") or (0 if kind == "mamba" else 1),
         n_heads=fields.get("ssm.time_step_rank") or 0,
         dt_rank=fields.get("ssm.time_step_rank") or 0,
