@@ -304,7 +304,7 @@ class TestTodaysArchitectureKeys:
         self, make_gguf: Callable[..., Path]
     ) -> None:
         kv = {"jamba.block_count": 2, "jamba.attention.head_count_kv": [0, 2], "jamba.ssm.conv_kernel": 4}
-        with pytest.raises(ModelFileError, match="missing or zero jamba.ssm.inner_size"):
+        with pytest.raises(ModelFileError, match=r"missing or zero jamba\.ssm\.inner_size"):
             read_gguf(make_gguf(arch="jamba", kv=kv))
 
     def test_gpt_oss_slides_on_even_layers_and_llama4_chunks(self, make_gguf: Callable[..., Path]) -> None:
