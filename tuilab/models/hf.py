@@ -271,6 +271,13 @@ _FAMILIES: dict[str, _Family] = {
     "qwen3": _Family("qwen3", _UNTIED, qk_norm=True, swa="qwen"),
     "qwen3_moe": _Family("qwen3moe", _UNTIED, qk_norm=True, swa="qwen"),
     "qwen3_next": _QWEN3_NEXT,
+    # the text towers of Qwen2.5-VL and Qwen3-VL are Qwen2 and Qwen3 decoders (llama.cpp qwen2vl, qwen3vl)
+    "qwen2_5_vl": _Family("qwen2vl", _UNTIED, attn_bias=True),
+    "qwen2_5_vl_text": _Family("qwen2vl", _UNTIED, attn_bias=True),
+    "qwen3_vl_text": _Family("qwen3vl", _UNTIED, qk_norm=True),
+    "qwen3_vl_moe_text": _Family("qwen3vlmoe", _UNTIED, qk_norm=True),
+    "ernie4_5": _Family("ernie4_5", {"tie_word_embeddings": True}),
+    "glm4": _Family("glm4", _UNTIED),
     "qwen3_5_text": _Family("qwen35", _UNTIED, qk_norm=True, extras=_qwen3_next_extras),
     "qwen3_5_moe_text": _Family("qwen35moe", _UNTIED, qk_norm=True, extras=_qwen3_next_extras),
     # Gemma2Config defaults (configuration_gemma2.py); pre/post feed-forward norms are the 2 extras
@@ -372,6 +379,8 @@ def _parse_config(raw: Mapping[str, Any], name: str, source: str) -> tuple[Model
 _TEXT_MODEL_TYPES = {
     "gemma3": "gemma3_text",
     "llama4": "llama4_text",
+    "qwen3_vl": "qwen3_vl_text",
+    "qwen3_vl_moe": "qwen3_vl_moe_text",
     "qwen3_5": "qwen3_5_text",
     "qwen3_5_moe": "qwen3_5_moe_text",
 }
