@@ -81,11 +81,12 @@ class TestMoeSpeedReadsActiveBytes:
 class TestKvByLayerKindInEachEngine:
     def test_mlx_sliding_layers_keep_the_window_plus_a_prefill_chunk(self) -> None:
         """mlx_lm/models/gpt_oss.py gives sliding layers a RotatingKVCache(max_size=sliding_window), which
-        holds the window plus the 2048-token prefill chunk it is processing (cache.py _update_concat)."""
+        holds the window plus the 2048-token prefill chunk it is processing: "The largest size is
+        self.max_size + S - 1" (cache.py _update_concat)."""
         arch, ctx = gpt_oss(), 32768
         weights = weight_tensors(parse_quant("mlx-4bit"), arch)
         per_token = 2 * arch.kv_dim * 2
-        expected = 12 * ctx * per_token + 12 * (128 + MLX_PREFILL_STEP_TOKENS) * per_token
+        expected = 12 * ctx * per_token + 12 * (128 + MLX_PREFILL_STEP_TOKENS - 1) * per_token
         assert mlx_memory(arch, weights, ctx_tokens=ctx, kv=kv_type("f16")).kv_device_bytes == expected
 
     def test_mlx_recurrent_state_is_bf16_conv_and_f32_state(self) -> None:

@@ -96,9 +96,10 @@ def kv_layer_bytes(
     cells = ctx_tokens
     window = arch.window_tokens(layer)
     if window is not None:
-        cells = min(ctx_tokens, window + n_ubatch)
         if engine == "llama.cpp":
-            cells = min(ctx_tokens, pad_tokens(cells, LLAMA_KV_PAD_TOKENS))
+            cells = min(ctx_tokens, pad_tokens(window + n_ubatch, LLAMA_KV_PAD_TOKENS))
+        else:  # "The largest size is self.max_size + S - 1" (RotatingKVCache._update_concat)
+            cells = min(ctx_tokens, window + max(n_ubatch - 1, 0))
     k_bytes = _kv_row_bytes(arch.k_elems_per_token * cells, kv)
     return state + k_bytes + _kv_row_bytes(arch.v_elems_per_token * cells, kv)
 
