@@ -300,6 +300,14 @@ _FAMILIES: dict[str, _Family] = {
     "deepseek_v2": _MLA,
     "deepseek_v3": _MLA,
     "kimi_k2": _MLA,
+    # DeepSeek-V3.2 adds a lightning indexer whose small per-token key cache is not planned
+    "deepseek_v32": _Family(
+        "deepseek2",
+        _UNTIED,
+        attn_bias=False,
+        extras=_mla_extras,
+        note="the sparse-attention indexer's cache is not planned",
+    ),
     "glm4_moe": _Family("glm4moe", _UNTIED, extras=_glm4_moe_extras),
     # gpt-oss: head_dim 64 and sliding_window 128 on alternate layers (layer_types)
     "gpt_oss": _Family(
