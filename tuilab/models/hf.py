@@ -1,6 +1,7 @@
 """Hugging Face model directories: config.json to `ModelArch` (a folder's, or contents held in memory
-through `arch_from_config`), MLX quantization, weight bytes, and the local hub cache. Reads files only: huggingface_hub is never imported (its import alone is slow, and
-`tuilab fit` must start fast), so the cache layout is resolved here the way huggingface_hub does it.
+through `arch_from_config`), MLX quantization, weight bytes, and the local hub cache. Reads files only:
+huggingface_hub is never imported (its import alone is slow, and `tuilab fit` must start fast), so the
+cache layout is resolved here the way huggingface_hub does it.
 """
 
 from __future__ import annotations
