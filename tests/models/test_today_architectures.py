@@ -131,7 +131,14 @@ class TestMoELayout:
         assert shapes["blk.0.attn_k_b.weight"] == (128, 512, 128)
         assert shapes["blk.0.attn_v_b.weight"] == (512, 128, 128)
 
-    def test_qwen3_moe_has_no_shared_expert_but_qwen3_next_does(self) -> None:
+    def test_llama4_maverick_interleaves_dense_and_moe_layers(self) -> None:
+        a = arch(cfg.LLAMA4_MAVERICK)
+        shapes = {t.name: t.shape for t in a.tensors}
+        assert shapes["blk.0.ffn_up.weight"] == (5120, 16384)  # dense: intermediate_size_mlp
+        assert shapes["blk.1.ffn_up_exps.weight"] == (5120, 8192, 128)
+        assert shapes["blk.1.ffn_up_shexp.weight"] == (5120, 8192)
+
+    def test_qwen3_next_has_a_gated_shared_expert(self) -> None:
         names = {t.name for t in arch(cfg.QWEN3_NEXT_80B).tensors}
         assert {"blk.0.ffn_gate_inp_shexp.weight", "blk.0.ffn_up_shexp.weight"} <= names
 
@@ -141,7 +148,7 @@ class TestMoELayout:
 # 4.21B ("model params = 4.21 B" in llama.cpp's load log); LFM2-1.2B 1.17B (its model card); Jamba-v0.1
 # 52B total, 12B active (its model card, 51.6B in AI21's paper); Llama-4-Scout 109B (model card, with the
 # vision encoder); GLM-4.5 355B total, 32B active (its model card, with the MTP layer); Kimi K2 32B active;
-# Granite-4.0-H-Tiny 7B total (its model card).
+# Granite-4.0-H-Tiny 7B total (its model card); Llama-4-Maverick 400B total (its model card).
 PUBLISHED_TOTALS = [
     pytest.param(cfg.DEEPSEEK_V3, 671e9, id="deepseek-v3"),
     pytest.param(cfg.GPT_OSS_20B, 20.91e9, id="gpt-oss-20b"),
@@ -151,6 +158,7 @@ PUBLISHED_TOTALS = [
     pytest.param(cfg.LFM2_1_2B, 1.17e9, id="lfm2-1.2b"),
     pytest.param(cfg.JAMBA_V01, 51.6e9, id="jamba-v0.1"),
     pytest.param(cfg.LLAMA4_SCOUT, 109e9, id="llama4-scout"),
+    pytest.param(cfg.LLAMA4_MAVERICK, 400e9, id="llama4-maverick"),
     pytest.param(cfg.GLM_4_5, 355e9, id="glm-4.5"),
     pytest.param(cfg.GRANITE_4_H_TINY, 7e9, id="granite-4.0-h-tiny"),
 ]

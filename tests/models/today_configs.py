@@ -108,3 +108,11 @@ FALCON_H1_7B: dict[str, Any] = {
     "mamba_n_groups": 1, "mamba_n_heads": 24, "mamba_d_head": 128, "mamba_d_ssm": 3072, "mamba_expand": 2,
     "mamba_d_conv": 4, "vocab_size": 130048, "max_position_embeddings": 262144, "tie_word_embeddings": False,
 }  # fmt: skip
+# meta-llama/Llama-4-Maverick-17B-128E-Instruct (vision_config left out): MoE on every other layer
+LLAMA4_MAVERICK: dict[str, Any] = {
+    "model_type": "llama4",
+    "text_config": {
+        **LLAMA4_SCOUT["text_config"], "num_local_experts": 128, "interleave_moe_layer_step": 2,
+        "max_position_embeddings": 1048576,
+    },
+}  # fmt: skip
