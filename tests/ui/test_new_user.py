@@ -28,6 +28,7 @@ from ui_helpers import settle, wait_until
 
 from tuilab.ui.app import TuilabApp
 from tuilab.ui.settings import SETTINGS_FILE, load_selection
+from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.stream_view import StreamView
 
 pytestmark = pytest.mark.anyio
@@ -92,9 +93,23 @@ class TestNoFileReadsOnTheEventLoop:
             await pilot.press("l")
             await settle(pilot)
             io_guard.armed = False
-        assert io_guard.opened == []
-        assert app.hw is not None and app.hw.is_profile
-        assert app.main.query_one("LadderPane").model == "Meta Llama 3 8B"
+            assert io_guard.opened == []
+            assert app.hw is not None and app.hw.is_profile
+            assert app.main.query_one(LadderPane).model == "llama-3-8b"
+            assert any("profile without weights" in n.message for n in app._notifications)
+
+    def test_the_guard_catches_a_read_on_this_thread_and_not_on_another(
+        self, io_guard: EventLoopFileGuard, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "x.toml"
+        path.write_text("a = 1")
+        io_guard.armed = True
+        with pytest.raises(OSError, match="on the event loop"):
+            path.read_text()
+        worker = threading.Thread(target=path.read_text)
+        worker.start()
+        worker.join()
+        assert io_guard.opened == [str(path)]
 
 
 class TestTheContextCap:
@@ -121,6 +136,26 @@ class TestTheContextCap:
             await pilot.press(*["right_square_bracket"] * 6, "left_square_bracket")
             await settle(pilot)
             assert app.selection.ctx_tokens == 4096
+
+
+class TestAnUnwritableDataFolder:
+    """Issue 12, item 2: with TUILAB_HOME under a regular file the lab ended in a Textual traceback
+    (NotADirectoryError from making the demo model); the CLI gives one clean line."""
+
+    async def test_says_so_in_one_line_and_stays_up(
+        self, make_app: Callable[..., TuilabApp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        regular_file = tmp_path / "a-file"
+        regular_file.write_text("")
+        monkeypatch.setenv("TUILAB_HOME", str(regular_file / "home"))
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            errors = [n.message for n in app._notifications if n.severity == "error"]
+            assert errors == [f"Not a directory: {regular_file / 'home' / 'data' / 'models'}"]
+            await pilot.press("2")  # still answering keys
+            await settle(pilot)
+        assert app.return_code in (None, 0)
 
 
 class TestOneEngineOwner:

@@ -48,7 +48,7 @@ from tuilab.ui.screens.help import HelpScreen
 from tuilab.ui.screens.main import MainScreen
 from tuilab.ui.screens.picker import PickerScreen
 from tuilab.ui.settings import Selection, load_selection, save_selection, settings_path
-from tuilab.ui.threads import deliver
+from tuilab.ui.threads import deliver, os_error_line
 from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
 from tuilab.ui.widgets.fit_pane import FitPane
@@ -241,8 +241,12 @@ class TuilabApp(App[int]):
 
     @work(thread=True, exclusive=True, group="discover")
     def _discover_models(self) -> None:
-        entries = catalog.catalog(self._find_models(), model_profile_names())
-        deliver(self, self._show_entries, entries)
+        try:
+            found = self._find_models()
+        except OSError as exc:  # the models folder cannot be read: list the demo and the profiles
+            deliver(self, self._warn, f"could not list the models on disk: {os_error_line(exc)}")
+            found = []
+        deliver(self, self._show_entries, catalog.catalog(found, model_profile_names()))
 
     def _show_entries(self, entries: list[ModelEntry]) -> None:
         self.entries = entries
@@ -277,7 +281,7 @@ class TuilabApp(App[int]):
             deliver(self, self._show_plan_error, str(exc))
             return
         except OSError as exc:  # an unreadable file or data folder: one line, never a traceback
-            deliver(self, self._show_plan_error, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            deliver(self, self._show_plan_error, os_error_line(exc))
             return
         if get_current_worker().is_cancelled:
             return

@@ -32,6 +32,7 @@ from tuilab.ui.messages import (
     RunStarted,
     TextArrived,
 )
+from tuilab.ui.threads import os_error_line
 
 # 50 ms between text messages: 20 updates a second, faster than reading speed and far below what a
 # terminal over SSH redraws without falling behind (the "~20 updates a second").
@@ -117,15 +118,15 @@ class EngineRunner:
             self.session.close()
             job()
 
-        why = self._start("ladder", work)
-        if why is None:
-            self._cancel_ladder = cancel
-        return why
+        return self._start("ladder", work, cancel)
 
-    def _start(self, what: str, work: Callable[[], None]) -> str | None:
+    def _start(
+        self, what: str, work: Callable[[], None], cancel: Callable[[], object] | None = None
+    ) -> str | None:
         holder = self.session.claim(what)
         if holder is not None:
             return BUSY_WORDS[holder]
+        self._cancel_ladder = cancel
 
         def owned() -> None:
             try:
@@ -168,7 +169,7 @@ class EngineRunner:
         except TuilabError as exc:
             self._post(RunRefused(str(exc)))
         except OSError as exc:  # an unreadable model file or folder: one line, the app stays up
-            self._post(RunRefused(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
+            self._post(RunRefused(os_error_line(exc)))
         return None
 
     def _load(self, launch: Launch) -> bool:
