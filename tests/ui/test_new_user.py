@@ -20,6 +20,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,20 @@ class TestSigtermGivesTheTerminalBack:
                 proc.kill()
             os.close(main_fd)
         assert b"\x1b[?1049l" in rest and b"\x1b[?1000l" in rest
+
+
+class TestTheStatusLineKVType:
+    """Issue 12, item 9: the status line showed `KV mlx-kv8` for a llama.cpp model."""
+
+    async def test_shows_the_kv_type_the_plan_uses(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=(120, 24)) as pilot:
+            app.choose_model("llama-3-8b")
+            await settle(pilot)
+            app.apply_selection(replace(app.selection, quant="mlx-4bit", kv_type="mlx-kv8"))
+            await settle(pilot)
+            assert "KV mlx-kv8" in str(app.main.query_one("#status").render())
+            app.choose_model("demo")  # a GGUF: llama.cpp has no MLX KV type, so the plan is f16
+            await settle(pilot)
+            assert app.fit is not None and app.fit.kv_type == "f16"
+            assert "KV f16" in str(app.main.query_one("#status").render())
