@@ -167,6 +167,8 @@ def result_dict(
 ) -> dict[str, Any]:
     return {
         "engine": engine,
+        "backend": loaded.info.backend,
+        "build_backends": list(loaded.info.build_backends),
         "model": model.name,
         "quant": model.quant_name,
         "ttft_s": stats.ttft_s,
@@ -191,8 +193,16 @@ def stats_line(
     ttft = "-" if stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
     return (
-        f"{engine} · {model.name} {model.quant_name or ''} · load {loaded.load_s:.2f} s · ttft {ttft}"
+        f"{engine_label(engine, loaded)} · {model.name} {model.quant_name or ''} · load {loaded.load_s:.2f} s"
+        f" · ttft {ttft}"
         f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
         f" · peak {peak} · predicted {rate(fit.get('predicted_tg_tps'))}, {gb(fit.get('total_bytes', 0))}"
     )
+
+
+def engine_label(engine: str, loaded: Loaded) -> str:
+    """ "llama.cpp on cuda (build: CUDA, CPU)": where the model ran, and what the installed engine was
+    built with, so a CPU-only build of llama-cpp-python shows itself (README, "Install")."""
+    built = f" (build: {', '.join(loaded.info.build_backends)})" if loaded.info.build_backends else ""
+    return f"{engine} on {loaded.info.backend}{built}"
