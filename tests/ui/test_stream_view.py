@@ -4,15 +4,17 @@ last visual line and the new text, however much is already shown."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from rich.style import Style as RichStyle
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
+from textual.geometry import Offset
+from textual.selection import Selection
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -40,7 +42,21 @@ class StaticStream(VerticalScroll, can_focus=True):
         self.query_one(Static).update(Text(self.text))
 
 
-EMPTY_SEGMENT = re.compile(r'<rect [^>]*width="0" [^>]*/>')
+Cells = list[list[tuple[str, RichStyle | None]]]
+
+
+def screen_cells(app: App[None]) -> Cells:
+    """Every cell on the screen, its character and the style that shows (a space shows only its
+    background), so two renders compare by what shows, not by how the text was cut into segments (a
+    Static cuts a line at a tab) or which foreground a padding space carries."""
+    rows = app.screen._compositor.render_full_update().strips  # each row: the strips of its chops
+    return [[_shown(char, seg.style) for strip in row for seg in strip for char in seg.text] for row in rows]
+
+
+def _shown(char: str, style: RichStyle | None) -> tuple[str, RichStyle | None]:
+    if style is None:
+        return char, None
+    return char, RichStyle(bgcolor=style.bgcolor) if char.isspace() else style.clear_meta_and_links()
 
 
 class OneView(App[None]):
@@ -60,11 +76,8 @@ async def screen_after(
     size: tuple[int, int],
     resize_to: tuple[int, int] | None = None,
     theme: str | None = None,
-) -> str:
-    """The screen as an SVG (so colours count too) after the writes, each followed by a repaint. Left out:
-    its terminal id (a hash that differs with styles' metadata, which the snapshot plugin leaves out too)
-    and zero-width cells, which an empty text segment leaves and which do not show (a Static emits one
-    before a line of spaces that a tab expanded to, the new widget not)."""
+) -> Cells:
+    """The screen after the writes, each followed by a repaint."""
     app = OneView(view)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
@@ -79,7 +92,7 @@ async def screen_after(
             app.theme = theme
             await pilot.pause()
         await pilot.pause()
-        return EMPTY_SEGMENT.sub("", re.sub(r"\bterminal-\d+", "terminal", app.export_screenshot()))
+        return screen_cells(app)
 
 
 async def assert_same_screen(
@@ -149,6 +162,38 @@ class TestShowsWhatAStaticShows:
         await assert_same_screen(writes, size=(width, 8))
 
 
+async def selected(view: type[Widget], writes: list[str], selection: Selection) -> tuple[Cells, str | None]:
+    """The screen and the selected text after `selection` is made over the written text (on the Static
+    inside the reference, where Textual keeps it; on the StreamView itself)."""
+    app = OneView(view)
+    async with app.run_test(size=(30, 12)) as pilot:
+        out: Any = app.query_one("#out")
+        for text in writes:
+            out.write(text)
+        await pilot.pause()
+        target = out.query_one(Static) if isinstance(out, StaticStream) else out
+        app.screen.selections = {target: selection}
+        await pilot.pause()
+        return screen_cells(app), app.screen.get_selected_text()
+
+
+class TestMouseSelection:
+    @pytest.mark.parametrize(
+        "selection",
+        [
+            pytest.param(Selection(Offset(3, 0), Offset(9, 0)), id="within-a-visual-line"),
+            pytest.param(Selection(Offset(20, 0), Offset(60, 0)), id="across-wrapped-visual-lines"),
+            pytest.param(Selection(Offset(40, 0), Offset(4, 2)), id="across-text-lines"),
+            pytest.param(Selection(None, None), id="everything"),
+        ],
+    )
+    async def test_shows_and_copies_what_a_static_does(self, selection: Selection) -> None:
+        writes = [*tokens(PARAGRAPH[:90]), "\n", "\n", *tokens("code\there and a tail")]
+        assert await selected(StreamView, writes, selection) == await selected(
+            StaticStream, writes, selection
+        )
+
+
 class TestFollowsTheEnd:
     async def test_new_text_scrolls_to_the_end_until_the_reader_scrolls_up(self) -> None:
         app = OneView(StreamView)
@@ -191,9 +236,9 @@ class TestWriteCostIsLocal:
         wrapped: list[str] = []
         render = StreamView._draw
 
-        def spy(self: StreamView, piece: str) -> Any:
+        def spy(self: StreamView, piece: str, x: int, y: int) -> Any:
             wrapped.append(piece)
-            return render(self, piece)
+            return render(self, piece, x, y)
 
         app = OneView(StreamView)
         async with app.run_test(size=(40, 10)) as pilot:

@@ -6,18 +6,25 @@ already wrapped are kept as rendered strips and only the last visual line, plus 
 is wrapped again. That is exact because Textual wraps each line of text on its own and greedily
 (`rich._wrap.divide_line`): text appended at the end can move words off the last visual line but never
 changes a line before it. Tabs are expanded from the start of their line, so a line holding a tab is
-re-wrapped from its start. A change of width wraps everything once. What the screen shows is what a
-`Static` holding the whole text shows; tests/ui/test_stream_view.py compares the two.
+re-wrapped from its start. A change of width or style wraps everything once. What the screen shows,
+and what a mouse selection copies, is what a `Static` holding the whole text gives; the tests in
+tests/ui/test_stream_view.py compare the two.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from rich._wrap import divide_line
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from textual.content import Content
 from textual.events import Resize
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
+from textual.style import Style
 from textual.visual import Visual
 
 
@@ -100,7 +107,7 @@ class StreamView(ScrollView, can_focus=True):
         if self._head and "\t" in piece:
             del self._lines[len(self._lines) - self._head_lines :]
             piece, self._head, self._head_lines = self._head + piece, "", 0
-        return piece, self._draw(piece)
+        return piece, self._draw(piece, len(self._head), len(self._done))
 
     def _settle(self) -> None:
         """Every visual line of the tail but the last is final: it moves to the head."""
@@ -113,8 +120,13 @@ class StreamView(ScrollView, can_focus=True):
         self._head_lines += settled
         self._tail, self._tail_lines = self._tail[start:], self._tail_lines[settled:]
 
-    def _draw(self, piece: str) -> list[Strip]:
-        return Visual.to_strips(self, Content(piece), self._width, None, self.visual_style)
+    def _draw(self, piece: str, x: int, y: int) -> list[Strip]:
+        """`piece`, which starts at column `x` of line `y` of the text, wrapped into visual lines. Each cell
+        carries its place in the whole text, as a Static's do, so a mouse selection maps onto the text."""
+        strips = Visual.to_strips(
+            self, Content(piece), self._width, None, self.visual_style, apply_selection=False
+        )
+        return [strip.apply_offsets(x + _first_offset(strip), y) for strip in strips]
 
     # --- drawing ---
 
@@ -122,10 +134,27 @@ class StreamView(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y - self._space_above()
         settled = len(self._lines)
         if 0 <= index < settled:
-            return self._lines[index]
-        if settled <= index < settled + len(self._tail_lines):
-            return self._tail_lines[index - settled]
-        return Strip.blank(self._width, self.rich_style)
+            strip = self._lines[index]
+        elif settled <= index < settled + len(self._tail_lines):
+            strip = self._tail_lines[index - settled]
+        else:
+            return Strip.blank(self._width, self.rich_style)
+        selection = self.text_selection
+        if selection is None:
+            return strip
+        # the selection's colours over the widget's, as Content renders a selected span in a Static
+        selected = self.visual_style + Style.from_styles(
+            self.screen.get_component_styles("screen--selection")
+        )
+        return _highlight(strip, selection, selected.rich_style)
+
+    # --- mouse selection, as a Static has it ---
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract(self.text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
 
     def _space_above(self) -> int:
         """Rows left empty above text shorter than the pane: an anchored container lays its content out
@@ -134,3 +163,30 @@ class StreamView(ScrollView, can_focus=True):
         if not self._anchored or self._anchor_released:
             return 0
         return max(0, self.scrollable_content_region.height - self.virtual_size.height)
+
+
+def _first_offset(strip: Strip) -> int:
+    """The column in its piece where a visual line starts (Textual's `offset` style metadata)."""
+    for segment in strip:
+        if segment.style is not None and (offset := segment.style.meta.get("offset")) is not None:
+            return int(offset[0])
+    return 0
+
+
+def _highlight(strip: Strip, selection: Selection, selected: RichStyle) -> Strip:
+    """`strip` with the selected characters in the selection style, found by each segment's offset."""
+    segments: list[Segment] = []
+    for segment in strip:
+        text, style = segment.text, segment.style
+        offset = style.meta.get("offset") if style is not None else None
+        span = selection.get_span(offset[1]) if offset is not None else None
+        if style is None or offset is None or span is None:
+            segments.append(segment)
+            continue
+        x, y = offset
+        start = min(max(span[0] - x, 0), len(text))
+        end = len(text) if span[1] == -1 else min(max(span[1] - x, start), len(text))
+        for (a, b), base in zip(pairwise((0, start, end, len(text))), (style, selected, style), strict=True):
+            if a < b:
+                segments.append(Segment(text[a:b], base + RichStyle.from_meta({"offset": (x + a, y)})))
+    return Strip(segments, strip.cell_length)
