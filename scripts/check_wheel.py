@@ -6,7 +6,8 @@ Builds the wheel from a copy of the package's source (so nothing ignored or left
 help), checks that every file under tuilab/ is in it (profiles, .tcss, py.typed: whatever the code
 reads beside itself), installs it without extras into a fresh venv in a temp dir, and from a directory
 outside the checkout, with an empty home, runs `tuilab fit llama-3-8b --hardware rtx-3060-12gb` and
-`tuilab hw` and checks their output. Needs the network (or a warm pip cache) for the installs only.
+`tuilab hw` and checks their output, and that `tuilab run demo` there (no engine installed) fails with
+one line naming the extra. Needs the network (or a warm pip cache) for the installs only.
 A failure prints one line saying what broke and exits 1.
 """
 
@@ -113,6 +114,17 @@ def check_installed(bin_dir: Path, work: Path) -> None:
     for expected in ("Machine:", "RAM", "Budget per engine"):
         if expected not in hw:
             raise CheckFailed(f"`tuilab hw` printed no {expected!r}: {hw[:200]!r}")
+    check_run_without_engine(tuilab, work, env)
+
+
+def check_run_without_engine(tuilab: str, work: Path, env: dict[str, str]) -> None:
+    """Running a model without the engine's extra is one line naming the extra and an error exit."""
+    done = subprocess.run(
+        [tuilab, "run", "demo", "--max-tokens", "1"], cwd=work, env=env, capture_output=True, text=True
+    )
+    lines = done.stderr.strip().splitlines()
+    if done.returncode == 0 or len(lines) != 1 or "[llama]" not in lines[0]:
+        raise CheckFailed(f"`tuilab run demo` without llama.cpp exited {done.returncode}: {lines[:3]}")
 
 
 def main() -> int:
