@@ -1,13 +1,14 @@
 """Benchmark (not a test): does StreamView's cost per write grow with the text it already shows?
 
-    python scripts/bench_stream_view.py [--tokens 10000] [--batch 5] [--size 80x24]
+    python scripts/bench_stream_view.py [--tokens 10000] [--batch 5] [--size 80x24] [--repeats 1]
 
 Streams a synthetic answer of `--tokens` tokens into a StreamView inside a headless Textual app
 (`App.run_test`), `--batch` tokens per write as the engine runner's ~20 flushes a second would at
 ~100 tok/s, and lets the screen lay out and paint after every write (`Pilot.pause`, which runs the
 screen's refresh). Prints the process CPU time per 1,000 tokens for the first and the last thousand and
 their ratio: a render cost independent of the text shown gives a ratio near 1. CPU time, not wall time,
-so the pauses and other jobs on a shared box count less. Results go into docs/benchmarks.md.
+so the pauses and other jobs on a shared box count less; `--repeats` takes the median of each block
+over several streams, for a box whose load comes and goes. Results go into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -104,13 +106,21 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=5, help="tokens per write (divides 1000)")
     parser.add_argument("--size", default="80x24", help="terminal WIDTHxHEIGHT")
+    parser.add_argument("--repeats", type=int, default=1, help="stream it N times; the median per block")
     args = parser.parse_args()
     if args.tokens < 2 * TOKENS_PER_BLOCK or TOKENS_PER_BLOCK % args.batch:
         parser.error(f"--tokens must be at least {2 * TOKENS_PER_BLOCK} and --batch must divide 1000")
     width, height = (int(n) for n in args.size.lower().split("x"))
-    blocks = asyncio.run(stream(answer_tokens(args.tokens), args.batch, (width, height)))
+    runs = [
+        asyncio.run(stream(answer_tokens(args.tokens), args.batch, (width, height)))
+        for _ in range(args.repeats)
+    ]
+    blocks = [statistics.median(run[i] for run in runs) for i in range(len(runs[0]))]
     first_ms, last_ms = blocks[0] * 1000, blocks[-1] * 1000
-    print(f"{args.tokens} tokens, {args.batch} per write, {width}x{height}: CPU ms per 1,000 tokens")
+    print(
+        f"{args.tokens} tokens, {args.batch} per write, {width}x{height}, median of {args.repeats}:"
+        " CPU ms per 1,000 tokens"
+    )
     print("blocks  " + " ".join(f"{b * 1000:.0f}" for b in blocks))
     print(f"first {first_ms:.0f} ms, last {last_ms:.0f} ms, last/first {last_ms / first_ms:.2f}")
     return 0
