@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from tuilab.cli import cluster
+from tuilab.cli import cluster, fit_hub
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
 from tuilab.core.plan_types import FitPlan, gb
@@ -23,7 +23,8 @@ DEFAULT_CTX_TOKENS = 4096
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fit", help="will a model fit, and how fast will it run", description=__doc__)
     p.add_argument(
-        "model", help="profile name, GGUF path, model directory, HF repo id in the cache, or 'demo'"
+        "model",
+        help="profile name, GGUF path, model directory, HF repo id (cached, or read from the Hub), or 'demo'",
     )
     p.add_argument(
         "--quant", help="e.g. Q4_K_M, Q8_0, IQ2_XS, mlx-4bit, mlx-8bit-g32 (default: the file's, or Q4_K_M)"
@@ -65,9 +66,11 @@ def run_fit(args: argparse.Namespace) -> int:
         return cluster.run_cluster_fit(args)
     hw = machine(args.hardware, args.gpu_budget)
     model = resolve_model(args.model, args.quant, args.engine)
+    if args.ladder and fit_hub.is_hub_gguf(model):
+        return fit_hub.hub_ladder(args, model, hw, lambda q: _plan(args, model, hw, q, model.engine, False))
     if args.ladder:
         return _ladder(args, model, hw)
-    fit = _plan(args, model, hw, model.quant, model.engine)
+    fit = fit_hub.with_hub_basis(_plan(args, model, hw, model.quant, model.engine), model)
     if args.json:
         print(json.dumps(fit.to_dict(), indent=2))
     else:
@@ -76,7 +79,12 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def _plan(
-    args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec, quant: Any, engine: str
+    args: argparse.Namespace,
+    model: ResolvedModel,
+    hw: HardwareSpec,
+    quant: Any,
+    engine: str,
+    advise: bool = True,
 ) -> FitPlan:
     return plan(
         model.arch,
@@ -87,6 +95,7 @@ def _plan(
         engine=engine,
         gpu_layers=args.gpu_layers,
         flash_attn=not args.no_flash_attn,
+        advise=advise,
     )
 
 
