@@ -95,6 +95,7 @@ def qwen3_moe_repo(n_tokens: int = SHORT_VOCAB) -> FakeRepo:
     """unsloth/Qwen3-30B-A3B-GGUF as it is laid out: one file per quant, an unsloth dynamic quant,
     BF16 split in a folder, a vision-free repo with README and no config.json."""
     files: dict[str, FakeFile] = {"README.md": FakeFile(b"# Qwen3-30B-A3B GGUF\n")}
+    files["mmproj-F16.gguf"] = FakeFile(b"GGUF", 1_000_000)  # a projector, never a choice
     for quant in ("Q4_K_M", "Q8_0", "Q2_K"):
         ((head, size),) = qwen3_moe_gguf(quant, 1, n_tokens)
         files[f"Qwen3-30B-A3B-{quant}.gguf"] = FakeFile(head, size)

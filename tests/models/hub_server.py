@@ -133,6 +133,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
+    def end_headers(self) -> None:
+        # one request per connection: a stopped server must really be gone, not live on in a kept-alive
+        # connection's handler thread
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        super().end_headers()
+
     def _answer(self, send_body: bool) -> None:
         fake = self.fake
         if fake.hang_s:
