@@ -10,13 +10,13 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.models import hub_fixtures as fx
-from tests.models.hub_server import FakeHub, FakeRepo
+from tests.models.hub_server import FakeFile, FakeHub, FakeRepo
 from tuilab.cli import main
 from tuilab.core.quant import parse_quant, weight_tensors
 from tuilab.models import hub_meta, hub_model
@@ -86,8 +86,12 @@ class TestGGUFRepoQuantPicksTheFile:
         assert isinstance(basis, dict)
         assert basis["hub file"].startswith("Qwen3-30B-A3B-Q4_K_M.gguf (")
 
-    def test_the_quant_matches_case_insensitively(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
-        assert fit_json(capsys, MOE, "--quant", "q8_0", *HW)["weights_bytes"] == expected_weights_bytes("Q8_0")
+    def test_the_quant_matches_case_insensitively(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert fit_json(capsys, MOE, "--quant", "q8_0", *HW)["weights_bytes"] == expected_weights_bytes(
+            "Q8_0"
+        )
 
     def test_no_quant_means_q4_k_m(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
         assert fit_json(capsys, MOE, *HW)["quant"] == "Q4_K_M"
@@ -149,7 +153,7 @@ class TestLadderListsTheRepoFiles:
         files = {row["quant"]: row for row in out["files"]}  # type: ignore[union-attr]
         repo = hub.repos[MOE].files
         assert set(files) == {"BF16", "Q2_K", "Q4_K_M", "Q8_0", "UD-Q4_K_XL"}
-        for quant, row in files.items():
+        for row in files.values():
             assert row["size_bytes"] == sum(repo[name].size_bytes for name in row["files"])
         assert files["Q4_K_M"]["planned_from"] == "header"
         assert files["Q8_0"]["planned_from"] == "quant rules"
@@ -240,9 +244,7 @@ class TestErrorsAreOneLine:
         monkeypatch.setenv("HF_TOKEN", hub.token)
         assert fit_json(capsys, GATED, *HW)["model"] == GATED
 
-    def test_a_failing_hub_is_exit_1_at_once(
-        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_a_failing_hub_is_exit_1_at_once(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
         hub.fail_status = 503
         started = time.monotonic()
         code, _, err = fit(capsys, MOE)
@@ -289,3 +291,78 @@ class TestPullFailsFast:
         with pytest.raises(DownloadError, match="HTTP 503"):
             pull(MOE)
         assert time.monotonic() - started < 2
+
+
+class TestQuantLabels:
+    @pytest.mark.parametrize(
+        ("filename", "label"),
+        [
+            ("Qwen3-30B-A3B-Q4_K_M.gguf", "Q4_K_M"),
+            ("Qwen3-30B-A3B-UD-Q4_K_XL.gguf", "UD-Q4_K_XL"),
+            ("BF16/Qwen3-30B-A3B-BF16-00001-of-00002.gguf", "BF16"),
+            ("qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf", "Q4_K_M"),
+            ("gpt-oss-20b-MXFP4.gguf", "MXFP4"),
+            ("Llama-3.2-1B-Instruct-IQ2_XXS.gguf", "IQ2_XXS"),
+            ("ggml-model-f16.gguf", "F16"),
+            ("model.gguf", None),
+        ],
+        ids=[
+            "plain",
+            "unsloth-dynamic",
+            "split-in-folder",
+            "lowercase-split",
+            "mxfp4",
+            "iquant",
+            "f16",
+            "none",
+        ],
+    )
+    def test_the_quant_is_read_from_the_file_name(self, filename: str, label: str | None) -> None:
+        assert hub_model.quant_label(filename) == label
+
+
+class TestNoQuantOnAManyFileRepo:
+    def test_without_q4_k_m_the_user_picks_one(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        files = {k: v for k, v in repos[MOE].files.items() if "Q4_K" not in k}
+        with FakeHub(repos={MOE: FakeRepo(files)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            code, _, err = fit(capsys, MOE)
+        assert code == 2
+        assert "holds 3 GGUF models; pick one with --quant: " in err
+
+
+class TestAPulledFile:
+    """After `tuilab pull ORG/NAME FILE`, the header is read from the file on disk, and offline too."""
+
+    def test_is_read_locally_even_offline(
+        self, make_gguf: Callable[..., Path], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        data = make_gguf().read_bytes()
+        repo = FakeRepo({"tiny-Q4_K_M.gguf": FakeFile(data), "tiny-Q8_0.gguf": FakeFile(data)})
+        with FakeHub(repos={"org/tiny-GGUF": repo}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            pulled = pull("org/tiny-GGUF", "tiny-Q4_K_M.gguf")
+            assert pulled.path.read_bytes() == data
+            online = fit_json(capsys, "org/tiny-GGUF", "--quant", "Q4_K_M", *HW)
+            assert not [s for s in fake.log if s.range]  # no range read: the file is here
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        offline = fit_json(capsys, "org/tiny-GGUF", "--quant", "Q4_K_M", *HW)
+        assert offline["weights_bytes"] == online["weights_bytes"]
+        assert "tuilab pull" in str(offline["basis"])
+
+
+class TestTheCommandLine:
+    def test_the_issue_example_end_to_end(self, hub: FakeHub, hf_env: Path) -> None:
+        """A real process: huggingface_hub reads HF_ENDPOINT and the cache folders at import."""
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "tuilab", "fit", MOE, "--quant", "Q4_K_M", *HW]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+        assert proc.returncode == 0, proc.stderr
+        assert "Qwen3-30B-A3B  Q4_K_M  llama.cpp" in proc.stdout
+        assert "hub file" in proc.stdout

@@ -16,9 +16,11 @@ from typing import BinaryIO
 from tuilab.core.arch import ModelArch
 from tuilab.core.errors import ModelFileError
 from tuilab.models.gguf import GGUFModel, GGUFTables, model_from_tables, read_gguf_tables
+from tuilab.models.hf import find_in_hf_cache
 from tuilab.models.hub_meta import (
     HubFile,
     HubRepoError,
+    HubUnreachableError,
     MetaCache,
     RepoListing,
     SafetensorsSummary,
@@ -88,7 +90,11 @@ class HubModel:
         if self.choice is not None:
             parts = f"{len(self.choice.files)} parts, " if len(self.choice.files) > 1 else ""
             out["hub file"] = f"{self.choice.name} ({parts}{self.choice.size_bytes:,} bytes)"
-            out["hub header read"] = f"{self.header_bytes:,} bytes by range requests, not the weights"
+            out["hub header read"] = (
+                f"{self.header_bytes:,} bytes by range requests, not the weights"
+                if self.header_bytes
+                else "from the file `tuilab pull` put in the hub cache"
+            )
         if self.safetensors is not None:
             s = self.safetensors
             dtypes = ", ".join(f"{k} {v:,}" for k, v in sorted(s.params_by_dtype.items()))
@@ -104,7 +110,13 @@ def fetch_hub_model(repo_id: str, quant: str | None = None, revision: str = "mai
 
 
 def _fetch(repo_id: str, quant: str | None, revision: str) -> HubModel:
-    listing = fetch_listing(repo_id, revision)
+    try:
+        listing = fetch_listing(repo_id, revision)
+    except HubUnreachableError:
+        listing_or_none = _pulled_listing(repo_id, revision)
+        if listing_or_none is None:
+            raise
+        listing = listing_or_none
     choices = gguf_choices(listing)
     has_config = listing.has("config.json")
     if choices and (quant is not None or not has_config or not _has_safetensors(listing)):
@@ -162,6 +174,7 @@ def gguf_choices(listing: RepoListing) -> list[GGUFChoice]:
 def pick_gguf(listing: RepoListing, choices: list[GGUFChoice], quant: str | None) -> GGUFChoice:
     """The file `quant` names: its label equal to it, else the one file whose name contains it; with no
     quant, Q4_K_M when the repo has it, or the only file."""
+    asked = quant
     if quant is None:
         if len(choices) == 1:
             return choices[0]
@@ -172,6 +185,10 @@ def pick_gguf(listing: RepoListing, choices: list[GGUFChoice], quant: str | None
     if len(found) == 1:
         return found[0]
     have = ", ".join(dict.fromkeys(c.quant for c in choices))
+    if not found and asked is None:
+        raise HubRepoError(
+            f"{listing.repo_id} holds {len(choices)} GGUF models; pick one with --quant: {have}"
+        )
     if not found:
         raise HubRepoError(f"{listing.repo_id} has no {quant} file; its quants: {have}")
     names = ", ".join(c.name for c in found)
@@ -227,6 +244,9 @@ def read_remote_gguf(listing: RepoListing, choice: GGUFChoice) -> tuple[GGUFMode
 
 
 def _part_tables(listing: RepoListing, f: HubFile, first_bytes: int) -> tuple[GGUFTables, int]:
+    pulled = _pulled_file(listing, f)
+    if pulled is not None:
+        return _local_tables(pulled), 0
     cache = MetaCache(listing.repo_id)
     prefix = cache.prefix(listing.commit, f.name)
     name = f"{listing.repo_id}/{f.name}"
@@ -250,3 +270,35 @@ def _part_tables(listing: RepoListing, f: HubFile, first_bytes: int) -> tuple[GG
 
 def _as_binary(f: _PrefixFile) -> BinaryIO:
     return f  # type: ignore[return-value]  # duck-typed: the reader only seeks and reads
+
+
+# --- files already pulled into the hub cache ---------------------------------------------------------
+
+
+def _pulled_file(listing: RepoListing, f: HubFile) -> Path | None:
+    """The file in the local hub cache at the listed commit, when `tuilab pull` fetched it whole."""
+    snapshot = find_in_hf_cache(listing.repo_id, listing.commit)
+    path = snapshot / f.name if snapshot is not None else None
+    return path if path is not None and path.is_file() and path.stat().st_size == f.size_bytes else None
+
+
+def _local_tables(path: Path) -> GGUFTables:
+    try:
+        with open(path, "rb") as fh:
+            return read_gguf_tables(fh, str(path), path.stat().st_size)
+    except OSError as e:
+        raise ModelFileError(str(path), f"cannot read: {e.strerror or e}") from None
+
+
+def _pulled_listing(repo_id: str, revision: str) -> RepoListing | None:
+    """With the Hub out of reach and its metadata never read: the GGUF files `tuilab pull` put in the
+    local hub cache, listed with their sizes on disk."""
+    snapshot = find_in_hf_cache(repo_id, revision)
+    if snapshot is None:
+        return None
+    files = tuple(
+        HubFile(p.relative_to(snapshot).as_posix(), p.stat().st_size)
+        for p in sorted(snapshot.rglob("*"))
+        if p.is_file() and p.name.lower().endswith(".gguf")
+    )
+    return RepoListing(repo_id, revision, snapshot.name, files, from_cache=True) if files else None
