@@ -18,10 +18,12 @@ import pytest
 from tests.models import hub_fixtures as fx
 from tests.models.hub_server import FakeFile, FakeHub, FakeRepo
 from tuilab.cli import main
+from tuilab.core.errors import UsageError
 from tuilab.core.quant import parse_quant, weight_tensors
 from tuilab.models import hub_meta, hub_model
 from tuilab.models.hf import read_hf_config
 from tuilab.models.hub import DownloadError, pull
+from tuilab.models.resolve import resolve_model
 
 MOE, SMALL, GATED = fx.QWEN3_MOE_REPO, fx.QWEN3_SMALL_REPO, fx.GATED_REPO
 HW = ("--hardware", "rtx-4090-24gb")
@@ -353,6 +355,16 @@ class TestAPulledFile:
         offline = fit_json(capsys, "org/tiny-GGUF", "--quant", "Q4_K_M", *HW)
         assert offline["weights_bytes"] == online["weights_bytes"]
         assert "tuilab pull" in str(offline["basis"])
+        assert resolve_model("org/tiny-GGUF").path == pulled.path  # what `tuilab run` loads
+
+
+class TestOnlyFitAsksTheHub:
+    def test_run_and_bench_resolve_refuses_a_repo_not_downloaded_without_a_request(
+        self, hub: FakeHub
+    ) -> None:
+        with pytest.raises(UsageError, match=f"fetch it with `tuilab pull {MOE}`"):
+            resolve_model(MOE, "Q4_K_M")
+        assert hub.log == []
 
 
 class TestTheCommandLine:

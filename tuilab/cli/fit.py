@@ -65,7 +65,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if cluster.wants_cluster(args):
         return cluster.run_cluster_fit(args)
     hw = machine(args.hardware, args.gpu_budget)
-    model = resolve_model(args.model, args.quant, args.engine)
+    model = resolve_model(args.model, args.quant, args.engine, hub=True)
     if args.ladder and fit_hub.is_hub_gguf(model):
         return fit_hub.hub_ladder(args, model, hw, lambda q: _plan(args, model, hw, q, model.engine, False))
     if args.ladder:

@@ -155,9 +155,11 @@ def explain(exc: BaseException, repo_id: str, filename: str | None = None) -> Tu
         return HubRepoError(f"cannot read {what}: the Hub answered HTTP {status}")
     if _is_timeout(exc):
         return HubUnreachableError(f"cannot read {what}: the Hub timed out after {REQUEST_TIMEOUT_S:.0f} s")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, (OSError, errors.HfHubHTTPError)) or type(exc).__module__.startswith("httpx"):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return HubUnreachableError(f"cannot read {what}: the Hub is unreachable ({first})")
+    if type(exc).__module__.startswith("huggingface_hub"):  # e.g. a safetensors header it cannot parse
+        return HubRepoError(f"cannot read {what}: {first}")
     raise exc
 
 

@@ -35,8 +35,12 @@ class ResolvedModel:
     hub: HubModel | None = None  # planned from Hub metadata, not from files on this machine
 
 
-def resolve_model(spec: str, quant: str | None = None, engine: str | None = None) -> ResolvedModel:
-    """Resolve MODEL (and an optional --quant / --engine) without loading anything."""
+def resolve_model(
+    spec: str, quant: str | None = None, engine: str | None = None, *, hub: bool = False
+) -> ResolvedModel:
+    """Resolve MODEL (and an optional --quant / --engine) without loading anything. With `hub`, a repo id
+    that is not downloaded is read from its Hub metadata (a plan, never a run); without, it is refused
+    with the `tuilab pull` that fetches it."""
     path = Path(spec).expanduser()
     if spec == "demo":
         from tuilab.models.tiny import ensure_demo_model
@@ -56,7 +60,17 @@ def resolve_model(spec: str, quant: str | None = None, engine: str | None = None
         cached = find_in_hf_cache(spec)
         if cached is not None and _has_hf_weights(cached):
             return _from_dir(cached, quant, engine)
-        return _from_hub(spec, quant, engine)
+        if hub:
+            return _from_hub(spec, quant, engine)
+        pulled = _pulled_ggufs(cached)
+        if len(pulled) == 1:
+            return _from_gguf(pulled[0], quant, engine)
+        if pulled:
+            shown = ", ".join(str(p) for p in pulled[:4]) + (" ..." if len(pulled) > 4 else "")
+            raise UsageError(f"{spec} has {len(pulled)} GGUF files in the cache; give one by path: {shown}")
+        raise UsageError(
+            f"{spec!r} is not in the local Hugging Face cache; fetch it with `tuilab pull {spec}`"
+        )
     raise UnknownNameError("model", spec, [*profiles.model_profile_names(), "demo"])
 
 
@@ -103,6 +117,13 @@ def _from_profile(name: str, quant: str | None, engine: str | None) -> ResolvedM
     prof = load_model_profile(name)
     q = _pick_quant(quant, engine, prof.default_quant or DEFAULT_LLAMA_QUANT)
     return ResolvedModel(prof.name, prof.arch, q, quant_name(q), None, quant_engine(q), "profile")
+
+
+def _pulled_ggufs(snapshot: Path | None) -> list[Path]:
+    """The GGUF model files `tuilab pull` put in a repo's cache snapshot (projectors left out)."""
+    if snapshot is None:
+        return []
+    return sorted(p for p in snapshot.rglob("*.gguf") if not p.name.lower().startswith("mmproj"))
 
 
 def _has_hf_weights(snapshot: Path) -> bool:
