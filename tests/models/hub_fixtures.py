@@ -23,6 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "hub"
 QWEN3_MOE_REPO = "unsloth/Qwen3-30B-A3B-GGUF"
 QWEN3_SMALL_REPO = "Qwen/Qwen3-0.6B"
 GATED_REPO = "meta-llama/Llama-3.2-1B"
+QWEN3_MOE_HF_REPO = "Qwen/Qwen3-30B-A3B"
 # Qwen3's tokenizer: 151,936 ids in config.json's vocab_size, 151,387 BPE merges (tokenizer.json of
 # Qwen/Qwen3-0.6B); the strings here are synthetic, their count and rough length are real.
 QWEN3_VOCAB, QWEN3_MERGES = 151_936, 151_387
@@ -147,14 +148,63 @@ def qwen3_small_tensors() -> dict[str, tuple[int, ...]]:
 
 
 def qwen3_small_safetensors() -> tuple[bytes, int]:
+    return safetensors_file(qwen3_small_tensors())
+
+
+def safetensors_file(tensors: dict[str, tuple[int, ...]]) -> tuple[bytes, int]:
+    """(header bytes, file size) of a BF16 safetensors file holding `tensors` back to back."""
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     offset = 0
-    for name, shape in qwen3_small_tensors().items():
+    for name, shape in tensors.items():
         n_bytes = int(np.prod(shape)) * 2  # BF16
         header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + n_bytes]}
         offset += n_bytes
     raw = json.dumps(header).encode()
     return struct.pack("<Q", len(raw)) + raw, 8 + len(raw) + offset
+
+
+def qwen3_moe_hf_tensors() -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes transformers' Qwen3MoeForCausalLM stores: one tensor per expert."""
+    cfg = json.loads((FIXTURES / "Qwen3-30B-A3B.config.json").read_text())
+    h, f, hd, e = cfg["hidden_size"], cfg["moe_intermediate_size"], cfg["head_dim"], cfg["num_experts"]
+    q, kv = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
+    out: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (cfg["vocab_size"], h)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        out |= {
+            p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
+            p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.o_proj.weight": (h, q),
+            p + "self_attn.q_norm.weight": (hd,), p + "self_attn.k_norm.weight": (hd,),
+            p + "mlp.gate.weight": (e, h),
+        }  # fmt: skip
+        for j in range(e):
+            x = f"{p}mlp.experts.{j}."
+            out |= {
+                x + "gate_proj.weight": (f, h),
+                x + "up_proj.weight": (f, h),
+                x + "down_proj.weight": (h, f),
+            }
+    out |= {"model.norm.weight": (h,), "lm_head.weight": (cfg["vocab_size"], h)}
+    return out
+
+
+def qwen3_moe_hf_repo(n_shards: int = 16) -> FakeRepo:
+    """Qwen/Qwen3-30B-A3B: its real config.json and 16 BF16 shards with an index, as the repo ships
+    them (the shard boundaries here are ours: whole layers, in order)."""
+    tensors = list(qwen3_moe_hf_tensors().items())
+    per_shard = -(-len(tensors) // n_shards)
+    files = {"config.json": FakeFile((FIXTURES / "Qwen3-30B-A3B.config.json").read_bytes())}
+    weight_map: dict[str, str] = {}
+    for k in range(n_shards):
+        name = f"model-{k + 1:05d}-of-{n_shards:05d}.safetensors"
+        chunk = dict(tensors[k * per_shard : (k + 1) * per_shard])
+        head, size = safetensors_file(chunk)
+        files[name] = FakeFile(head, size)
+        weight_map |= dict.fromkeys(chunk, name)
+    index = {"metadata": {"total_size": 0}, "weight_map": weight_map}
+    files["model.safetensors.index.json"] = FakeFile(json.dumps(index).encode())
+    return FakeRepo(files, sha="ad44e777bcd18fa416d9da3bd8f70d33ebb85d39")
 
 
 def gated_repo() -> FakeRepo:

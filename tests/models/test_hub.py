@@ -7,6 +7,7 @@ real config.json texts and GGUF / safetensors headers written from real shapes (
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -31,7 +32,12 @@ HW = ("--hardware", "rtx-4090-24gb")
 
 @pytest.fixture(scope="module")
 def repos() -> dict[str, FakeRepo]:
-    return {MOE: fx.qwen3_moe_repo(), SMALL: fx.qwen3_small_repo(), GATED: fx.gated_repo()}
+    return {
+        MOE: fx.qwen3_moe_repo(),
+        SMALL: fx.qwen3_small_repo(),
+        GATED: fx.gated_repo(),
+        fx.QWEN3_MOE_HF_REPO: fx.qwen3_moe_hf_repo(),
+    }
 
 
 @pytest.fixture
@@ -175,10 +181,20 @@ class TestSafetensorsRepo:
         self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
     ) -> None:
         plan = fit_json(capsys, SMALL, *HW)
-        n_params = sum(int.__mul__(*s) if len(s) == 2 else s[0] for s in fx.qwen3_small_tensors().values())
+        n_params = sum(math.prod(s) for s in fx.qwen3_small_tensors().values())
         basis = str(plan["basis"])
         assert f"{n_params:,} in 1 safetensors file(s): BF16 {n_params:,}" in basis
         assert plan["quant"] == "mlx-bf16"  # planned as stored, like a local model folder
+
+    def test_every_shard_header_is_read_for_a_sharded_moe(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, fx.QWEN3_MOE_HF_REPO, "--quant", "Q4_K_M", *HW)
+        n_params = sum(math.prod(s) for s in fx.qwen3_moe_hf_tensors().values())
+        assert f"{n_params:,} in 16 safetensors file(s)" in str(plan["basis"])
+        shards = {s.path for s in hub.log if s.range and s.path.endswith(".safetensors")}
+        assert len(shards) == 16
+        assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")  # planned from the config
 
     def test_a_what_if_quant_plans_the_config(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
         plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)
