@@ -90,9 +90,21 @@ class TestGGUFRepoQuantPicksTheFile:
         plan = fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)
         assert plan["quant"] == "Q4_K_M"
         assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")
+        name = "Qwen3-30B-A3B-Q4_K_M.gguf"
+        assert plan["hub"] == {
+            "repo": MOE,
+            "revision": "main",
+            "commit": hub.repos[MOE].sha,
+            "format": "gguf",
+            "from_cache": False,
+            "quant": "Q4_K_M",
+            "files": [name],
+            "size_bytes": hub.repos[MOE].files[name].size_bytes,
+            "header_bytes_read": hub.bytes_served(name),
+        }
         basis = plan["basis"]
         assert isinstance(basis, dict)
-        assert basis["hub file"].startswith("Qwen3-30B-A3B-Q4_K_M.gguf (")
+        assert basis["hub file"].startswith(f"{name} (")
 
     def test_the_quant_matches_case_insensitively(
         self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
@@ -195,6 +207,14 @@ class TestSafetensorsRepo:
         shards = {s.path for s in hub.log if s.range and s.path.endswith(".safetensors")}
         assert len(shards) == 16
         assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")  # planned from the config
+
+    def test_a_config_alone_in_the_hub_cache_is_not_listed_as_a_model(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from tuilab.models.discovery import discover
+
+        fit_json(capsys, SMALL, *HW)
+        assert [m for m in discover([]) if "Qwen3-0.6B" in m.name] == []
 
     def test_a_what_if_quant_plans_the_config(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
         plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)

@@ -72,7 +72,7 @@ def run_fit(args: argparse.Namespace) -> int:
         return _ladder(args, model, hw)
     fit = fit_hub.with_hub_basis(_plan(args, model, hw, model.quant, model.engine), model)
     if args.json:
-        print(json.dumps(fit.to_dict(), indent=2))
+        print(json.dumps(fit_hub.plan_json(fit, model), indent=2))
     else:
         print(render_plan(fit))
     return 0

@@ -32,6 +32,14 @@ def with_hub_basis(fit: FitPlan, model: ResolvedModel) -> FitPlan:
     return dataclasses.replace(fit, basis={**fit.basis, **model.hub.basis()})
 
 
+def plan_json(fit: FitPlan, model: ResolvedModel) -> dict[str, Any]:
+    """`fit --json`: the plan's object, with a "hub" object when the model came from Hub metadata."""
+    out = fit.to_dict()
+    if model.hub is not None:
+        out["hub"] = model.hub.to_json()
+    return out
+
+
 def is_hub_gguf(model: ResolvedModel) -> bool:
     return model.hub is not None and model.hub.format == "gguf"
 

@@ -81,6 +81,23 @@ class HubModel:
     def repo_id(self) -> str:
         return self.listing.repo_id
 
+    def to_json(self) -> dict[str, object]:
+        """The Hub facts as `fit --json` prints them under "hub"."""
+        out: dict[str, object] = {
+            "repo": self.repo_id,
+            "revision": self.listing.revision,
+            "commit": self.listing.commit,
+            "format": self.format,
+            "from_cache": self.listing.from_cache,
+        }
+        if self.choice is not None:
+            out |= {"quant": self.choice.quant, "files": [f.name for f in self.choice.files]}
+            out |= {"size_bytes": self.choice.size_bytes, "header_bytes_read": self.header_bytes}
+        if self.safetensors is not None:
+            out |= {"params_by_dtype": dict(self.safetensors.params_by_dtype)}
+            out |= {"safetensors_bytes": self.safetensors.tensor_bytes}
+        return out
+
     def basis(self) -> dict[str, str]:
         """Where this plan's model facts came from, in the words the fit output shows."""
         where = f"{self.repo_id} @ {self.listing.commit[:10]}"
