@@ -146,6 +146,13 @@ class TestGGUFRepoQuantPicksTheFile:
             assert quant in err
         assert "MMPROJ" not in err.upper()
 
+    @pytest.mark.parametrize("args", [("--engine", "mlx"), ("--quant", "mlx-4bit")], ids=["engine", "quant"])
+    def test_mlx_on_a_gguf_repo_is_refused(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str], args: tuple[str, str]
+    ) -> None:
+        code, _, err = fit(capsys, MOE, *args)
+        assert code == 2 and "run on llama.cpp" in err
+
 
 class TestRangeReadsGrowUntilTheHeaderParses:
     def test_a_real_sized_header_is_read_in_growing_contiguous_ranges(

@@ -140,7 +140,7 @@ def _from_hub(repo_id: str, quant: str | None, engine: str | None) -> ResolvedMo
     hub = fetch_hub_model(check_repo_id(repo_id), quant if _names_a_gguf_quant(quant) else None)
     if hub.format == "gguf":
         assert hub.arch is not None and hub.choice is not None
-        if engine == "mlx":
+        if engine == "mlx" or (quant is not None and not _names_a_gguf_quant(quant)):
             raise UsageError(f"{repo_id} holds GGUF files, which run on llama.cpp; MLX needs an MLX repo")
         return ResolvedModel(repo_id, hub.arch, None, hub.choice.quant, None, "llama.cpp", "gguf", hub)
     assert hub.config_path is not None
