@@ -215,6 +215,22 @@ class TestSafetensorsRepo:
         assert len(shards) == 16
         assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")  # planned from the config
 
+    def test_only_config_json_lands_in_the_hub_cache(
+        self, hub: FakeHub, hf_env: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An index without its shards there would read as a broken download on the next call."""
+        fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)
+        snapshot = (
+            hf_env
+            / "hf"
+            / "hub"
+            / "models--Qwen--Qwen3-30B-A3B"
+            / "snapshots"
+            / hub.repos[fx.QWEN3_MOE_HF_REPO].sha
+        )
+        assert sorted(p.name for p in snapshot.iterdir()) == ["config.json"]
+        assert fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)["model"] == fx.QWEN3_MOE_HF_REPO
+
     def test_a_config_alone_in_the_hub_cache_is_not_listed_as_a_model(
         self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -411,13 +427,23 @@ class TestOnlyFitAsksTheHub:
 
 
 class TestTheCommandLine:
-    def test_the_issue_example_end_to_end(self, hub: FakeHub, hf_env: Path) -> None:
-        """A real process: huggingface_hub reads HF_ENDPOINT and the cache folders at import."""
+    @pytest.mark.parametrize(
+        ("args", "says"),
+        [((MOE, "--quant", "Q4_K_M"), "Qwen3-30B-A3B  Q4_K_M  llama.cpp"),
+         ((fx.QWEN3_MOE_HF_REPO, "--quant", "Q4_K_M"), "16 safetensors file(s)")],
+        ids=["gguf", "sharded-safetensors"],
+    )  # fmt: skip
+    def test_end_to_end_in_a_real_process(
+        self, hub: FakeHub, hf_env: Path, args: tuple[str, ...], says: str
+    ) -> None:
+        """huggingface_hub reads HF_ENDPOINT and the cache folders once, at import: a real process sees
+        them as a user's would, and a second run must agree with the first."""
         import subprocess
         import sys
 
-        cmd = [sys.executable, "-m", "tuilab", "fit", MOE, "--quant", "Q4_K_M", *HW]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ))
-        assert proc.returncode == 0, proc.stderr
-        assert "Qwen3-30B-A3B  Q4_K_M  llama.cpp" in proc.stdout
-        assert "hub file" in proc.stdout
+        cmd = [sys.executable, "-m", "tuilab", "fit", *args, *HW]
+        for _ in range(2):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+            assert proc.returncode == 0, proc.stderr
+            assert says in proc.stdout
+            assert proc.stderr == ""  # no progress bars, no warnings

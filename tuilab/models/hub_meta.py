@@ -10,6 +10,7 @@ huggingface_hub is imported only here, and only on the Hub path.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -34,6 +35,12 @@ DEADLINE_S = 8.5
 _DEFAULT_ENDPOINT = "https://huggingface.co"  # huggingface_hub.constants._HF_DEFAULT_ENDPOINT
 _REVISION_RE = re.compile(r"^[\w.-]{1,128}$")
 _CACHE_VERSION = 1
+_SAFETENSORS_INDEX = "model.safetensors.index.json"
+_MAX_INDEX_BYTES = 64 << 20  # index files list tensor names only (models/safetensors.py's same bound)
+# Shard headers read at once. huggingface_hub's get_safetensors_metadata uses min(32, cpu_count + 4)
+# threads (hf_thread_map in utils/tqdm.py, Python's ThreadPoolExecutor default); we take that formula's
+# floor on a 4-core laptop, 8, since each request only waits on the network.
+_SHARD_WORKERS = 8
 
 
 class HubUnreachableError(TuilabError):
@@ -226,7 +233,8 @@ def fetch_config(listing: RepoListing) -> Path:
 
 
 def fetch_safetensors(listing: RepoListing) -> SafetensorsSummary:
-    """Parameters per dtype from the safetensors headers (bounded range reads in huggingface_hub)."""
+    """Parameters per dtype from the safetensors headers of the model's weight files, each read by
+    huggingface_hub's bounded range requests (`parse_safetensors_file_metadata`), shards in parallel."""
     cache = MetaCache(listing.repo_id)
     cached = cache.safetensors(listing.commit)
     if cached is not None:
@@ -235,22 +243,75 @@ def fetch_safetensors(listing: RepoListing) -> SafetensorsSummary:
         raise HubUnreachableError(
             f"cannot read the safetensors headers of {listing.repo_id}: offline and not read before"
         )
+    names = _weight_files(listing)
+    params: dict[str, int] = {}
+    data_bytes = 0
+    for meta in _parallel([functools.partial(_safetensors_header, listing, name) for name in names]):
+        for dtype, n in meta.parameter_count.items():
+            params[str(dtype)] = params.get(str(dtype), 0) + int(n)
+        data_bytes += sum(t.data_offsets[1] - t.data_offsets[0] for t in meta.tensors.values())
+    summary = SafetensorsSummary(params, data_bytes, len(names))
+    cache.save_safetensors(listing.commit, summary)
+    return summary
+
+
+def _weight_files(listing: RepoListing) -> list[str]:
+    """The shards the index names, or model.safetensors, or every top-level .safetensors file. The index
+    is read by a range request, not into the hub cache: there, next to config.json without its shards, it
+    would look like a broken download."""
+    index = next((f for f in listing.files if f.name == _SAFETENSORS_INDEX), None)
+    if index is not None:
+        if index.size_bytes > _MAX_INDEX_BYTES:
+            raise HubRepoError(
+                f"{listing.repo_id}: {_SAFETENSORS_INDEX} is over {_MAX_INDEX_BYTES >> 20} MiB"
+            )
+        try:
+            weight_map = json.loads(fetch_range(listing, index.name, 0, index.size_bytes - 1))["weight_map"]
+            return sorted({str(v) for v in weight_map.values()})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise HubRepoError(f"{listing.repo_id}: {_SAFETENSORS_INDEX} has no weight_map") from None
+    if listing.has("model.safetensors"):
+        return ["model.safetensors"]
+    return [f.name for f in listing.files if f.name.endswith(".safetensors") and "/" not in f.name]
+
+
+def _safetensors_header(listing: RepoListing, filename: str) -> Any:
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=hub_endpoint())
-    with hub_errors(listing.repo_id):
-        meta = api.get_safetensors_metadata(
-            listing.repo_id, revision=listing.commit, token=_token(), timeout=REQUEST_TIMEOUT_S
+    with hub_errors(listing.repo_id, filename):
+        return api.parse_safetensors_file_metadata(
+            listing.repo_id, filename, revision=listing.commit, token=_token(), timeout=REQUEST_TIMEOUT_S
         )
-    data_bytes = sum(
-        t.data_offsets[1] - t.data_offsets[0]
-        for f in meta.files_metadata.values()
-        for t in f.tensors.values()
-    )
-    params = {str(dtype): int(n) for dtype, n in meta.parameter_count.items()}
-    summary = SafetensorsSummary(params, data_bytes, len(meta.files_metadata))
-    cache.save_safetensors(listing.commit, summary)
-    return summary
+
+
+def _parallel(jobs: list[Callable[[], T]], n_workers: int = _SHARD_WORKERS) -> list[T]:
+    """Run `jobs` on a few daemon threads (a big MoE has 100+ shards); the first error is raised. Daemon
+    threads, not an executor, so a deadline that gives up never waits for them at exit."""
+    results: list[T | None] = [None] * len(jobs)
+    errors: list[BaseException] = []
+    next_job = iter(range(len(jobs)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not errors:
+            with lock:
+                i = next(next_job, None)
+            if i is None:
+                return
+            try:
+                results[i] = jobs[i]()
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(n_workers, len(jobs)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
 
 
 def fetch_range(listing: RepoListing, filename: str, start: int, end: int) -> bytes:

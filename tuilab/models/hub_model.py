@@ -102,7 +102,7 @@ class HubModel:
         """Where this plan's model facts came from, in the words the fit output shows."""
         where = f"{self.repo_id} @ {self.listing.commit[:10]}"
         if self.listing.from_cache:
-            where += " (cached metadata; the Hub was not asked)"
+            where += " (cached metadata: offline, or the Hub out of reach)"
         out = {"hub repo": where}
         if self.choice is not None:
             parts = f"{len(self.choice.files)} parts, " if len(self.choice.files) > 1 else ""
