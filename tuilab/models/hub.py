@@ -7,7 +7,6 @@ huggingface_hub does the work (progress bars on stderr, resuming a partial downl
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,38 +51,39 @@ def pull(repo_id: str, filename: str | None = None, *, revision: str | None = No
     except ImportError as exc:
         raise DownloadError("downloading needs huggingface_hub (pip install huggingface-hub)") from exc
     from tuilab.models.hf import hf_hub_cache_dir
-    from tuilab.models.hub_meta import hub_endpoint
+    from tuilab.models.hub_meta import hub_endpoint, hub_offline, hub_token
 
-    endpoint, cache = hub_endpoint(), hf_hub_cache_dir()
+    offline = hub_offline()
+    endpoint, cache, token = hub_endpoint(), hf_hub_cache_dir(), hub_token()
     try:
-        files = _list_files(repo_id, revision, filename)
+        files = [] if offline else _list_files(repo_id, revision)
         if filename and not _is_pattern(filename):
             path = hf.hf_hub_download(
-                repo_id, filename, revision=revision, endpoint=endpoint, cache_dir=cache
-            )
+                repo_id, filename, revision=revision, local_files_only=offline,
+                endpoint=endpoint, cache_dir=cache, token=token,
+            )  # fmt: skip
             return PullResult(repo_id, Path(str(path)), (filename,))
         if filename is None:
             _refuse_many_ggufs(repo_id, files)
         patterns = [filename] if filename else None
         snapshot = hf.snapshot_download(
-            repo_id, allow_patterns=patterns, revision=revision, endpoint=endpoint, cache_dir=cache
-        )
+            repo_id, allow_patterns=patterns, revision=revision, local_files_only=offline,
+            endpoint=endpoint, cache_dir=cache, token=token,
+        )  # fmt: skip
         return PullResult(repo_id, Path(str(snapshot)), tuple(patterns or ()))
     except _hub_errors() as exc:
         raise DownloadError(_explain(repo_id, filename, exc)) from exc
 
 
-def _list_files(repo_id: str, revision: str | None, filename: str | None) -> list[str]:
-    """The repo's file names from one request with a short timeout and no retries; offline it names
-    what cannot be downloaded, in the same words as a failed download."""
-    from huggingface_hub import HfApi, errors
+def _list_files(repo_id: str, revision: str | None) -> list[str]:
+    """The repo's file names from one request with a short timeout and no retries, so an unreachable
+    or failing Hub is reported at once; offline (HF_HUB_OFFLINE) the cache answers instead."""
+    from huggingface_hub import HfApi
 
-    from tuilab.models.hub_meta import REQUEST_TIMEOUT_S, hub_endpoint, hub_offline
+    from tuilab.models.hub_meta import REQUEST_TIMEOUT_S, hub_endpoint, hub_token
 
-    if hub_offline():
-        raise errors.OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
     info = HfApi(endpoint=hub_endpoint()).model_info(
-        repo_id, revision=revision, timeout=REQUEST_TIMEOUT_S, token=os.environ.get("HF_TOKEN") or None
+        repo_id, revision=revision, timeout=REQUEST_TIMEOUT_S, token=hub_token()
     )
     return [s.rfilename for s in info.siblings or ()]
 

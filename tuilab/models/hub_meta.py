@@ -98,7 +98,7 @@ def hub_endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or _DEFAULT_ENDPOINT).rstrip("/")
 
 
-def _token() -> str | None:
+def hub_token() -> str | None:
     """HF_TOKEN when set; otherwise None lets huggingface_hub use the `hf auth login` token."""
     return os.environ.get("HF_TOKEN") or None
 
@@ -205,7 +205,7 @@ def _model_info(repo_id: str, revision: str) -> RepoListing:
 
     api = HfApi(endpoint=hub_endpoint())
     info = api.model_info(
-        repo_id, revision=revision, files_metadata=True, timeout=REQUEST_TIMEOUT_S, token=_token()
+        repo_id, revision=revision, files_metadata=True, timeout=REQUEST_TIMEOUT_S, token=hub_token()
     )
     files = tuple(HubFile(s.rfilename, int(s.size or 0)) for s in info.siblings or ())
     if not info.sha:
@@ -225,7 +225,7 @@ def fetch_config(listing: RepoListing) -> Path:
             revision=listing.commit,
             cache_dir=hf_hub_cache_dir(),
             endpoint=hub_endpoint(),
-            token=_token(),
+            token=hub_token(),
             etag_timeout=REQUEST_TIMEOUT_S,
             local_files_only=local_only,
         )
@@ -281,7 +281,7 @@ def _safetensors_header(listing: RepoListing, filename: str) -> Any:
     api = HfApi(endpoint=hub_endpoint())
     with hub_errors(listing.repo_id, filename):
         return api.parse_safetensors_file_metadata(
-            listing.repo_id, filename, revision=listing.commit, token=_token(), timeout=REQUEST_TIMEOUT_S
+            listing.repo_id, filename, revision=listing.commit, token=hub_token(), timeout=REQUEST_TIMEOUT_S
         )
 
 
@@ -321,7 +321,7 @@ def fetch_range(listing: RepoListing, filename: str, start: int, end: int) -> by
     from huggingface_hub.utils._headers import build_hf_headers
 
     url = hf_hub_url(listing.repo_id, filename, revision=listing.commit, endpoint=hub_endpoint())
-    headers = {**build_hf_headers(token=_token()), "Range": f"bytes={start}-{end}"}
+    headers = {**build_hf_headers(token=hub_token()), "Range": f"bytes={start}-{end}"}
     want = end - start + 1
     out = bytearray()
     with (
