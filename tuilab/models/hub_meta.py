@@ -159,7 +159,8 @@ def explain(exc: BaseException, repo_id: str, filename: str | None = None) -> Tu
         status = exc.response.status_code
         if status >= 500 or status in (408, 429):
             return HubUnreachableError(f"cannot read {what}: the Hub answered HTTP {status}; try again later")
-        return HubRepoError(f"cannot read {what}: the Hub answered HTTP {status}")
+        hint = " (check HF_TOKEN)" if status in (401, 403) else ""
+        return HubRepoError(f"cannot read {what}: the Hub answered HTTP {status}{hint}")
     if _is_timeout(exc):
         return HubUnreachableError(f"cannot read {what}: the Hub timed out after {REQUEST_TIMEOUT_S:.0f} s")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
