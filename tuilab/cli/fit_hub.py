@@ -47,16 +47,17 @@ def is_hub_gguf(model: ResolvedModel) -> bool:
 def hub_ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec, plan_fn: PlanFn) -> int:
     """Every GGUF file of the repo: quant, exact size, and its plan (exact for the file read)."""
     rows = _rows(model, plan_fn)
+    ctx = next((row[3].ctx_tokens for row in rows if row[3] is not None), args.ctx)
     if args.json:
         out = {
             "model": model.name,
             "hardware": hw.name,
-            "ctx": args.ctx,
+            "ctx": ctx,
             "files": [_row_json(*row) for row in rows],
         }
         print(json.dumps(out, indent=2))
     else:
-        print(render_hub_ladder(model, hw, args.ctx, rows))
+        print(render_hub_ladder(model, hw, ctx, rows))
     return 0
 
 
