@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
-from tuilab.cli import cluster
+from tuilab.cli import cluster, fit_hub
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.lab.machine import machine_spec
@@ -22,7 +23,8 @@ from tuilab.models.resolve import resolve_model
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fit", help="will a model fit, and how fast will it run", description=__doc__)
     p.add_argument(
-        "model", help="profile name, GGUF path, model directory, HF repo id in the cache, or 'demo'"
+        "model",
+        help="profile name, GGUF path, model directory, HF repo id (cached, or read from the Hub), or 'demo'",
     )
     p.add_argument(
         "--quant", help="e.g. Q4_K_M, Q8_0, IQ2_XS, mlx-4bit, mlx-8bit-g32 (default: the file's, or Q4_K_M)"
@@ -66,11 +68,15 @@ def run_fit(args: argparse.Namespace) -> int:
     if cluster.wants_cluster(args):
         return cluster.run_cluster_fit(args, query)
     hw = machine_spec(args.hardware, args.gpu_budget)
-    model = resolve_model(args.model, args.quant, args.engine)
+    model = resolve_model(args.model, args.quant, args.engine, hub=True)
+    if args.ladder and fit_hub.is_hub_gguf(model):
+        return fit_hub.hub_ladder(
+            args, model, hw, lambda q: plan_fit(replace(model, quant=q), hw, query, advise=False)
+        )
     if args.ladder:
         return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
-    fit = plan_fit(model, hw, query)
-    print(json.dumps(fit.to_dict(), indent=2) if args.json else render_plan(fit))
+    fit = fit_hub.with_hub_basis(plan_fit(model, hw, query), model)
+    print(json.dumps(fit_hub.plan_json(fit, model), indent=2) if args.json else render_plan(fit))
     return 0
 
 

@@ -1,17 +1,22 @@
 """Turn what a user typed as MODEL into an architecture, a quant and an engine.
 
 MODEL is a GGUF path, a model directory (Hugging Face or MLX format), a profile name, an HF repo id
-found in the local cache, or `demo`. Nothing is downloaded and no engine is imported.
+(from the local cache when its weights are there, else from its metadata on the Hub), or `demo`.
+Nothing is downloaded and no engine is imported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuilab.core.arch import ModelArch
 from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.quant import MLXQuant, QuantSpec, parse_quant, quant_engine, quant_name
+
+if TYPE_CHECKING:
+    from tuilab.models.hub_model import HubModel
 
 DEFAULT_LLAMA_QUANT = "Q4_K_M"  # the usual sweet spot (README: the ladder)
 DEFAULT_MLX_QUANT = "mlx-4bit"
@@ -27,10 +32,15 @@ class ResolvedModel:
     path: Path | None
     engine: str  # "llama.cpp" or "mlx"
     format: str  # "gguf", "mlx", "hf" or "profile"
+    hub: HubModel | None = None  # planned from Hub metadata, not from files on this machine
 
 
-def resolve_model(spec: str, quant: str | None = None, engine: str | None = None) -> ResolvedModel:
-    """Resolve MODEL (and an optional --quant / --engine) without loading anything."""
+def resolve_model(
+    spec: str, quant: str | None = None, engine: str | None = None, *, hub: bool = False
+) -> ResolvedModel:
+    """Resolve MODEL (and an optional --quant / --engine) without loading anything. With `hub`, a repo id
+    that is not downloaded is read from its Hub metadata (a plan, never a run); without, it is refused
+    with the `tuilab pull` that fetches it."""
     path = Path(spec).expanduser()
     if spec == "demo":
         from tuilab.models.tiny import ensure_demo_model
@@ -48,8 +58,16 @@ def resolve_model(spec: str, quant: str | None = None, engine: str | None = None
         from tuilab.models.hf import find_in_hf_cache
 
         cached = find_in_hf_cache(spec)
-        if cached is not None:
+        if cached is not None and _has_hf_weights(cached):
             return _from_dir(cached, quant, engine)
+        if hub:
+            return _from_hub(spec, quant, engine)
+        pulled = _pulled_ggufs(cached)
+        if len(pulled) == 1:
+            return _from_gguf(pulled[0], quant, engine)
+        if pulled:
+            shown = ", ".join(str(p) for p in pulled[:4]) + (" ..." if len(pulled) > 4 else "")
+            raise UsageError(f"{spec} has {len(pulled)} GGUF files in the cache; give one by path: {shown}")
         raise UsageError(
             f"{spec!r} is not in the local Hugging Face cache; fetch it with `tuilab pull {spec}`"
         )
@@ -99,3 +117,36 @@ def _from_profile(name: str, quant: str | None, engine: str | None) -> ResolvedM
     prof = load_model_profile(name)
     q = _pick_quant(quant, engine, prof.default_quant or DEFAULT_LLAMA_QUANT)
     return ResolvedModel(prof.name, prof.arch, q, quant_name(q), None, quant_engine(q), "profile")
+
+
+def _pulled_ggufs(snapshot: Path | None) -> list[Path]:
+    """The GGUF model files `tuilab pull` put in a repo's cache snapshot (projectors left out)."""
+    if snapshot is None:
+        return []
+    return sorted(p for p in snapshot.rglob("*.gguf") if not p.name.lower().startswith("mmproj"))
+
+
+def _has_hf_weights(snapshot: Path) -> bool:
+    """A downloaded model, not just the config.json a Hub plan cached."""
+    return (snapshot / "config.json").is_file() and any(snapshot.glob("*.safetensors"))
+
+
+def _from_hub(repo_id: str, quant: str | None, engine: str | None) -> ResolvedModel:
+    """Plan a repo that is not on this machine from its Hub metadata: a GGUF file's header (the file
+    `quant` names) or config.json with the safetensors headers."""
+    from tuilab.models.hub import check_repo_id
+    from tuilab.models.hub_model import fetch_hub_model
+
+    hub = fetch_hub_model(check_repo_id(repo_id), quant if _names_a_gguf_quant(quant) else None)
+    if hub.format == "gguf":
+        assert hub.arch is not None and hub.choice is not None
+        if engine == "mlx" or (quant is not None and not _names_a_gguf_quant(quant)):
+            raise UsageError(f"{repo_id} holds GGUF files, which run on llama.cpp; MLX needs an MLX repo")
+        return ResolvedModel(repo_id, hub.arch, None, hub.choice.quant, None, "llama.cpp", "gguf", hub)
+    assert hub.config_path is not None
+    return replace(_from_dir(hub.config_path.parent, quant, engine), hub=hub, path=None)
+
+
+def _names_a_gguf_quant(quant: str | None) -> bool:
+    """An MLX quant name is a what-if for a safetensors repo, never a GGUF file to pick."""
+    return quant is not None and not quant.strip().lower().startswith("mlx-")
