@@ -17,6 +17,7 @@ from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import gb
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Finished, Loaded, Stats, Tokens
+from tuilab.engines.prompt import read_prompt
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
     MLX,
@@ -38,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("model", help="GGUF path, model directory, HF repo id in the cache, or 'demo'")
     p.add_argument("--engine", help="llama.cpp or mlx (default: from the model's format)")
-    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"prompt text (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--prompt", help=f"prompt text (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--prompt-file", metavar="FILE", help="read the prompt (UTF-8) from FILE; '-' is stdin")
     p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="tokens to generate (128)")
     p.add_argument("--ctx", type=int, help="context length in tokens (default: 4096 or the model's maximum)")
     p.add_argument("--gpu-layers", type=int, help="llama.cpp layers to offload (default: the fit plan's)")
@@ -54,6 +56,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_command(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    # Read and checked before anything loads; the cluster path reads it from args.
+    prompt = args.prompt = read_prompt(args.prompt, args.prompt_file, sys.stdin.buffer, DEFAULT_PROMPT)
     if cluster.wants_cluster(args):
         return cluster.run_cluster_command(args)
     engine = engine_name(args.engine) if args.engine else None
@@ -69,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
         str(model.path), ctx_tokens=ctx_tokens, gpu_layers=gpu_layers, kv_type=kv, threads=args.threads
     )
     sampling = SamplingParams(temperature=args.temperature)
-    loaded, stats, finished = stream_run(engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout)
+    loaded, stats, finished = stream_run(engine, spec, prompt, args.max_tokens, sampling, sys.stdout)
     print(stats_line(engine, model, loaded, stats, finished, fit), file=sys.stderr)
     if args.json:
         print(json.dumps(result_dict(engine, model, loaded, stats, finished, fit)))
@@ -138,7 +142,7 @@ def stream_run(
     with EngineWorker(engine) as worker:
         loaded = worker.load(spec)
         if isinstance(loaded, Failed):
-            raise EngineError(f"{engine} could not load {spec.path}: {loaded.describe()}")
+            raise loaded.error(f"{engine} could not load {spec.path}")
         stats: Stats | None = None
         events = worker.generate(prompt, max_tokens, sampling)
         while True:
@@ -153,7 +157,7 @@ def stream_run(
             elif isinstance(event, Stats):
                 stats = event
             elif isinstance(event, Failed):
-                raise EngineError(f"{engine} failed while generating: {event.describe()}")
+                raise event.error(f"{engine} failed while generating")
             elif isinstance(event, Finished):
                 out.write("\n")
                 out.flush()  # the text ends before the stats line on stderr starts

@@ -55,7 +55,7 @@ class EngineRunner:
         self._loaded_key = None
         event = self.host.load(engine, spec)
         if isinstance(event, Failed):
-            self._post(RunFailed(f"{engine} could not load {label}: {event.describe()}"))
+            self._post(RunFailed(event.message(f"{engine} could not load {label}")))
             return False
         self._loaded_key = (engine, spec)
         self.engine_rss_bytes = event.rss_bytes or 0
@@ -96,7 +96,7 @@ class EngineRunner:
             elif isinstance(event, Failed):
                 self._post(TextArrived("".join(pending)))
                 self._forget()
-                self._post(RunFailed(f"the engine failed while generating: {event.describe()}"))
+                self._post(RunFailed(event.message("the engine failed while generating")))
 
     def _flush(self, pending: list[str], event: Tokens, last_tokens: int, last_elapsed_s: float) -> None:
         self._post(TextArrived("".join(pending)))

@@ -1,0 +1,122 @@
+"""What a new user hit (issue 12), as a spec: each class reproduces one item through the real `tuilab`
+entry (`tuilab.cli.main`) with TUILAB_HOME in a temporary folder, on the session's tiny models."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tuilab.cli import main
+from tuilab.engines.client import EngineWorker
+from tuilab.engines.events import Failed
+from tuilab.engines.protocol import LoadSpec
+from tuilab.models.tiny import TinyModels
+
+LONG_PROMPT = "the quick brown fox jumps over the lazy dog " * 60  # ~500 tokens with the tiny vocab
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TUILAB_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _no_engine(*_: Any, **__: Any) -> Any:
+    raise AssertionError("an engine worker started; the prompt should have been refused before any load")
+
+
+def _model(tiny_models: TinyModels, engine: str) -> Path:
+    pytest.importorskip("llama_cpp" if engine == "llama.cpp" else "mlx_lm")
+    return tiny_models.gguf_f16 if engine == "llama.cpp" else tiny_models.mlx_dir
+
+
+class TestItem13PromptLongerThanTheContext:
+    """The reason is the one line a user reads, and it is their error (exit 2), not the engine's (4)."""
+
+    @pytest.mark.parametrize("engine", ["llama.cpp", "mlx"])
+    def test_the_cli_says_why_in_one_line_and_exits_2(
+        self, engine: str, tiny_models: TinyModels, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        model = _model(tiny_models, engine)
+        assert main(["run", str(model), "--ctx", "256", "--prompt", LONG_PROMPT, "--max-tokens", "4"]) == 2
+        err_lines = capsys.readouterr().err.strip().splitlines()
+        assert len(err_lines) == 1, err_lines  # no engine log lines pushing the reason away
+        assert "the prompt has" in err_lines[0] and "the context holds 256" in err_lines[0]
+
+    def test_the_run_pane_gets_the_reason_alone(self, tiny_models: TinyModels) -> None:
+        # The lab's engine runner posts `Failed.message(...)` as the Run pane's message.
+        model = _model(tiny_models, "llama.cpp")
+        with EngineWorker("llama.cpp") as worker:
+            assert not isinstance(worker.load(LoadSpec(str(model), ctx_tokens=256)), Failed)
+            events = list(worker.generate(LONG_PROMPT, 4))
+        failed = events[-1]
+        assert isinstance(failed, Failed) and failed.user_error
+        message = failed.message("the engine failed while generating")
+        assert message.startswith("the prompt has") and "\n" not in message
+
+    def test_an_engine_failure_keeps_its_reason_above_a_short_log_tail(self) -> None:
+        failed = Failed("the engine worker was killed (SIGKILL)", tuple(f"log line {i}" for i in range(40)))
+        lines = failed.message("llama.cpp failed while generating").splitlines()
+        assert lines[0] == "llama.cpp failed while generating: the engine worker was killed (SIGKILL)"
+        assert lines[-1].endswith("log line 39") and len(lines) <= 9  # the reason stays on the screen
+
+
+class TestItem14UndecodablePrompt:
+    """Bytes that are not UTF-8 are refused with exit 2 before the model loads, wherever they come from."""
+
+    @pytest.fixture(autouse=True)
+    def _engines_must_not_start(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr("tuilab.cli.run.EngineWorker", _no_engine)
+
+    def test_an_argument_with_undecodable_bytes(
+        self, tiny_models: TinyModels, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        prompt = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")  # how Python receives such argv
+        assert main(["run", str(tiny_models.gguf_f16), "--prompt", prompt]) == 2
+        err = capsys.readouterr().err
+        assert "not valid UTF-8 (byte 0xe9" in err and "Traceback" not in err
+
+    def test_a_prompt_file_with_undecodable_bytes(
+        self, tiny_models: TinyModels, tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        bad = tmp_path / "prompt.txt"
+        bad.write_bytes(b"hello \xff\xfe world")
+        assert main(["run", str(tiny_models.gguf_f16), "--prompt-file", str(bad)]) == 2
+        assert f"{bad}: the prompt is not valid UTF-8 (byte 0xff at offset 6)" in capsys.readouterr().err
+
+    def test_stdin_with_undecodable_bytes(
+        self,
+        tiny_models: TinyModels,
+        home: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xc3\x28 broken")))
+        assert main(["run", str(tiny_models.gguf_f16), "--prompt-file", "-"]) == 2
+        assert "standard input: the prompt is not valid UTF-8" in capsys.readouterr().err
+
+    def test_a_missing_prompt_file(
+        self, tiny_models: TinyModels, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["run", str(tiny_models.gguf_f16), "--prompt-file", "/no/such/prompt.txt"]) == 2
+        assert "/no/such/prompt.txt: no such file" in capsys.readouterr().err
+
+
+class TestItem14ValidPromptFromStdin:
+    def test_utf8_on_stdin_is_the_prompt(
+        self,
+        tiny_models: TinyModels,
+        home: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        pytest.importorskip("llama_cpp")
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(("Grüße, world " * 20).encode())))
+        args = ["run", str(tiny_models.gguf_f16), "--prompt-file", "-", "--max-tokens", "2", "--json"]
+        assert main(args) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert result["prompt_tokens"] > 40  # the default prompt is a handful of tokens
