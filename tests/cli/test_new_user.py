@@ -14,6 +14,7 @@ from tuilab.cli import main
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed
 from tuilab.engines.protocol import LoadSpec
+from tuilab.models.resolve import resolve_model
 from tuilab.models.tiny import TinyModels
 
 LONG_PROMPT = "the quick brown fox jumps over the lazy dog " * 60  # ~500 tokens with the tiny vocab
@@ -120,3 +121,66 @@ class TestItem14ValidPromptFromStdin:
         assert main(args) == 0
         result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert result["prompt_tokens"] > 40  # the default prompt is a handful of tokens
+
+
+@pytest.fixture
+def isolated_stores(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No LM Studio, Ollama or Hugging Face cache of the real user: only tuilab's own models folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("OLLAMA_MODELS", raising=False)
+    return home
+
+
+class TestItem12NamesRoundTrip:
+    """Every name `tuilab models` prints is a name fit and run accept, and no advice names a model that
+    the command it advises would refuse."""
+
+    def _listed_names(self, capsys: pytest.CaptureFixture[str]) -> list[str]:
+        assert main(["fit", "demo"]) == 0  # writes the demo set into the models folder
+        capsys.readouterr()
+        assert main(["models", "--json"]) == 0
+        return [m["name"] for m in json.loads(capsys.readouterr().out)]
+
+    def test_every_listed_name_is_accepted_by_fit(
+        self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        names = self._listed_names(capsys)
+        assert "demo/tiny-f16" in names
+        for name in names:
+            assert main(["fit", name, "--json"]) == 0, name
+            assert json.loads(capsys.readouterr().out)["verdict"] != "no_fit"
+
+    def test_the_last_part_of_a_listed_name_is_enough_when_only_one_model_has_it(
+        self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self._listed_names(capsys)
+        assert main(["fit", "tiny-f16", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["quant"] == "F16"
+
+    def test_run_accepts_a_listed_name(self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        pytest.importorskip("llama_cpp")
+        self._listed_names(capsys)
+        assert main(["run", "tiny-f16", "--max-tokens", "2", "--json"]) == 0
+
+    def test_a_local_name_is_never_sent_to_the_hub(
+        self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        self._listed_names(capsys)
+        assert main(["fit", "demo/tiny-f16"]) == 0
+        assert "tuilab pull" not in capsys.readouterr().out
+        assert main(["fit", "demo/tiny-f17"]) == 2
+        err = capsys.readouterr().err
+        assert "tuilab pull" not in err and "did you mean 'demo/tiny-f16'" in err
+
+    def test_a_repo_id_not_in_the_cache_still_points_to_pull(
+        self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["fit", "Qwen/Qwen3-0.6B"]) == 2
+        assert "tuilab pull Qwen/Qwen3-0.6B" in capsys.readouterr().err
+
+    def test_demo_with_the_mlx_engine_is_the_demo_mlx_folder(
+        self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["fit", "demo", "--engine", "mlx", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["engine"] == "mlx"

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuilab.core.arch import ModelArch
-from tuilab.core.errors import UnknownNameError, UsageError
+from tuilab.core.errors import ModelFileError, UnknownNameError, UsageError
 from tuilab.core.quant import MLXQuant, QuantSpec, parse_quant, quant_engine, quant_name
+
+if TYPE_CHECKING:
+    from tuilab.models.discovery import FoundModel
 
 DEFAULT_LLAMA_QUANT = "Q4_K_M"  # the usual sweet spot (README: the ladder)
 DEFAULT_MLX_QUANT = "mlx-4bit"
@@ -35,25 +39,68 @@ def resolve_model(spec: str, quant: str | None = None, engine: str | None = None
     if spec == "demo":
         from tuilab.models.tiny import ensure_demo_model
 
-        return _from_gguf(ensure_demo_model() / "tiny-f16.gguf", quant, engine)
+        demo = ensure_demo_model()
+        if engine == "mlx":  # the demo set holds the same tiny model as an MLX folder
+            return _from_dir(demo / "tiny-mlx", quant, engine)
+        return _from_gguf(demo / "tiny-f16.gguf", quant, engine)
     if path.is_file():
         return _from_gguf(path, quant, engine)
     if path.is_dir():
         return _from_dir(path, quant, engine)
+    if _looks_like_path(spec):
+        raise UsageError(f"{spec}: no such file or directory")
     from tuilab.models import profiles
 
     if spec in profiles.model_profile_names():
         return _from_profile(spec, quant, engine)
+    found = _discovered()
+    listed = _listed_model(spec, found)
+    if listed is not None:
+        return _from_listed(listed, quant, engine)
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
         from tuilab.models.hf import find_in_hf_cache
 
         cached = find_in_hf_cache(spec)
         if cached is not None:
             return _from_dir(cached, quant, engine)
-        raise UsageError(
-            f"{spec!r} is not in the local Hugging Face cache; fetch it with `tuilab pull {spec}`"
-        )
-    raise UnknownNameError("model", spec, [*profiles.model_profile_names(), "demo"])
+        if not any(m.name.startswith(spec.split("/")[0] + "/") for m in found):  # a local folder's prefix
+            raise UsageError(
+                f"{spec!r} is not in the local Hugging Face cache; fetch it with `tuilab pull {spec}`"
+            )
+    names = [*profiles.model_profile_names(), "demo", *(m.name for m in found)]
+    raise UnknownNameError("model", spec, names)
+
+
+def _looks_like_path(spec: str) -> bool:
+    """A spec only a path can mean: it starts at a folder, or ends in a model file's extension."""
+    return spec.startswith(("/", "./", "../", "~")) or spec.lower().endswith((".gguf", ".safetensors"))
+
+
+def _discovered() -> list[FoundModel]:
+    from tuilab.models.discovery import discover
+
+    return discover()
+
+
+def _listed_model(spec: str, found: list[FoundModel]) -> FoundModel | None:
+    """The model `tuilab models` lists under `spec`: its full name, or a last part that only one has
+    (`tiny-f16` for `demo/tiny-f16`); several with that last part is an error that names them."""
+    exact = [m for m in found if m.name == spec]
+    if exact:
+        return exact[0]
+    tails = [m for m in found if m.name.rsplit("/", 1)[-1] == spec]
+    if len(tails) > 1:
+        names = ", ".join(sorted(m.name for m in tails))
+        raise UsageError(f"{spec!r} names several models ({names}); give the full name")
+    return tails[0] if tails else None
+
+
+def _from_listed(found: FoundModel, quant: str | None, engine: str | None) -> ResolvedModel:
+    if found.error:
+        raise ModelFileError(str(found.path), found.error)
+    if found.format == "gguf":  # Ollama's blobs have no .gguf suffix; the listing read their header already
+        return _from_gguf(found.path, quant, engine, any_suffix=True)
+    return _from_dir(found.path, quant, engine)
 
 
 def _pick_quant(quant: str | None, engine: str | None, default: str) -> QuantSpec:
@@ -65,10 +112,10 @@ def _pick_quant(quant: str | None, engine: str | None, default: str) -> QuantSpe
     return q
 
 
-def _from_gguf(path: Path, quant: str | None, engine: str | None) -> ResolvedModel:
+def _from_gguf(path: Path, quant: str | None, engine: str | None, any_suffix: bool = False) -> ResolvedModel:
     from tuilab.models.gguf import read_gguf
 
-    if path.suffix.lower() != ".gguf":
+    if path.suffix.lower() != ".gguf" and not any_suffix:
         raise UsageError(f"{path}: not a .gguf file or a model directory")
     model = read_gguf(path)
     if engine == "mlx":

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
@@ -235,7 +236,8 @@ class TuilabApp(App[int]):
     def _show_fit(self, model: ResolvedModel, fit: FitPlan) -> None:
         self.model, self.fit = model, fit
         self.main.query_one(FitPane).show(fit)
-        self.main.query_one(LadderPane).show(model.name, self.machine_spec.name if self.machine_spec else "")
+        machine = self.machine_spec.name if self.machine_spec else ""
+        self.main.query_one(LadderPane).show(model.name, machine, bench_command(model))
         self._update_status()
 
     def _show_context(
