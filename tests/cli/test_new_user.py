@@ -14,7 +14,6 @@ from tuilab.cli import main
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed
 from tuilab.engines.protocol import LoadSpec
-from tuilab.models.resolve import resolve_model
 from tuilab.models.tiny import TinyModels
 
 LONG_PROMPT = "the quick brown fox jumps over the lazy dog " * 60  # ~500 tokens with the tiny vocab
@@ -158,7 +157,9 @@ class TestItem12NamesRoundTrip:
         assert main(["fit", "tiny-f16", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["quant"] == "F16"
 
-    def test_run_accepts_a_listed_name(self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_run_accepts_a_listed_name(
+        self, isolated_stores: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         pytest.importorskip("llama_cpp")
         self._listed_names(capsys)
         assert main(["run", "tiny-f16", "--max-tokens", "2", "--json"]) == 0
