@@ -185,3 +185,66 @@ class TestItem12NamesRoundTrip:
     ) -> None:
         assert main(["fit", "demo", "--engine", "mlx", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["engine"] == "mlx"
+
+
+class TestItem23ErrorWording:
+    """Each bad MODEL or --quant reads as what is wrong, in one line, with exit 2."""
+
+    def _error(self, args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+        assert main(args) == 2
+        err_lines = capsys.readouterr().err.strip().splitlines()
+        assert len(err_lines) == 1, err_lines
+        return err_lines[0]
+
+    @pytest.mark.parametrize("spec", ["/no/such/model.gguf", "./missing.gguf", "missing.gguf", "~/nope/x"])
+    def test_a_missing_file_is_no_such_file(
+        self, spec: str, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert self._error(["fit", spec], capsys) == f"tuilab: error: {spec}: no such file or directory"
+
+    def test_a_folder_of_models_names_them(
+        self, tiny_models: TinyModels, tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        folder = tmp_path / "models"
+        folder.mkdir()
+        (folder / "a.gguf").write_bytes(tiny_models.gguf_f16.read_bytes())
+        (folder / "b.gguf").write_bytes(tiny_models.gguf_f16.read_bytes())
+        error = self._error(["fit", str(folder)], capsys)
+        assert "config.json" not in error and "a.gguf, b.gguf" in error and "give one of them" in error
+
+    def test_an_empty_folder_is_not_a_model_folder(
+        self, tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert "not a model folder" in self._error(["fit", str(tmp_path)], capsys)
+
+    def test_a_three_byte_file_says_it_is_too_short(
+        self, tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        short = tmp_path / "short.gguf"
+        short.write_bytes(b"GGU")
+        error = self._error(["fit", str(short)], capsys)
+        assert "3 bytes long" in error and "b''" not in error
+
+    def test_a_load_error_names_the_engine_and_file_once(
+        self, tiny_models: TinyModels, tmp_path: Path
+    ) -> None:
+        pytest.importorskip("llama_cpp")
+        cut = tmp_path / "cut.gguf"  # tensor data cut short; straight to llama.cpp, past tuilab's own reader
+        data = tiny_models.gguf_f16.read_bytes()
+        cut.write_bytes(data[: len(data) // 2])
+        with EngineWorker("llama.cpp") as worker:
+            failed = worker.load(LoadSpec(str(cut), ctx_tokens=256))
+        assert isinstance(failed, Failed)
+        message = failed.message(f"llama.cpp could not load {cut}")  # as `tuilab run` and the lab word it
+        assert message.count("could not load") == 1 and message.count(str(cut)) <= 2, message
+
+    def test_an_unknown_quant_lists_the_common_ones(
+        self, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        error = self._error(["fit", "demo", "--quant", "nonsense"], capsys)
+        assert "unknown quant 'nonsense'" in error and "Q4_K_M" in error and "mlx-4bit" in error
+
+    def test_a_near_miss_quant_gets_a_did_you_mean(
+        self, home: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert "did you mean 'Q4_K_M'" in self._error(["fit", "demo", "--quant", "q4km"], capsys)

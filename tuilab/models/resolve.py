@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LLAMA_QUANT = "Q4_K_M"  # the usual sweet spot (README: the ladder)
 DEFAULT_MLX_QUANT = "mlx-4bit"
+_SHOWN_NAMES = 5  # models named in the message about a folder of models; the rest are "..."
 _MLX_FLOAT_NAMES = {"f16": "mlx-fp16", "bf16": "mlx-bf16"}  # `--engine mlx --quant f16` means unquantized
 
 
@@ -128,6 +129,8 @@ def _from_gguf(path: Path, quant: str | None, engine: str | None, any_suffix: bo
 def _from_dir(path: Path, quant: str | None, engine: str | None) -> ResolvedModel:
     from tuilab.models.hf import read_hf_config
 
+    if not (path / "config.json").is_file():
+        raise UsageError(_not_a_model_dir(path))
     model = read_hf_config(path)
     if model.mlx_bits is not None and quant is None:
         q: QuantSpec = MLXQuant(bits=model.mlx_bits, group_size=model.mlx_group_size or 64)
@@ -138,6 +141,18 @@ def _from_dir(path: Path, quant: str | None, engine: str | None) -> ResolvedMode
         q = _pick_quant(quant or stored, engine or "mlx", stored)
         fmt = "hf"
     return ResolvedModel(model.arch.name, model.arch, q, quant_name(q), path, quant_engine(q), fmt)
+
+
+def _not_a_model_dir(path: Path) -> str:
+    """Why a folder without config.json is no model, naming the models inside it when there are some."""
+    inside = sorted(
+        [f.name for f in path.glob("*.gguf") if f.is_file()]
+        + [d.name + "/" for d in path.iterdir() if d.is_dir() and (d / "config.json").is_file()]
+    )
+    if not inside:
+        return f"{path}: not a model folder (no config.json) and no .gguf files in it"
+    shown = ", ".join(inside[:_SHOWN_NAMES]) + (", ..." if len(inside) > _SHOWN_NAMES else "")
+    return f"{path}: a folder holding models ({shown}), not one model; give one of them"
 
 
 def _from_profile(name: str, quant: str | None, engine: str | None) -> ResolvedModel:
