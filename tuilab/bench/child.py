@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tuilab.core.errors import TuilabError
-from tuilab.engines.client import describe_exit, ensure_spawn_safe
+from tuilab.engines.client import describe_exit, ensure_spawn_safe, start_without_sigint
 from tuilab.engines.logs import file_tail
 
 
@@ -98,7 +98,7 @@ def run_in_child(
     fd, log_path = tempfile.mkstemp(prefix=f"tuilab-bench-{job.__name__}-", suffix=".log")
     os.close(fd)
     process = context.Process(target=_child_main, args=(child_conn, log_path, job, args), daemon=True)
-    process.start()
+    start_without_sigint(process)
     child_conn.close()
     try:
         with stop.watching(process.pid) if stop else contextlib.nullcontext():

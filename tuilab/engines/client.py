@@ -99,6 +99,23 @@ def ensure_spawn_safe() -> None:
             sys.stderr = replaced
 
 
+def start_without_sigint(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a spawned child that Ctrl-C cannot interrupt: the terminal sends SIGINT to the whole
+    foreground process group, and a child still importing (before it can set its own handler) would die
+    printing a KeyboardInterrupt traceback. A signal ignored at exec stays ignored, and Python then leaves
+    it so (CPython Modules/signalmodule.c installs its SIGINT handler only over SIG_DFL). Ctrl-C is the
+    parent's to handle: it cancels or kills its children. Off the main thread no signal can be set, and
+    none arrives there either (a Textual app reads Ctrl-C as a key), so the child starts as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        process.start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a press in these milliseconds is dropped
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
 class EngineWorker:
     """One engine in its own process. `load`, then `generate` as often as needed, then `close`."""
 
@@ -117,7 +134,7 @@ class EngineWorker:
             daemon=True,  # never outlive tuilab
         )
         try:
-            self._process.start()
+            start_without_sigint(self._process)
         except BaseException:  # e.g. spawn refusing a script without a __main__ guard
             self._conn.close()
             self.log_path.unlink(missing_ok=True)
