@@ -15,6 +15,7 @@ from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed
 from tuilab.engines.protocol import LoadSpec
 from tuilab.models.tiny import TinyModels
+from tuilab.ui.render import ctx_label
 
 LONG_PROMPT = "the quick brown fox jumps over the lazy dog " * 60  # ~500 tokens with the tiny vocab
 
@@ -248,3 +249,66 @@ class TestItem23ErrorWording:
         self, home: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         assert "did you mean 'Q4_K_M'" in self._error(["fit", "demo", "--quant", "q4km"], capsys)
+
+
+CPU_BOX = """
+name = "cpu-box"
+display_name = "A CPU-only box"
+platform = "cpu"
+
+[memory]
+ram_gib = 16
+ram_bandwidth_gbps = 51.2
+
+[cpu]
+cores = 8
+
+[sources]
+"memory.ram_gib" = "a test machine"
+"memory.ram_bandwidth_gbps" = "a test machine"
+"cpu.cores" = "a test machine"
+"""
+
+
+@pytest.fixture
+def cpu_box(home: Path) -> str:
+    """A user hardware profile of a machine without a GPU."""
+    folder = home / "config" / "profiles" / "hardware"
+    folder.mkdir(parents=True)
+    (folder / "cpu-box.toml").write_text(CPU_BOX)
+    return "cpu-box"
+
+
+class TestItem21CpuOnlyWording:
+    """On a machine without a GPU the fit report speaks of RAM, never of an empty device."""
+
+    def test_the_table_has_one_ram_column_and_no_gpu_zeros(
+        self, cpu_box: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["fit", "demo", "--hardware", cpu_box]) == 0
+        out = capsys.readouterr().out
+        assert "RAM (CPU)" in out and "(GPU)" not in out
+        total = next(line for line in out.splitlines() if line.strip().startswith("total"))
+        assert total.split()[1:] == ["0.14", "GB"]  # one column: the RAM the plan takes
+
+    def test_advice_names_ram_not_the_device(self, cpu_box: str, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["fit", "llama-3-8b", "--quant", "F16", "--ctx", "8192", "--hardware", cpu_box]) == 0
+        out = capsys.readouterr().out
+        assert "on the device" not in out and "GB in RAM, ~" in out
+
+    def test_no_context_that_fits_is_said_in_words(
+        self, cpu_box: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["fit", "llama-3-70b", "--quant", "F16", "--hardware", cpu_box]) == 0
+        out = capsys.readouterr().out
+        assert "max ctx    none" in out and "0 tokens" not in out
+
+    def test_the_ladder_plans_ram_on_a_cpu_box(
+        self, cpu_box: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["fit", "demo", "--ladder", "--engine", "llama.cpp", "--hardware", cpu_box]) == 0
+        f16 = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("F16"))
+        assert f16.split()[3] == "0.14"  # the plan's RAM, not 0.00 on a device that is not there
+
+    def test_the_lab_labels_a_zero_context_none(self) -> None:
+        assert ctx_label(0) == "none"

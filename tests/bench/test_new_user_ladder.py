@@ -16,7 +16,7 @@ import pytest
 
 from tuilab.bench.ladder import LadderOptions, _start_run, release
 from tuilab.bench.quantize_llama import quantize_llama
-from tuilab.bench.report import LadderRun, RungResult, history_path, read_runs, save_run
+from tuilab.bench.report import LadderRun, history_path, read_runs, save_run
 from tuilab.bench.source import bench_command, resolve_source
 from tuilab.cli import main
 from tuilab.core.errors import UsageError
@@ -57,32 +57,29 @@ class TestItem12LadderSuggestion:
 FAST = ["--ctx", "64", "--windows", "2", "--trials", "1", "--gen-tokens", "4", "--no-probes"]
 
 
-def _save_many(home: str, started_at: str, n_saves: int) -> None:
-    """One writer of the race: its own run, saved again after each of `n_saves` rungs (as a ladder does)."""
-    os.environ["TUILAB_HOME"] = home
-    run = LadderRun("race", "box", "llama.cpp", "src", 64, 1, "key", started_at)
-    for i in range(n_saves):
-        run.rungs.append(RungResult(f"Q{i}", "ok"))
-        save_run(run)
+# One writer of the race, in its own interpreter: its own run, saved again after each of N rungs (as a
+# ladder does). Run with `python -c` rather than multiprocessing: test modules are not importable by name.
+SAVE_MANY = """
+import sys
+from tuilab.bench.report import LadderRun, RungResult, save_run
+run = LadderRun("race", "box", "llama.cpp", "src", 64, 1, "key", sys.argv[1])
+for i in range(int(sys.argv[2])):
+    run.rungs.append(RungResult(f"Q{i}", "ok"))
+    save_run(run)
+"""
 
 
 class TestItem15TwoLaddersAtOnce:
     """Two ladders of one model at once: neither loses its history, and neither breaks the other's files."""
 
-    def test_concurrent_saves_keep_every_run_and_every_rung(self, tmp_path: Path) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        writers = [ctx.Process(target=_save_many, args=(str(tmp_path), f"2026-01-01T00:00:0{i}", 25))
+    def test_concurrent_saves_keep_every_run_and_every_rung(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TUILAB_HOME", str(tmp_path))
+        writers = [subprocess.Popen([sys.executable, "-c", SAVE_MANY, f"2026-01-01T00:00:0{i}", "25"])
                    for i in range(3)]  # fmt: skip
-        for w in writers:
-            w.start()
-        for w in writers:
-            w.join(60)
-        assert [w.exitcode for w in writers] == [0, 0, 0]
-        os.environ["TUILAB_HOME"] = str(tmp_path)
-        try:
-            runs = read_runs(history_path("race", "box"))
-        finally:
-            os.environ.pop("TUILAB_HOME")
+        assert [w.wait(120) for w in writers] == [0, 0, 0]
+        runs = read_runs(history_path("race", "box"))
         assert sorted(len(r.rungs) for r in runs) == [25, 25, 25]
 
     def test_two_quantizations_of_one_rung_at_once_both_succeed(
@@ -162,24 +159,21 @@ class TestItem15TwoLaddersAtOnce:
         assert not list((tmp_path / "D").glob("*.part"))
 
 
-def _touch(path: str) -> None:
-    Path(path).write_text("done")
-
-
 class TestItem16CtrlCDuringABench:
     """Ctrl-C reaches every process in the terminal's foreground group; a child must not die of it
     printing a KeyboardInterrupt traceback, even while it is still starting up."""
 
     def test_a_child_interrupted_while_it_starts_carries_on_quietly(
-        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
     ) -> None:
-        done = tmp_path / "done"
-        process = multiprocessing.get_context("spawn").Process(target=_touch, args=(str(done),))
+        monkeypatch.setenv("TUILAB_HOME", str(tmp_path))  # the spawned child inherits it
+        run = LadderRun("child", "box", "llama.cpp", "src", 64, 1, "key", "2026-01-01T00:00:00")
+        process = multiprocessing.get_context("spawn").Process(target=save_run, args=(run,))
         start_without_sigint(process)
         assert process.pid is not None
         os.kill(process.pid, signal.SIGINT)  # as the terminal does, while the child still imports
         process.join(60)
-        assert process.exitcode == 0 and done.read_text() == "done"
+        assert process.exitcode == 0 and read_runs(history_path("child", "box")) == [run]
         assert "KeyboardInterrupt" not in capfd.readouterr().err
 
     @pytest.mark.llama
