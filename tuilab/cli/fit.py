@@ -182,7 +182,7 @@ def _max_ctx_label(max_ctx: int) -> str:
 
 
 def _pp(tps: float) -> str:
-    return f"{tps:.0f} tok/s prompt" if tps > 0 else "prompt speed unknown (no FLOPS figure for this GPU)"
+    return f"{tps:.0f} tok/s prompt" if tps > 0 else "prompt speed unknown (no FLOPS figure for this device)"
 
 
 def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) -> str:
