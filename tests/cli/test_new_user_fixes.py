@@ -27,7 +27,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _no_engine(*_: Any, **__: Any) -> Any:
-    raise AssertionError("an engine worker started; the prompt should have been refused before any load")
+    raise AssertionError("an engine session started; the prompt should have been refused before any load")
 
 
 def _model(tiny_models: TinyModels, engine: str) -> Path:
@@ -71,7 +71,7 @@ class TestItem14UndecodablePrompt:
 
     @pytest.fixture(autouse=True)
     def _engines_must_not_start(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr("tuilab.cli.run.EngineWorker", _no_engine)
+        monkeypatch.setattr("tuilab.cli.run.Session", _no_engine)
 
     def test_an_argument_with_undecodable_bytes(
         self, tiny_models: TinyModels, home: Path, capsys: pytest.CaptureFixture[str]
