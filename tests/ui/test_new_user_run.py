@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from textual.widgets import Input
-from ui_helpers import settle, wait_until
+from ui_helpers import wait_until
 
 from tuilab.models.tiny import llama_cpp_available
 from tuilab.ui.app import TuilabApp
@@ -28,7 +28,7 @@ class TestItem13PromptLongerThanTheContextInTheLab:
         app = make_app(live=True)
         async with app.run_test(size=(80, 24)) as pilot:
             app.choose_model("demo")
-            await settle(pilot)
+            await wait_until(pilot, lambda: app.fit is not None, timeout_s=60)
             await pilot.press("r")
             app.main.query_one("#prompt", Input).value = LONG_PROMPT
             await pilot.press("enter")
