@@ -103,6 +103,8 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
     fit: FitPlan = launch.fit
     return {
         "engine": launch.engine,
+        "backend": loaded.info.backend,
+        "build_backends": list(loaded.info.build_backends),
         "model": launch.model.name,
         "quant": launch.model.quant_name,
         "ctx": launch.spec.ctx_tokens,
@@ -127,8 +129,16 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
     model, fit = launch.model, launch.fit
     return (
-        f"{launch.engine} · {model.name} {model.quant_name or ''} · load {loaded.load_s:.2f} s · ttft {ttft}"
+        f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"
+        f" · load {loaded.load_s:.2f} s · ttft {ttft}"
         f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
         f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
     )
+
+
+def engine_label(engine: str, loaded: Loaded) -> str:
+    """ "llama.cpp on cuda (build: CUDA, CPU)": where the model ran, and what the installed engine was
+    built with, so a CPU-only build of llama-cpp-python shows itself (README, "Install")."""
+    built = f" (build: {', '.join(loaded.info.build_backends)})" if loaded.info.build_backends else ""
+    return f"{engine} on {loaded.info.backend}{built}"
