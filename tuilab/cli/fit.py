@@ -93,7 +93,7 @@ def _ladder(args: argparse.Namespace, model: str, hw: HardwareSpec, rungs: list[
 def render_plan(fit: FitPlan) -> str:
     m = fit.memory
     where = "profile" if fit.hardware_is_profile else "this machine"
-    dev_label = "device" if fit.budget_bytes else "-"
+    on_cpu = _cpu_only(fit)
     rows = [
         ("weights", m.weights_device_bytes, m.weights_host_bytes),
         ("KV cache", m.kv_device_bytes, m.kv_host_bytes),
@@ -106,15 +106,19 @@ def render_plan(fit: FitPlan) -> str:
         f"{fit.model}  {fit.quant}  {fit.engine}  on {fit.hardware} ({where})"
         f"  ctx {fit.ctx_tokens}  KV {fit.kv_type}",
         "",
-        f"  {'':<10}{dev_label + ' (GPU)':>16}{'host (RAM)':>16}",
     ]
-    lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
+    if on_cpu:  # one memory pool: a GPU column would be all zeros
+        lines.append(f"  {'':<10}{'RAM (CPU)':>16}")
+        lines += [f"  {name:<10}{gb(h):>16}" for name, _, h in rows]
+    else:
+        lines.append(f"  {'':<10}{'device (GPU)':>16}{'host (RAM)':>16}")
+        lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
     lines += [
         "",
         f"  verdict    {fit.verdict.upper().replace('_', ' ')}: {fit.reason}",
         f"  headroom   {gb(fit.headroom_bytes)}",
-        f"  GPU layers {fit.gpu_layers_label if fit.budget_bytes else '0 (no GPU)'}",
-        f"  max ctx    {fit.max_ctx} tokens",
+        f"  GPU layers {_gpu_layers_label(fit)}",
+        f"  max ctx    {_max_ctx_label(fit.max_ctx)}",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
     ]
@@ -124,14 +128,33 @@ def render_plan(fit: FitPlan) -> str:
     return "\n".join(lines)
 
 
+def _cpu_only(fit: FitPlan) -> bool:
+    """Nothing planned on a GPU and no GPU budget: a CPU-only machine, or MLX's CPU backend off a Mac."""
+    return not fit.budget_bytes and not fit.memory.device_bytes
+
+
+def _gpu_layers_label(fit: FitPlan) -> str:
+    if fit.budget_bytes:
+        return fit.gpu_layers_label
+    return "0 (MLX runs on its CPU backend off Apple silicon)" if fit.engine == "mlx" else "0 (no GPU)"
+
+
+def _planned_bytes(fit: FitPlan) -> int:
+    return fit.memory.total_bytes if _cpu_only(fit) else fit.memory.device_bytes
+
+
+def _max_ctx_label(max_ctx: int) -> str:
+    return f"{max_ctx} tokens" if max_ctx > 0 else "none: not even 256 tokens fit"
+
+
 def _pp(tps: float) -> str:
-    return f"{tps:.0f} tok/s prompt" if tps > 0 else "prompt speed unknown (no FLOPS figure for this GPU)"
+    return f"{tps:.0f} tok/s prompt" if tps > 0 else "prompt speed unknown (no FLOPS figure for this device)"
 
 
 def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) -> str:
     where = "profile" if hw.is_profile else "this machine"
     head = (
-        f"{'quant':<14}{'engine':<11}{'weights':>10}{'device':>10}{'verdict':>17}{'max ctx':>9}{'tok/s':>8}"
+        f"{'quant':<14}{'engine':<11}{'weights':>10}{'planned':>10}{'verdict':>17}{'max ctx':>9}{'tok/s':>8}"
     )
     lines = [f"{model} on {hw.name} ({where}), ctx {ctx}", "", head, "-" * len(head)]
     note = context_note(rungs[0]) if rungs else None
@@ -139,8 +162,12 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
         lines[1:1] = [f"context: {note}"]
     for r in rungs:
         lines.append(
-            f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(r.memory.device_bytes)[:-3]:>10}"
+            f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(_planned_bytes(r))[:-3]:>10}"
             f"{r.verdict:>17}{r.max_ctx:>9}{r.predicted_tg_tps:>8.1f}"
         )
-    lines += ["", "weights and device in GB (1e9 bytes); tok/s is predicted generation at an empty context"]
+    lines += [
+        "",
+        "weights and planned in GB (1e9 bytes); planned is on the GPU, or in RAM for a plan that runs on the",
+        "CPU; tok/s is predicted generation at an empty context",
+    ]
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TextIO
 
-from tuilab.core.errors import TuilabError, UnknownNameError
+from tuilab.core.errors import TuilabError, UnknownNameError, UsageError
 from tuilab.engines.events import (
     CancelRequest,
     Event,
@@ -174,6 +174,8 @@ class _Server:
     def _failed(self, exc: Exception) -> Failed:
         if not isinstance(exc, TuilabError):
             traceback.print_exc()  # an unexpected error: keep its traceback in the log
+        if isinstance(exc, UsageError):  # the request's fault: its reason alone says what to change
+            return Failed(str(exc), user_error=True)
         reason = str(exc) if isinstance(exc, TuilabError) else f"{type(exc).__name__}: {exc}"
         return Failed(reason, _tail(self.log_path))
 

@@ -239,7 +239,9 @@ def _read_model(r: _Reader, path: Path) -> GGUFModel:
 
 
 def _read_header(r: _Reader) -> tuple[int, int, int]:
-    magic = r.raw(4, "magic") if r.file_bytes >= 4 else b""
+    if r.file_bytes < 4:  # too short for the magic: name what is there, not a blank read
+        raise r.error(f"not a GGUF file: {r.file_bytes} bytes long, too short for a GGUF header")
+    magic = r.raw(4, "magic")
     if magic != b"GGUF":
         raise r.error(f"not a GGUF file (starts with {magic!r}, expected b'GGUF')")
     version = r.u32("version")

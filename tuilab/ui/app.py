@@ -29,6 +29,7 @@ from textual.widgets import Input, Static, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuilab.bench.report import LadderRun
+from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
@@ -286,7 +287,8 @@ class TuilabApp(App[int]):
             return
         if get_current_worker().is_cancelled:
             return
-        deliver(self, self._show_fit, selection.model, model, fit, _ladder_history(model.name))
+        history = _ladder_history(model.name)
+        deliver(self, self._show_fit, selection.model, model, fit, history, bench_command(model))
         rows = catalog.context_table(model, hw, selection.kv_type)
         if not get_current_worker().is_cancelled:
             budget = catalog.budget_line_bytes(hw, model.engine)
@@ -299,11 +301,18 @@ class TuilabApp(App[int]):
         self.notify(error, title="model", severity="error")
         self._update_status()
 
-    def _show_fit(self, key: str, model: ResolvedModel, fit: FitPlan, ladder: LadderRun | None) -> None:
+    def _show_fit(
+        self,
+        key: str,
+        model: ResolvedModel,
+        fit: FitPlan,
+        ladder: LadderRun | None,
+        bench_line: str | None = None,
+    ) -> None:
         self.model, self.fit, self._plan_key = model, fit, key
         self.main.query_one(FitPane).show(fit)
         machine = self.machine_spec.name if self.machine_spec else ""
-        self.main.query_one(LadderPane).show(model.name, ladder, machine)
+        self.main.query_one(LadderPane).show(model.name, ladder, machine, bench_line)
         self._update_status()
 
     def _show_context(
