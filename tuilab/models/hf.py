@@ -105,12 +105,8 @@ def read_hf_config(path: Path) -> HFModel:
     raw = load_json(config_path, _MAX_CONFIG_BYTES)
     if not isinstance(raw, dict):
         raise ModelFileError(str(config_path), "config.json is not a JSON object")
-    text = raw["text_config"] if isinstance(raw.get("text_config"), dict) else raw
-    model_type = _model_type(raw, text)
-    family = _FAMILIES.get(model_type, _LLAMA_LIKE)
-    cfg = {**family.defaults, **{k: v for k, v in text.items() if v is not None or k == "sliding_window"}}
     directory = config_path.parent
-    arch = _build_arch(_Config(config_path, model_type, cfg), family, _model_name(directory))
+    arch, model_type, family = _parse_config(raw, config_path, _model_name(directory))
     bits, group_size, mode = _mlx_quantization(raw)
     return HFModel(
         path=directory,
@@ -125,6 +121,25 @@ def read_hf_config(path: Path) -> HFModel:
         dtype=_str_or_none(raw.get("torch_dtype") or raw.get("dtype")),
         notes=tuple(n for n in (family.note,) if n),
     )
+
+
+def known_model_type(model_type: str) -> bool:
+    """Whether config.json files of this model_type are read by a family rule (else as Llama-shaped)."""
+    return model_type in _FAMILIES or model_type == "gemma3"
+
+
+def arch_from_config(raw: Mapping[str, Any], source: str, name: str) -> ModelArch:
+    """The architecture of a config.json already read (the built-in catalog keeps them); `source` names
+    where it came from in errors and in the arch's sources."""
+    return _parse_config(raw, Path(source), name)[0]
+
+
+def _parse_config(raw: Mapping[str, Any], config_path: Path, name: str) -> tuple[ModelArch, str, _Family]:
+    text = raw["text_config"] if isinstance(raw.get("text_config"), dict) else raw
+    model_type = _model_type(raw, text)
+    family = _FAMILIES.get(model_type, _LLAMA_LIKE)
+    cfg = {**family.defaults, **{k: v for k, v in text.items() if v is not None or k == "sliding_window"}}
+    return _build_arch(_Config(config_path, model_type, cfg), family, name), model_type, family
 
 
 def _model_type(raw: Mapping[str, Any], text: Mapping[str, Any]) -> str:

@@ -1,17 +1,22 @@
 """Turn what a user typed as MODEL into an architecture, a quant and an engine.
 
-MODEL is a GGUF path, a model directory (Hugging Face or MLX format), a profile name, an HF repo id
-found in the local cache, or `demo`. Nothing is downloaded and no engine is imported.
+MODEL is a GGUF path, a model directory (Hugging Face or MLX format), a profile name, a catalog name
+(case-insensitive; a profile of the same name wins), an HF repo id found in the local cache, or
+`demo`. Nothing is downloaded and no engine is imported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuilab.core.arch import ModelArch
 from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.quant import MLXQuant, QuantSpec, parse_quant, quant_engine, quant_name
+
+if TYPE_CHECKING:
+    from tuilab.models.catalog import CatalogEntry
 
 DEFAULT_LLAMA_QUANT = "Q4_K_M"  # the usual sweet spot (README: the ladder)
 DEFAULT_MLX_QUANT = "mlx-4bit"
@@ -26,7 +31,7 @@ class ResolvedModel:
     quant_name: str | None
     path: Path | None
     engine: str  # "llama.cpp" or "mlx"
-    format: str  # "gguf", "mlx", "hf" or "profile"
+    format: str  # "gguf", "mlx", "hf", "profile" or "catalog"
 
 
 def resolve_model(spec: str, quant: str | None = None, engine: str | None = None) -> ResolvedModel:
@@ -44,6 +49,11 @@ def resolve_model(spec: str, quant: str | None = None, engine: str | None = None
 
     if spec in profiles.model_profile_names():
         return _from_profile(spec, quant, engine)
+    from tuilab.models.catalog import catalog_names, find_catalog_entry
+
+    entry = find_catalog_entry(spec)
+    if entry is not None:
+        return _from_catalog(entry, quant, engine)
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
         from tuilab.models.hf import find_in_hf_cache
 
@@ -53,7 +63,7 @@ def resolve_model(spec: str, quant: str | None = None, engine: str | None = None
         raise UsageError(
             f"{spec!r} is not in the local Hugging Face cache; fetch it with `tuilab pull {spec}`"
         )
-    raise UnknownNameError("model", spec, [*profiles.model_profile_names(), "demo"])
+    raise UnknownNameError("model", spec, [*profiles.model_profile_names(), *catalog_names(), "demo"])
 
 
 def _pick_quant(quant: str | None, engine: str | None, default: str) -> QuantSpec:
@@ -91,6 +101,18 @@ def _from_dir(path: Path, quant: str | None, engine: str | None) -> ResolvedMode
         q = _pick_quant(quant or stored, engine or "mlx", stored)
         fmt = "hf"
     return ResolvedModel(model.arch.name, model.arch, q, quant_name(q), path, quant_engine(q), fmt)
+
+
+def _from_catalog(entry: CatalogEntry, quant: str | None, engine: str | None) -> ResolvedModel:
+    """A catalog model: nothing on disk yet, so any quant (the engine follows it), Q4_K_M by default. A
+    model_type the config parser does not know yet is refused rather than planned as a Llama."""
+    from tuilab.models.catalog import unplannable_reason
+
+    reason = unplannable_reason(entry)
+    if reason is not None:
+        raise UsageError(f"catalog model {entry.name} ({entry.repo}): {reason}")
+    q = _pick_quant(quant, engine, DEFAULT_LLAMA_QUANT)
+    return ResolvedModel(entry.name, entry.arch(), q, quant_name(q), None, quant_engine(q), "catalog")
 
 
 def _from_profile(name: str, quant: str | None, engine: str | None) -> ResolvedModel:
