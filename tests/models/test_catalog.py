@@ -8,6 +8,7 @@ files written per test.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,9 +56,9 @@ class TestWhatTheCatalogHolds:
         sources = _raw()["sources"]
         for e in ENTRIES:
             assert e.config_url == f"https://huggingface.co/{e.repo}/blob/main/config.json"
-            assert e.config_read.split("@")[0] in sources, e.name
+            assert re.split("[@:]", e.config_read)[0] in sources, e.name
             if e.params is not None:
-                assert e.params_read is not None and e.params_read.split("@")[0] in sources, e.name
+                assert e.params_read is not None and re.split("[@:]", e.params_read)[0] in sources, e.name
 
     @pytest.mark.parametrize(
         "model_type",
