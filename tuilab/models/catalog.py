@@ -57,7 +57,7 @@ class CatalogEntry:
 def _arch(entry: CatalogEntry) -> ModelArch:
     from tuilab.models.hf import arch_from_config
 
-    arch = arch_from_config(entry.config, f"catalog {entry.name}", entry.name)
+    arch = arch_from_config(entry.config, name=entry.name, source=f"catalog {entry.name}")
     sources = {**arch.sources, "config": f"{entry.config_url} (read from {entry.config_read})"}
     return replace(arch, sources=sources)
 

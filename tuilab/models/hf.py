@@ -128,10 +128,10 @@ def known_model_type(model_type: str) -> bool:
     return model_type in _FAMILIES or model_type == "gemma3"
 
 
-def arch_from_config(raw: Mapping[str, Any], source: str, name: str) -> ModelArch:
-    """The architecture of a config.json already read (the built-in catalog keeps them); `source` names
-    where it came from in errors and in the arch's sources."""
-    return _parse_config(raw, Path(source), name)[0]
+def arch_from_config(config: Mapping[str, Any], name: str, source: str = "config.json") -> ModelArch:
+    """The `ModelArch` a config.json's contents describe (text_config nesting included), for configs held
+    in memory such as the catalog's; `source` names where it came from in errors."""
+    return _parse_config(config, Path(source), name)[0]
 
 
 def _parse_config(raw: Mapping[str, Any], config_path: Path, name: str) -> tuple[ModelArch, str, _Family]:
