@@ -58,8 +58,8 @@ def _arch(entry: CatalogEntry) -> ModelArch:
     from tuilab.models.hf import arch_from_config
 
     arch = arch_from_config(entry.config, name=entry.name, source=f"catalog {entry.name}")
-    sources = {**arch.sources, "config": f"{entry.config_url} (read from {entry.config_read})"}
-    return replace(arch, sources=sources)
+    # The entry's config.json on the Hub, not a file here: no "file" source, which means a GGUF header
+    return replace(arch, sources={"config": f"{entry.config_url} (read from {entry.config_read})"})
 
 
 def load_catalog(path: Path = CATALOG_FILE) -> tuple[CatalogEntry, ...]:
