@@ -51,13 +51,19 @@ def render_rank(hw: HardwareSpec, q: RankQuery, ranked: list[Ranked], planned: i
         p = r.plan
         lines.append(
             f"{i:>3}  {r.name[:35]:<36}{r.n_params / 1e9:>7.1f}B  {r.quant:<10}{p.verdict:<9}"
-            f"{gb(p.memory.device_bytes)[:-3]:>9}{p.max_ctx:>9}{p.predicted_tg_tps:>8.1f}"
+            f"{gb(_on_device_bytes(r))[:-3]:>9}{p.max_ctx:>9}{p.predicted_tg_tps:>8.1f}"
         )
     lines += [
         "",
         f"{len(ranked)} of {planned} planned models run here; {planned - len(ranked)} fit at no quant"
         f"{' or speed' if q.min_tps else ''}, {left_out} have an architecture not planned yet.",
         "Each at the best quant (4 bits or more) that fits; sorted by parameters, then bits, then tok/s.",
-        "device in GB (1e9 bytes); tok/s is predicted generation at an empty context.",
+        "device: GB (1e9 bytes) on the GPU, or in RAM without one; tok/s: predicted generation at ctx 0.",
     ]
     return "\n".join(lines)
+
+
+def _on_device_bytes(r: Ranked) -> int:
+    """What the model takes where it runs: the GPU's memory, or RAM on a machine without a GPU."""
+    m = r.plan.memory
+    return m.device_bytes if r.plan.budget_bytes else m.host_bytes
