@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tuilab.cli import main
 from tuilab.core.quant import nominal_bits, parse_quant
+from tuilab.models import profiles
 from tuilab.models.catalog import find_catalog_entry
 
 PLAN_KEYS = {
@@ -106,3 +108,22 @@ class TestHeadless:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert "HEAVY []" in proc.stderr
+
+
+class TestWithoutAGpu:
+    def test_the_device_column_is_ram_and_the_plans_fit_in_it(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TUILAB_HOME", str(tmp_path))
+        path = profiles.user_profiles_dir() / "hardware" / "cpu-box.toml"
+        path.parent.mkdir(parents=True)
+        path.write_text(
+            'display_name = "CPU box"\nplatform = "cpu"\n[memory]\nram_gib = 32\nram_bandwidth_gbps = 51.2\n'
+            "[cpu]\ncores = 8\n"
+        )
+        code, out, err = run_cli(capsys, "fit", "--rank", "--hardware", "cpu-box", "--min-tps", "5")
+        assert code == 0, err
+        first = out.splitlines()[4].split()
+        assert float(first[5]) > 1.0  # GB in RAM, not the 0.00 a GPU column would show
+        rows = ranked(capsys, "--hardware", "cpu-box", "--min-tps", "5")
+        assert rows and all(r["engine"] == "llama.cpp" and int(str(r["host_bytes"])) > 0 for r in rows)
