@@ -1,7 +1,7 @@
 """`tuilab fit --rank`: the catalog models that run on this machine (or a profile), best first.
 
-Renders `core.rank` over the built-in catalog as a table, or as a JSON list of the usual fit objects with
-`model` and `quant`. Stays headless and light like the rest of `fit`.
+Renders `lab.ranking.rank_catalog` (core.rank over the built-in catalog) as a table, or as a JSON list
+of the usual fit objects with `model` and `quant`. Stays headless and light like the rest of `fit`.
 """
 
 from __future__ import annotations
@@ -12,27 +12,24 @@ import json
 from tuilab.core.errors import UsageError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import gb
-from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16
-from tuilab.core.rank import Ranked, RankQuery, default_engine, rank
-from tuilab.models.catalog import plannable
+from tuilab.core.rank import Ranked, RankQuery
+from tuilab.lab.planning import FitQuery
+from tuilab.lab.ranking import rank_catalog
 
 
-def run_rank(args: argparse.Namespace, hw: HardwareSpec) -> int:
+def run_rank(args: argparse.Namespace, hw: HardwareSpec, query: FitQuery) -> int:
     if args.model is not None or args.quant or args.ladder or args.gpu_layers is not None:
         raise UsageError(
             "--rank takes no MODEL, --quant, --ladder or --gpu-layers: it picks the quant itself"
         )
     if args.min_tps < 0:
         raise UsageError(f"--min-tps must be 0 or more, got {args.min_tps}")
-    engine = args.engine or default_engine(hw)
-    ladder = MLX_LADDER if engine == "mlx" else LLAMA_LADDER
-    query = RankQuery(hw, engine, ladder, args.ctx, kv_type_or_f16(engine, args.kv_type), args.min_tps)
-    pool = plannable()
-    ranked = rank(pool.candidates, query)
+    result = rank_catalog(hw, query, args.min_tps)
     if args.json:
-        print(json.dumps([{**r.plan.to_dict(), "model": r.name, "quant": r.quant} for r in ranked], indent=2))
+        rows = [{**r.plan.to_dict(), "model": r.name, "quant": r.quant} for r in result.ranked]
+        print(json.dumps(rows, indent=2))
     else:
-        print(render_rank(hw, query, ranked, len(pool.candidates), len(pool.left_out)))
+        print(render_rank(hw, result.query, result.ranked, result.planned, result.left_out))
     return 0
 
 
