@@ -96,8 +96,8 @@ class TestNamesResolve:
         assert resolve_model("qwen2.5-7b").format == "profile"
 
     def test_a_model_type_the_parser_does_not_know_is_refused_in_one_line(self) -> None:
-        with pytest.raises(UsageError, match="model_type 'deepseek_v3' is not planned yet"):
-            resolve_model("deepseek-v3")
+        with pytest.raises(UsageError, match="model_type 'minimax_m2' is not planned yet"):
+            resolve_model("minimax-m2.5")
 
     def test_the_arch_cites_the_config_url(self) -> None:
         arch = resolve_model("llama-3.3-70b-instruct").arch
@@ -179,7 +179,11 @@ class TestParameterCounts:
         assert entry.arch().n_params == pytest.approx(entry.params, rel=PARAMS_TOLERANCE)
 
     def test_most_entries_are_checked_and_pass(self) -> None:
-        checked = [e for e in ENTRIES if e.params is not None and unplannable_reason(e) is None]
+        checked = [
+            e for e in ENTRIES
+            if e.params is not None and unplannable_reason(e) is None and e.params_scope == "text"
+            and e.name not in PUBLISHED_COUNT_GAPS
+        ]  # fmt: skip
         passing = [e for e in checked if abs(e.arch().n_params / (e.params or 1) - 1) <= PARAMS_TOLERANCE]
         assert len(passing) >= 90 and len(passing) >= 0.9 * len(checked)
 
@@ -188,6 +192,7 @@ class TestPlannable:
     def test_unknown_layouts_are_left_out_with_a_reason_not_misplanned(self) -> None:
         pool = plannable()
         left = dict(pool.left_out)
-        assert "deepseek-v3" in left and "not planned yet" in left["deepseek-v3"]
+        assert "minimax-m2.5" in left and "not planned yet" in left["minimax-m2.5"]
+        assert "deepseek-v3" not in left  # MLA is planned since the config.json parser reads it
         assert {c.name for c in pool.candidates}.isdisjoint(left)
         assert len(pool.candidates) + len(left) == len(ENTRIES)
