@@ -148,8 +148,8 @@ class Plannable:
 
 def plannable(entries: Iterable[CatalogEntry] | None = None) -> Plannable:
     """Candidates for `core.rank`: entries whose config parses and whose model_type the parser knows.
-    An unknown model_type is read as a Llama-shaped decoder, which misplans MLA, hybrid and other
-    layouts (DeepSeek V3 would come out at 38B parameters), so those stay out of a ranking."""
+    An unknown model_type is read as a Llama-shaped decoder, which misplans other layouts (read so,
+    DeepSeek V3 came out at 38B parameters before the parser knew MLA), so those stay out of a ranking."""
     candidates: list[Candidate] = []
     left_out: list[tuple[str, str]] = []
     for e in catalog() if entries is None else entries:
@@ -173,7 +173,7 @@ def unplannable_reason(entry: CatalogEntry) -> str | None:
         return None
     return (
         f"model_type {model_type!r} is not planned yet: read as a Llama-shaped decoder its memory would be "
-        "wrong (MLA, hybrid and other layouts)"
+        "wrong"
     )
 
 
