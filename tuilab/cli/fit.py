@@ -13,6 +13,7 @@ import json
 from dataclasses import replace
 
 from tuilab.cli import cluster, fit_hub
+from tuilab.core.errors import UsageError
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.lab.machine import machine_spec
@@ -24,7 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fit", help="will a model fit, and how fast will it run", description=__doc__)
     p.add_argument(
         "model",
-        help="profile name, GGUF path, model directory, HF repo id (cached, or read from the Hub), or 'demo'",
+        nargs="?",
+        help="profile or catalog name, GGUF path, model directory, HF repo id (cached, or read from the "
+        "Hub), or 'demo'",
     )
     p.add_argument(
         "--quant", help="e.g. Q4_K_M, Q8_0, IQ2_XS, mlx-4bit, mlx-8bit-g32 (default: the file's, or Q4_K_M)"
@@ -44,6 +47,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
     p.add_argument("--ladder", action="store_true", help="plan every quant rung side by side")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--rank",
+        action="store_true",
+        help="list the catalog models that run on the device, best first: each at the best quant of 4 bits "
+        "or more that fits (fits or tight) at --ctx and reaches --min-tps; sorted by parameters, then bits, "
+        "then tok/s",
+    )
+    p.add_argument(
+        "--min-tps",
+        type=float,
+        default=0.0,
+        metavar="TOK_S",
+        help="with --rank: the slowest predicted generation to accept (tok/s)",
+    )
     cluster.add_fit_options(p)
     p.set_defaults(func=run_fit)
 
@@ -68,6 +85,12 @@ def run_fit(args: argparse.Namespace) -> int:
     if cluster.wants_cluster(args):
         return cluster.run_cluster_fit(args, query)
     hw = machine_spec(args.hardware, args.gpu_budget)
+    if args.rank:
+        from tuilab.cli.fit_rank import run_rank
+
+        return run_rank(args, hw, query)
+    if args.model is None:
+        raise UsageError("fit needs a MODEL (or --rank to list the catalog models that fit)")
     model = resolve_model(args.model, args.quant, args.engine, hub=True)
     if args.ladder and fit_hub.is_hub_gguf(model):
         return fit_hub.hub_ladder(

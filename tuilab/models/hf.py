@@ -368,6 +368,11 @@ def read_hf_config(path: Path) -> HFModel:
     )
 
 
+def known_model_type(model_type: str) -> bool:
+    """Whether config.json files of this model_type are read by a family rule (else as Llama-shaped)."""
+    return model_type in _FAMILIES or _TEXT_MODEL_TYPES.get(model_type, "") in _FAMILIES
+
+
 def arch_from_config(config: Mapping[str, Any], name: str, source: str = "config.json") -> ModelArch:
     """The `ModelArch` a config.json's contents describe (text_config nesting included), for configs held
     in memory such as a catalog's; `source` names where it came from in errors and the plan's basis.

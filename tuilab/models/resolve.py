@@ -1,6 +1,7 @@
 """Turn what a user typed as MODEL into an architecture, a quant and an engine.
 
-MODEL is a GGUF path, a model directory (Hugging Face or MLX format), a profile name, an HF repo id
+MODEL is a GGUF path, a model directory (Hugging Face or MLX format), a profile name, a model that
+`tuilab models` lists, a catalog name (case-insensitive; a profile of the same name wins), an HF repo id
 (from the local cache when its weights are there, else from its metadata on the Hub), or `demo`.
 Nothing is downloaded and no engine is imported.
 """
@@ -16,6 +17,7 @@ from tuilab.core.errors import ModelFileError, UnknownNameError, UsageError
 from tuilab.core.quant import MLXQuant, QuantSpec, parse_quant, quant_engine, quant_name
 
 if TYPE_CHECKING:
+    from tuilab.models.catalog import CatalogEntry
     from tuilab.models.discovery import FoundModel
     from tuilab.models.hub_model import HubModel
 
@@ -33,7 +35,7 @@ class ResolvedModel:
     quant_name: str | None
     path: Path | None
     engine: str  # "llama.cpp" or "mlx"
-    format: str  # "gguf", "mlx", "hf" or "profile"
+    format: str  # "gguf", "mlx", "hf", "profile" or "catalog"
     hub: HubModel | None = None  # planned from Hub metadata, not from files on this machine
 
 
@@ -65,6 +67,11 @@ def resolve_model(
     listed = _listed_model(spec, found)
     if listed is not None:
         return _from_listed(listed, quant, engine)
+    from tuilab.models.catalog import catalog_names, find_catalog_entry
+
+    entry = find_catalog_entry(spec)
+    if entry is not None:
+        return _from_catalog(entry, quant, engine)
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
         from tuilab.models.hf import find_in_hf_cache
 
@@ -73,7 +80,7 @@ def resolve_model(
             return _from_dir(cached, quant, engine)
         if not any(m.name.startswith(spec.split("/")[0] + "/") for m in found):  # not a local folder's prefix
             return _from_repo_id(spec, cached, quant, engine, hub=hub)
-    names = [*profiles.model_profile_names(), "demo", *(m.name for m in found)]
+    names = [*profiles.model_profile_names(), *catalog_names(), "demo", *(m.name for m in found)]
     raise UnknownNameError("model", spec, names)
 
 
@@ -174,6 +181,18 @@ def _not_a_model_dir(path: Path) -> str:
         return f"{path}: not a model folder (no config.json) and no .gguf files in it"
     shown = ", ".join(inside[:_SHOWN_NAMES]) + (", ..." if len(inside) > _SHOWN_NAMES else "")
     return f"{path}: a folder holding models ({shown}), not one model; give one of them"
+
+
+def _from_catalog(entry: CatalogEntry, quant: str | None, engine: str | None) -> ResolvedModel:
+    """A catalog model: nothing on disk yet, so any quant (the engine follows it), Q4_K_M by default. A
+    model_type the config parser does not know yet is refused rather than planned as a Llama."""
+    from tuilab.models.catalog import unplannable_reason
+
+    reason = unplannable_reason(entry)
+    if reason is not None:
+        raise UsageError(f"catalog model {entry.name} ({entry.repo}): {reason}")
+    q = _pick_quant(quant, engine, DEFAULT_LLAMA_QUANT)
+    return ResolvedModel(entry.name, entry.arch(), q, quant_name(q), None, quant_engine(q), "catalog")
 
 
 def _from_profile(name: str, quant: str | None, engine: str | None) -> ResolvedModel:
