@@ -14,8 +14,8 @@ from pathlib import Path
 
 import gguf
 import numpy as np
+from hub_server import FakeFile, FakeRepo
 
-from tests.models.hub_server import FakeFile, FakeRepo
 from tuilab.core.quant import parse_quant, weight_tensors
 from tuilab.models.hf import read_hf_config
 

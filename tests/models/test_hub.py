@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import hub_fixtures as fx
 import pytest
+from hub_server import FakeFile, FakeHub, FakeRepo
 
-from tests.models import hub_fixtures as fx
-from tests.models.hub_server import FakeFile, FakeHub, FakeRepo
 from tuilab.cli import main
 from tuilab.core.errors import UsageError
 from tuilab.core.quant import parse_quant, weight_tensors
