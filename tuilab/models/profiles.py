@@ -16,7 +16,7 @@ from tuilab import paths
 from tuilab.core import hardware as hw
 from tuilab.core.arch import ModelArch, swa_layers_from_pattern
 from tuilab.core.errors import ProfileError, UnknownNameError
-from tuilab.core.hardware import GIB, MIB, GPUSpec, HardwareSpec, Platform
+from tuilab.core.hardware import GIB, MIB, GPUSpec, HardwareSpec, Platform, with_gpu_count
 from tuilab.models.toml_table import Table as _Table
 from tuilab.models.toml_table import load_toml as _load_toml
 
@@ -102,9 +102,16 @@ def model_profile_names() -> list[str]:
     return sorted(_profile_files("models"))
 
 
+_GPU_COUNT_RE = re.compile(r"^\s*(\d+)\s*x\s*(\S.*)$", re.IGNORECASE)
+
+
 def load_hardware_profile(name: str) -> HardwareSpec:
-    """The machine of profile `name` (or of a .toml path), as an idle machine of that kind."""
-    return _read_hardware(_find("hardware", "hardware profile", name))[0]
+    """The machine of profile `name` (or of a .toml path), as an idle machine of that kind. A count prefix
+    ("2x rtx-3090-24gb") puts that many of the profile's GPU in the one host."""
+    m = _GPU_COUNT_RE.match(name)
+    if m is None:
+        return _read_hardware(_find("hardware", "hardware profile", name))[0]
+    return with_gpu_count(load_hardware_profile(m.group(2).strip()), int(m.group(1)))
 
 
 def _read_hardware(path: Path) -> tuple[HardwareSpec, int | None]:
