@@ -13,7 +13,7 @@ from typing import Any
 from tuilab.cli import cluster
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
-from tuilab.core.plan_types import FitPlan, gb
+from tuilab.core.plan_types import OFFLOAD_MODES, FitPlan, gb
 from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, parse_quant
 from tuilab.models.resolve import ResolvedModel, resolve_model
 
@@ -39,10 +39,73 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gpu-layers", type=int, help="layers to offload (default: as many as fit)")
     p.add_argument("--gpu-budget", type=_size, metavar="SIZE", help="cap the GPU's free memory, e.g. 12GB")
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
+    add_offload_options(p)
     p.add_argument("--ladder", action="store_true", help="plan every quant rung side by side")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     cluster.add_fit_options(p)
     p.set_defaults(func=run_fit)
+
+
+def add_offload_options(p: argparse.ArgumentParser) -> None:
+    """Expert offload and multi-GPU split flags, shared by `fit` and `run`."""
+    p.add_argument(
+        "--offload",
+        choices=OFFLOAD_MODES,
+        help="when a model does not fit: keep whole layers or (MoE) the experts in RAM (default: experts "
+        "for a MoE model, as llama.cpp --fit does)",
+    )
+    p.add_argument(
+        "--cpu-moe",
+        type=cpu_moe_arg,
+        metavar="N|auto|all",
+        help="keep the experts of the first N layers in system RAM (llama.cpp --n-cpu-moe); "
+        "auto: as few as fit; all: every layer's",
+    )
+    p.add_argument(
+        "--tensor-split",
+        type=tensor_split_arg,
+        metavar="3,1",
+        help="share of the layers per GPU on a machine with several (default: by free memory)",
+    )
+
+
+def cpu_moe_arg(text: str) -> int | str:
+    if text in ("auto", "all"):
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a layer count, 'auto' or 'all', got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"a layer count cannot be negative, got {n}")
+    return n
+
+
+def tensor_split_arg(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, e.g. 3,1; got {text!r}"
+        ) from None
+    if any(x < 0 for x in shares) or sum(shares) <= 0:
+        raise argparse.ArgumentTypeError(f"shares must be non-negative and not all zero, got {text!r}")
+    return shares
+
+
+def offload_kwargs(args: argparse.Namespace, n_layers: int) -> dict[str, Any]:
+    """The planner's offload arguments from --offload, --cpu-moe and --tensor-split."""
+    cpu_moe = getattr(args, "cpu_moe", None)
+    mode = getattr(args, "offload", None)
+    if cpu_moe == "auto":
+        cpu_moe, mode = None, "experts"
+    elif cpu_moe == "all":
+        cpu_moe = n_layers
+    return {
+        "offload_mode": mode,
+        "cpu_moe_layers": cpu_moe,
+        "tensor_split": getattr(args, "tensor_split", None),
+    }
 
 
 def _size(text: str) -> int:
@@ -87,6 +150,7 @@ def _plan(
         engine=engine,
         gpu_layers=args.gpu_layers,
         flash_attn=not args.no_flash_attn,
+        **offload_kwargs(args, model.arch.n_layers),
     )
 
 
@@ -109,6 +173,7 @@ def _ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec) ->
                     gpu_layers=args.gpu_layers,
                     flash_attn=not args.no_flash_attn,
                     advise=False,
+                    **(offload_kwargs(args, model.arch.n_layers) if engine == "llama.cpp" else {}),
                 )
             )
     if args.json:
@@ -125,29 +190,25 @@ def _ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec) ->
 
 
 def render_plan(fit: FitPlan) -> str:
-    m = fit.memory
     where = "profile" if fit.hardware_is_profile else "this machine"
-    dev_label = "device" if fit.budget_bytes else "-"
-    rows = [
-        ("weights", m.weights_device_bytes, m.weights_host_bytes),
-        ("KV cache", m.kv_device_bytes, m.kv_host_bytes),
-        ("compute", m.compute_device_bytes, m.compute_host_bytes),
-        ("overhead", m.overhead_device_bytes, m.overhead_host_bytes),
-        ("total", m.device_bytes, m.host_bytes),
-        ("budget", fit.budget_bytes, fit.host_budget_bytes),
-    ]
+    heads, columns = _memory_columns(fit)
+    names = ("weights", "KV cache", "compute", "overhead", "total", "budget")
     lines = [
         f"{fit.model}  {fit.quant}  {fit.engine}  on {fit.hardware} ({where})"
         f"  ctx {fit.ctx_tokens}  KV {fit.kv_type}",
         "",
-        f"  {'':<10}{dev_label + ' (GPU)':>16}{'host (RAM)':>16}",
+        f"  {'':<10}" + "".join(f"{h:>16}" for h in heads),
     ]
-    lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
+    lines += [f"  {name:<10}" + "".join(f"{gb(c[i]):>16}" for c in columns) for i, name in enumerate(names)]
     lines += [
         "",
         f"  verdict    {fit.verdict.upper().replace('_', ' ')}: {fit.reason}",
         f"  headroom   {gb(fit.headroom_bytes)}",
         f"  GPU layers {fit.gpu_layers_label if fit.budget_bytes else '0 (no GPU)'}",
+    ]
+    if fit.budget_bytes and fit.engine == "llama.cpp":
+        lines.append(f"  offload    {_offload_words(fit)}")
+    lines += [
         f"  max ctx    {fit.max_ctx} tokens",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
@@ -156,6 +217,39 @@ def render_plan(fit: FitPlan) -> str:
         lines += ["", "  advice"] + [f"   - {a}" for a in fit.advice]
     lines += ["", "  basis"] + [f"   {k:<26} {v}" for k, v in fit.basis.items()]
     return "\n".join(lines)
+
+
+def _memory_columns(fit: FitPlan) -> tuple[list[str], list[tuple[int, ...]]]:
+    """Column heads and (weights, KV, compute, overhead, total, budget) per column: one per GPU, then host."""
+    m = fit.memory
+    host = (m.weights_host_bytes, m.kv_host_bytes, m.compute_host_bytes, m.overhead_host_bytes, m.host_bytes,
+            fit.host_budget_bytes)  # fmt: skip
+    if len(fit.devices) > 1:
+        gpus = [
+            (
+                d.weights_bytes,
+                d.kv_cache_bytes,
+                d.compute_bytes,
+                d.overhead_bytes,
+                d.device_bytes,
+                d.budget_bytes,
+            )
+            for d in fit.devices
+        ]
+        return [f"GPU {i}" for i in range(len(gpus))] + ["host (RAM)"], [*gpus, host]
+    device = (m.weights_device_bytes, m.kv_device_bytes, m.compute_device_bytes, m.overhead_device_bytes,
+              m.device_bytes, fit.budget_bytes)  # fmt: skip
+    label = "device (GPU)" if fit.budget_bytes else "- (GPU)"
+    return [label, "host (RAM)"], [device, host]
+
+
+def _offload_words(fit: FitPlan) -> str:
+    if fit.offload_mode == "experts":
+        return f"experts of the first {fit.cpu_moe_layers} layers in system RAM (llama.cpp --n-cpu-moe)"
+    split = ""
+    if len(fit.devices) > 1:
+        split = "; layers per GPU " + ", ".join(str(d.n_layers) for d in fit.devices)
+    return f"whole layers{split}"
 
 
 def _pp(tps: float) -> str:

@@ -115,7 +115,7 @@ def plan(
         basis=_basis(arch, hw, req, prediction, placed),
         offload_mode=placed.offload_mode,
         cpu_moe_layers=placed.layout.cpu_moe_layers if placed.layout is not None else 0,
-        devices=placed.devices or _one_device(hw, placed),
+        devices=placed.devices or _one_device(hw, placed, arch.n_layers),
     )
     if advise and fit.verdict is not Verdict.FITS:
         return advise_plan(fit, arch, quant, hw, req, plan)
@@ -308,7 +308,16 @@ def _place_split(
         flash_attn=req.flash_attn,
     )  # fmt: skip
     devices = tuple(
-        DevicePlan(g.name, m.device_bytes, g.free_bytes, layout.blocks_on(i))
+        DevicePlan(
+            g.name,
+            m.device_bytes,
+            g.free_bytes,
+            layout.blocks_on(i),
+            m.weights_device_bytes,
+            m.kv_device_bytes,
+            m.compute_device_bytes,
+            m.overhead_device_bytes,
+        )
         for i, (g, m) in enumerate(zip(hw.gpus, placed.per_device, strict=True))
     )
     verdict, reason = _split_verdict(arch, hw, layout, placed, devices)
@@ -346,7 +355,7 @@ def _split_verdict(
             f"experts it picks from RAM"
         )
     if layers > arch.n_layers:
-        worst = min(devices, key=lambda d: d.headroom_bytes)
+        i_worst, worst = min(enumerate(devices), key=lambda x: x[1].headroom_bytes)
         verdict = pool_verdict(worst.device_bytes, worst.budget_bytes)
         if len(devices) == 1:
             return verdict, (
@@ -355,7 +364,7 @@ def _split_verdict(
             )
         return verdict, (
             f"all layers split over {where}: {_per_device_words(devices)}; "
-            f"{gb(worst.headroom_bytes)} headroom on the fullest ({worst.name})"
+            f"{gb(worst.headroom_bytes)} headroom on the fullest (GPU {i_worst}, {worst.name})"
         )
     if layers == 0:
         return Verdict.CPU_ONLY, (
@@ -386,11 +395,17 @@ def _where(hw: HardwareSpec) -> str:
     return _gpu_name(hw)
 
 
-def _one_device(hw: HardwareSpec, placed: _Placement) -> tuple[DevicePlan, ...]:
+def _one_device(hw: HardwareSpec, placed: _Placement, n_layers: int) -> tuple[DevicePlan, ...]:
     """The single GPU of a Mac (Metal, unified) as a device entry; none for a CPU plan."""
     if not hw.gpus or placed.budget_bytes == 0:
         return ()
-    return (DevicePlan(hw.gpus[0].name, placed.memory.device_bytes, placed.budget_bytes, placed.gpu_layers),)
+    m = placed.memory
+    return (
+        DevicePlan(
+            hw.gpus[0].name, m.device_bytes, placed.budget_bytes, min(placed.gpu_layers, n_layers),
+            m.weights_device_bytes, m.kv_device_bytes, m.compute_device_bytes, m.overhead_device_bytes,
+        ),
+    )  # fmt: skip
 
 
 def _verdict_on_one_pool(

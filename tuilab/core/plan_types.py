@@ -62,6 +62,10 @@ class DevicePlan:
     device_bytes: int
     budget_bytes: int
     n_layers: int = 0  # repeating blocks placed on it
+    weights_bytes: int = 0
+    kv_cache_bytes: int = 0
+    compute_bytes: int = 0
+    overhead_bytes: int = 0
 
     @property
     def headroom_bytes(self) -> int:
@@ -73,6 +77,10 @@ class DevicePlan:
             "device_bytes": self.device_bytes,
             "budget_bytes": self.budget_bytes,
             "n_layers": self.n_layers,
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "compute_bytes": self.compute_bytes,
+            "overhead_bytes": self.overhead_bytes,
         }
 
 
