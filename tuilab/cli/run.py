@@ -13,12 +13,14 @@ import sys
 from typing import Any, TextIO
 
 from tuilab.cli import cluster
+from tuilab.cli.fit import add_offload_options, offload_kwargs
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import gb
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Finished, Loaded, Stats, Tokens
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
+    LLAMA_CPP,
     MLX,
     LoadSpec,
     SamplingParams,
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: physical cores)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 (the default) is greedy decoding")
     p.add_argument("--force", action="store_true", help="load even when the fit plan says it will not fit")
+    add_offload_options(p)
     p.add_argument("--json", action="store_true", help="end stdout with one JSON object of the stats")
     cluster.add_run_options(p)
     p.set_defaults(func=run_command)
@@ -61,19 +64,29 @@ def run_command(args: argparse.Namespace) -> int:
     engine = engine or model.engine
     kv = check_kv_type(engine, args.kv_type)
     ctx_tokens = args.ctx or min(DEFAULT_CTX_TOKENS, model.arch.max_ctx_tokens)
+    offload = offload_kwargs(args, model.arch.n_layers) if engine == LLAMA_CPP else {}
     fit = check_fit(
-        model, engine=engine, ctx_tokens=ctx_tokens, kv_type=kv, gpu_layers=args.gpu_layers, force=args.force
-    )
+        model, engine=engine, ctx_tokens=ctx_tokens, kv_type=kv, gpu_layers=args.gpu_layers, force=args.force,
+        **offload,
+    )  # fmt: skip
     gpu_layers = args.gpu_layers if args.gpu_layers is not None else fit.get("gpu_layers")
     spec = LoadSpec(
-        str(model.path), ctx_tokens=ctx_tokens, gpu_layers=gpu_layers, kv_type=kv, threads=args.threads
-    )
+        str(model.path), ctx_tokens=ctx_tokens, gpu_layers=gpu_layers, kv_type=kv, threads=args.threads,
+        cpu_moe_layers=cpu_moe_to_load(offload.get("cpu_moe_layers"), fit),
+        tensor_split=offload.get("tensor_split"),
+    )  # fmt: skip
     sampling = SamplingParams(temperature=args.temperature)
     loaded, stats, finished = stream_run(engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout)
     print(stats_line(engine, model, loaded, stats, finished, fit), file=sys.stderr)
     if args.json:
         print(json.dumps(result_dict(engine, model, loaded, stats, finished, fit)))
     return 0
+
+
+def cpu_moe_to_load(asked: int | None, fit: dict[str, Any]) -> int:
+    """Blocks whose experts stay in host RAM: the number asked for, else what the plan chose (0 when the
+    model fits, or on a machine without a GPU, where everything is in RAM anyway)."""
+    return asked if asked is not None else int(fit.get("cpu_moe_layers", 0))
 
 
 def resolve_for_run(spec: str, engine: str | None) -> ResolvedModel:
@@ -94,7 +107,14 @@ def resolve_for_run(spec: str, engine: str | None) -> ResolvedModel:
 
 
 def check_fit(
-    model: ResolvedModel, *, engine: str, ctx_tokens: int, kv_type: str, gpu_layers: int | None, force: bool
+    model: ResolvedModel,
+    *,
+    engine: str,
+    ctx_tokens: int,
+    kv_type: str,
+    gpu_layers: int | None,
+    force: bool,
+    **offload: Any,
 ) -> dict[str, Any]:
     """The fit plan for this load on this machine, as a dict; raises FitRefusedError on no_fit unless forced.
 
@@ -111,6 +131,7 @@ def check_fit(
         kv_type=kv_type,
         engine=engine,
         gpu_layers=gpu_layers,
+        **offload,
     ).to_dict()
     if fit["verdict"] == "no_fit":
         message = refusal_message(fit)
@@ -179,6 +200,9 @@ def result_dict(
         "predicted_memory_bytes": fit.get("total_bytes"),
         "load_s": loaded.load_s,
         "finish_reason": finished.reason,
+        "offload_mode": fit.get("offload_mode"),
+        "cpu_moe_layers": fit.get("cpu_moe_layers"),
+        "overridden_tensors": list(loaded.info.overridden_tensors),
     }
 
 
