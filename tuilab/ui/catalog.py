@@ -91,14 +91,24 @@ def ladder_for(engine: str) -> tuple[str, ...]:
 
 
 def fit_for(
-    model: ResolvedModel, hw: HardwareSpec, ctx_tokens: int, kv_type: str, advise: bool = True
+    model: ResolvedModel,
+    hw: HardwareSpec,
+    ctx_tokens: int,
+    kv_type: str,
+    advise: bool = True,
+    offload_mode: str | None = None,
 ) -> FitPlan:
-    """The plan for this model on `hw`, the context capped at what the model was trained for."""
+    """The plan for this model on `hw`, the context capped at what the model was trained for; an offload
+    mode applies to a MoE model on llama.cpp and is ignored for others."""
     ctx = min(ctx_tokens, model.arch.max_ctx_tokens)
     return plan(
         model.arch, model.quant, hw, ctx_tokens=ctx, kv_type=kv_type_or_f16(model.engine, kv_type),
-        engine=model.engine, advise=advise,
+        engine=model.engine, advise=advise, offload_mode=_offload_for(model, offload_mode),
     )  # fmt: skip
+
+
+def _offload_for(model: ResolvedModel, offload_mode: str | None) -> str | None:
+    return offload_mode if model.arch.is_moe and model.engine == "llama.cpp" else None
 
 
 def badge_for(key: str, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
@@ -137,8 +147,11 @@ class ContextRow:
     max_ctx: int
 
 
-def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[ContextRow]:
-    """Memory against context for each quant of the model's engine."""
+def context_table(
+    model: ResolvedModel, hw: HardwareSpec, kv_type: str, offload_mode: str | None = None
+) -> list[ContextRow]:
+    """Memory against context for each quant of the model's engine, in the Fit pane's offload mode."""
+    offload = _offload_for(model, offload_mode)
     quants = MLX_LADDER if model.engine == "mlx" else CHART_LLAMA_QUANTS
     kv = kv_type_or_f16(model.engine, kv_type)
     rows = []
@@ -152,7 +165,10 @@ def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[
                 totals.append(None)
                 verdicts.append(None)
                 continue
-            fit = plan(model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False)
+            fit = plan(
+                model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False,
+                offload_mode=offload,
+            )  # fmt: skip
             totals.append(fit.memory.total_bytes)
             verdicts.append(fit.verdict)
             max_ctx = max_ctx or fit.max_ctx  # from the smallest step: the verdict most likely on device
