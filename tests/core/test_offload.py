@@ -186,3 +186,33 @@ class TestSeveralGpus:
     def test_impossible_counts_are_refused(self, bad: str) -> None:
         with pytest.raises(UsageError):
             load_hardware_profile(bad)
+
+
+NEW_PROFILES = [
+    "rtx-5080-16gb", "rtx-4080-super-16gb", "rtx-5060-ti-16gb", "rtx-pro-6000-96gb", "dgx-spark-gb10-128gb",
+]  # fmt: skip
+
+
+class TestIssue15Profiles:
+    @pytest.mark.parametrize("name", NEW_PROFILES)
+    def test_every_number_has_a_source(self, name: str) -> None:
+        hw = load_hardware_profile(name)
+        for key in ("ram_bytes", "ram_bandwidth_gbps", "gpu.memory_bytes", "gpu.bandwidth_gbps"):
+            assert hw.sources.get(key, "unknown") != "unknown", key
+
+    @pytest.mark.parametrize("name", NEW_PROFILES)
+    def test_no_tensor_figure_without_a_source(self, name: str) -> None:
+        """No FP16 TFLOPS was found in a source read for these: left out, so prompt speed is not guessed."""
+        assert load_hardware_profile(name).gpus[0].fp16_tflops is None
+
+    def test_the_dgx_spark_gpu_and_host_share_one_pool(self) -> None:
+        spark = load_hardware_profile("dgx-spark-gb10-128gb")
+        assert spark.gpu_shares_ram and spark.gpus[0].free_bytes == spark.host_budget_bytes
+        fit = _plan("llama-3-70b", "F16", spark)  # ~141 GB: over the pool, whichever side holds it
+        assert fit.verdict is Verdict.NO_FIT
+        q8 = _plan("llama-3-70b", "Q8_0", spark)
+        assert q8.verdict in (Verdict.FITS, Verdict.TIGHT)
+        assert q8.memory.total_bytes <= spark.host_budget_bytes
+
+    def test_a_discrete_card_counts_host_and_device_apart(self) -> None:
+        assert not load_hardware_profile("rtx-5080-16gb").gpu_shares_ram

@@ -342,9 +342,10 @@ def _split_verdict(
             f"{_layers_words(arch, layout)} need {gb(d.device_bytes)} on {d.name}, over its "
             f"{gb(d.budget_bytes)} budget"
         )
-    if mem.host_bytes > hw.host_budget_bytes:
+    host_need = mem.total_bytes if hw.gpu_shares_ram else mem.host_bytes  # one pool: both count
+    if host_need > hw.host_budget_bytes:
         return Verdict.NO_FIT, (
-            f"host memory needs {gb(mem.host_bytes)}, over the {gb(hw.host_budget_bytes)} available"
+            f"host memory needs {gb(host_need)}, over the {gb(hw.host_budget_bytes)} available"
         )
     if layout.cpu_moe_layers:
         expert_bytes = mem.weights_host_bytes

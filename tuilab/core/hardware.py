@@ -50,6 +50,7 @@ class HardwareSpec:
     os_reserve_bytes: int = 2 * GIB
     cpu_tflops: float | None = None
     ram_bandwidth_measured: bool = False  # taken by `tuilab hw --measure` on this host, not a datasheet's
+    gpu_shares_ram: bool = False  # an NVIDIA GPU on the host's RAM (DGX Spark's GB10): one pool for both
     is_profile: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
