@@ -178,6 +178,8 @@ def context_table(
 
 def budget_line_bytes(hw: HardwareSpec, engine: str) -> int:
     """The budget a whole model must stay under to run on the fastest device: the GPU's, else RAM's."""
-    if hw.gpus and (engine == "llama.cpp" or hw.unified):
+    if hw.gpus and hw.unified:
         return hw.gpu_budget_bytes
+    if hw.gpus and engine == "llama.cpp":
+        return sum(g.free_bytes for g in hw.gpus)  # a layer split uses every GPU
     return hw.host_budget_bytes
