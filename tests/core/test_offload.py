@@ -137,6 +137,7 @@ class TestSeveralGpus:
     def test_count_prefix_builds_a_two_gpu_host(self) -> None:
         hw = load_hardware_profile("2x rtx-3090-24gb")
         assert len(hw.gpus) == 2 and hw.name.startswith("2x ")
+        assert "same card" in hw.sources["gpu1.bandwidth_gbps"]  # GPU 1's numbers cite the profile too
 
     def test_a_70b_that_cannot_fit_one_3090_fits_two(self) -> None:
         one = _plan("llama-3-70b", "Q4_K_M", "rtx-3090-24gb")

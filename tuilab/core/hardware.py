@@ -121,7 +121,13 @@ def with_gpu_count(hw: HardwareSpec, count: int) -> HardwareSpec:
         raise UsageError(f"a GPU count must be between 1 and {MAX_GPUS_PER_HOST}, got {count}")
     if count == 1:
         return hw
-    return replace(hw, name=f"{count}x {hw.name}", gpus=hw.gpus[:1] * count)
+    same = {
+        f"gpu{i}.{key[4:]}": f"{value} (GPU {i} is the same card: {count}x the profile's)"
+        for i in range(1, count)
+        for key, value in hw.sources.items()
+        if key.startswith("gpu.")
+    }
+    return replace(hw, name=f"{count}x {hw.name}", gpus=hw.gpus[:1] * count, sources={**hw.sources, **same})
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
