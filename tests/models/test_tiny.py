@@ -104,8 +104,10 @@ class TestShapes:
     @pytest.mark.parametrize("name", list(tiny.SHAPES))
     def test_tensor_list_matches_core_arch(self, name: str) -> None:
         s = tiny.SHAPES[name]
+        moe = {"n_experts": s.n_experts, "n_experts_used": s.n_experts_used, "expert_ffn_size": s.ffn_size}
         arch = ModelArch(name, "llama", s.n_layers, s.hidden_size, s.n_heads, s.n_kv_heads, s.head_dim,
-                         s.ffn_size, s.vocab_size, tied_embeddings=s.tied_embeddings)  # fmt: skip
+                         s.ffn_size, s.vocab_size, tied_embeddings=s.tied_embeddings,
+                         **(moe if s.is_moe else {}))  # fmt: skip
         ours = {(t.gguf_name, tuple(reversed(t.shape))) for t in tensor_specs(s)}
         assert ours == {(t.name, t.shape) for t in arch.tensors}
 
@@ -229,6 +231,7 @@ class TestScript:
         assert [line.split()[1] for line in result.stdout.splitlines()] == [
             str(tmp_path / "tiny-f16.gguf"),
             str(tmp_path / "tiny-mlx"),
+            str(tmp_path / "tiny-moe-f16.gguf"),
         ]
 
     @pytest.mark.parametrize(
