@@ -13,7 +13,7 @@ import sys
 from typing import Any, TextIO
 
 from tuilab.cli import cluster
-from tuilab.cli.fit import add_offload_options
+from tuilab.cli.offload import add_offload_options, offload_kwargs
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.engines.events import Finished, Loaded, Stats
@@ -54,7 +54,10 @@ def run_command(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     engine = engine_name(args.engine) if args.engine else None
-    query = FitQuery(ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers)
+    query = FitQuery(
+        ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers,
+        **offload_kwargs(args),
+    )  # fmt: skip
     if cluster.wants_cluster(args):
         return cluster.run_cluster_command(args, query)
     model = resolve_for_run(args.model, engine)
