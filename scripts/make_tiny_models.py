@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Write tiny Llama-shaped test models (GGUF F16 + quants, MLX + MLX 4-bit) from one set of random
-weights, or with `--shape` an F16 GGUF with a real model's tensor shapes for speed and memory checks.
+"""Write tiny Llama-shaped test models (GGUF F16 + quants, MLX + MLX 4-bit, and a tiny MoE GGUF) from one
+set of random weights, or with `--shape` one GGUF of that shape: `tiny-moe` (4 experts, 2 used per
+token, for expert offload) or a real model's tensor shapes for speed and memory checks.
 
-    python scripts/make_tiny_models.py OUTDIR [--shape tiny|llama-3.2-1b|llama-3-8b] [--quants Q4_K_M,Q8_0]
+    python scripts/make_tiny_models.py OUTDIR [--shape tiny|tiny-moe|llama-3.2-1b|llama-3-8b] [--quants Q4_0]
 """
 
 from __future__ import annotations

@@ -176,3 +176,58 @@ class TestFilesystemErrors:
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr
         assert proc.stderr.startswith("tuilab: error:") and proc.stderr.count("\n") == 1
+
+
+class TestExpertOffloadAndSeveralGpus:
+    """Issue 15 through the CLI: --offload, --cpu-moe, --tensor-split and 'Nx PROFILE'."""
+
+    def test_a_moe_model_on_a_small_card_plans_experts_in_ram(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run_cli(capsys, "fit", "qwen3-30b-a3b", "--hardware", "rtx-3060-12gb", "--json")
+        data = json.loads(out)
+        assert code == 0 and data["offload_mode"] == "experts" and data["cpu_moe_layers"] > 0
+        assert data["verdict"] == "partial_offload" and len(data["devices"]) == 1
+
+    def test_offload_layers_and_cpu_moe_all(self, capsys: pytest.CaptureFixture[str]) -> None:
+        base = ["fit", "qwen3-30b-a3b", "--hardware", "rtx-3060-12gb", "--json"]
+        _, out, _ = run_cli(capsys, *base, "--offload", "layers")
+        assert json.loads(out)["offload_mode"] == "layers"
+        _, out, _ = run_cli(capsys, *base, "--cpu-moe", "all")
+        assert json.loads(out)["cpu_moe_layers"] == 48
+
+    def test_the_table_names_the_offload(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(capsys, "fit", "qwen3-30b-a3b", "--hardware", "rtx-3060-12gb")
+        assert code == 0 and "offload    experts of the first" in out and "experts on the CPU" in out
+
+    def test_two_gpus_get_a_column_each(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(capsys, "fit", "llama-3-70b", "--hardware", "2x rtx-3090-24gb")
+        head = next(line for line in out.splitlines() if "host (RAM)" in line)
+        assert code == 0 and head.split() == ["GPU", "0", "GPU", "1", "host", "(RAM)"]
+        assert "FITS" in out
+
+    def test_json_devices_for_two_gpus(self, capsys: pytest.CaptureFixture[str]) -> None:
+        _, out, _ = run_cli(capsys, "fit", "llama-3-70b", "--hardware", "2x rtx-3090-24gb", "--json")
+        devices = json.loads(out)["devices"]
+        assert [d["n_layers"] for d in devices] == [41, 39]
+        assert all({"name", "device_bytes", "budget_bytes"} <= d.keys() for d in devices)
+
+    @pytest.mark.parametrize(
+        ("argv", "words"),
+        [
+            (["--hardware", "2x rtx-3090-24gb", "--tensor-split", "1,2,3"], "3 shares for 2 GPUs"),
+            (["--hardware", "2x rtx-3090-24gb", "--tensor-split", "a,b"], "numbers separated by commas"),
+            (["--hardware", "rtx-3060-12gb", "--cpu-moe", "-2"], "cannot be negative"),
+            (["--hardware", "rtx-3060-12gb", "--cpu-moe", "4"], "has no experts"),
+            (["--hardware", "2x m3-max-40c-48gb"], "discrete GPU"),
+        ],
+    )
+    def test_bad_flags_get_one_line(
+        self, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+    ) -> None:
+        try:
+            code = main(["fit", "llama-3-8b", *argv])
+        except SystemExit as exc:  # argparse's own refusal of a malformed value
+            code = int(str(exc.code))
+        err = capsys.readouterr().err
+        assert code == 2 and words in err and "Traceback" not in err

@@ -127,3 +127,25 @@ class TestRunContext:
     ) -> None:
         assert main(["run", str(tiny_models.gguf_f16), *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+class TestCpuMoe:
+    """`tuilab run --cpu-moe N` loads with the experts of the first N layers placed by an override."""
+
+    def test_the_json_names_the_overridden_expert_tensors(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        pytest.importorskip("llama_cpp")
+        model = tiny_models.moe["F16"]
+        assert main(["run", str(model), "--cpu-moe", "1", "--max-tokens", "4", "--json", "--ctx", "256"]) == 0
+        result = last_json_line(capsys.readouterr().out)
+        assert sorted(result["overridden_tensors"]) == [  # type: ignore[call-overload]
+            f"blk.0.{t}.weight" for t in ("ffn_down_exps", "ffn_gate_exps", "ffn_up_exps")
+        ]
+
+    def test_a_dense_model_refuses_it_in_one_line(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["run", str(tiny_models.gguf_f16), "--cpu-moe", "1", "--max-tokens", "4"]) == 2
+        err = capsys.readouterr().err
+        assert "has no experts" in err and "Traceback" not in err

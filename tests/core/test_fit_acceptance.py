@@ -78,29 +78,6 @@ class TestCpuDecodeMatchesMeasurement:
         assert "datasheet" in assumed.basis["speed"] and "(measured)" in measured.basis["speed"]
 
 
-class TestSeveralGpus:
-    """Plans use GPU 0 alone; with more GPUs a plan that does not fit there says it may be pessimistic."""
-
-    def two_3090s(self) -> HardwareSpec:
-        one = load_hardware_profile("rtx-3090-24gb")
-        return dataclasses.replace(one, gpus=one.gpus * 2, is_profile=False)
-
-    def test_a_70b_that_spills_off_gpu_0_names_the_other_gpu(self) -> None:
-        arch, q4 = load_model_profile("llama-3-70b").arch, parse_quant("Q4_K_M")
-        fit = plan(arch, q4, self.two_3090s(), ctx_tokens=4096)
-        assert fit.verdict is Verdict.PARTIAL_OFFLOAD
-        assert any("2 GPUs" in a and "51.54 GB free in all" in a for a in fit.advice), fit.advice
-        assert "GPU 0 of 2" in fit.basis["budget"]
-        alone = plan(arch, q4, load_hardware_profile("rtx-3090-24gb"), ctx_tokens=4096)
-        assert not any("GPUs" in a for a in alone.advice)
-
-    def test_a_model_that_fits_on_gpu_0_gets_no_such_advice(self) -> None:
-        fit = plan(
-            load_model_profile("llama-3-8b").arch, parse_quant("Q4_K_M"), self.two_3090s(), ctx_tokens=4096
-        )
-        assert fit.verdict is Verdict.FITS and not fit.advice
-
-
 class TestRtx3060:
     def test_f16_8b_is_partial_offload_and_far_slower_than_full_offload(self) -> None:
         fit = _plan("llama-3-8b", "F16", "rtx-3060-12gb")

@@ -13,6 +13,7 @@ import pytest
 from tuilab.core.arch import LayerKind, ModelArch
 from tuilab.core.fit import plan, read_bytes_per_token
 from tuilab.core.memory import MLX_PREFILL_STEP_TOKENS, mlx_memory
+from tuilab.core.placement import layer_split
 from tuilab.core.quant import kv_type, parse_quant, weight_tensors
 from tuilab.core.speed import efficiency
 from tuilab.models.hf import arch_from_config
@@ -53,8 +54,9 @@ class TestMoeSpeedReadsActiveBytes:
     def test_bytes_read_per_token_are_the_active_ones(self, make, quant: str, hw: str) -> None:  # type: ignore[no-untyped-def]
         arch = make()
         weights = weight_tensors(parse_quant(quant), arch)
-        dev, host = read_bytes_per_token(arch, weights, set(range(arch.n_layers)), True)
-        read = sum(dev.values()) + sum(host.values())
+        everything_on_one_gpu = layer_split(arch.n_layers, arch.n_layers + 1, (1.0,))
+        by_place = read_bytes_per_token(arch, weights, everything_on_one_gpu)
+        read = sum(sum(by_type.values()) for by_type in by_place.values())
         assert read == pytest.approx(active_weight_bytes(arch, quant), rel=1e-6)
         assert read < 0.25 * sum(w.n_bytes for w in weights)
 

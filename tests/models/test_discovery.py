@@ -140,6 +140,7 @@ class TestDirectories:
     def test_every_format_in_a_given_dir(self, tiny_models: TinyModels, home: Path) -> None:
         found = _by_name(discover([tiny_models.root], default_stores=False))
         expected = {f"tiny-{q.lower()}" for q in tiny_models.gguf} | {"tiny-mlx"}
+        expected |= {f"tiny-moe-{q.lower()}" for q in tiny_models.moe}
         expected |= {"tiny-mlx-4bit"} if tiny_models.mlx_4bit_dir else set()
         assert set(found) == expected
         assert found["tiny-f16"].file_bytes == tiny_models.gguf_f16.stat().st_size

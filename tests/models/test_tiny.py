@@ -104,8 +104,10 @@ class TestShapes:
     @pytest.mark.parametrize("name", list(tiny.SHAPES))
     def test_tensor_list_matches_core_arch(self, name: str) -> None:
         s = tiny.SHAPES[name]
+        moe = {"n_experts": s.n_experts, "n_experts_used": s.n_experts_used, "expert_ffn_size": s.ffn_size}
         arch = ModelArch(name, "llama", s.n_layers, s.hidden_size, s.n_heads, s.n_kv_heads, s.head_dim,
-                         s.ffn_size, s.vocab_size, tied_embeddings=s.tied_embeddings)  # fmt: skip
+                         s.ffn_size, s.vocab_size, tied_embeddings=s.tied_embeddings,
+                         **(moe if s.is_moe else {}))  # fmt: skip
         ours = {(t.gguf_name, tuple(reversed(t.shape))) for t in tensor_specs(s)}
         assert ours == {(t.name, t.shape) for t in arch.tensors}
 
@@ -229,6 +231,7 @@ class TestScript:
         assert [line.split()[1] for line in result.stdout.splitlines()] == [
             str(tmp_path / "tiny-f16.gguf"),
             str(tmp_path / "tiny-mlx"),
+            str(tmp_path / "tiny-moe-f16.gguf"),
         ]
 
     @pytest.mark.parametrize(
@@ -243,3 +246,23 @@ class TestScript:
         assert result.returncode == 2
         assert message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+class TestTinyMoe:
+    """The tiny MoE GGUF reads back as the MoE it was written as (issue 15's engine checks load it)."""
+
+    def test_its_header_gives_four_experts_two_used(self, tiny_models: TinyModels) -> None:
+        from tuilab.models.gguf import read_gguf
+
+        arch = read_gguf(tiny_models.moe["F16"]).arch
+        assert (arch.n_experts, arch.n_experts_used, arch.n_layers) == (4, 2, 2)
+        assert {t.name for t in arch.tensors} >= {"blk.0.ffn_up_exps.weight", "blk.1.ffn_gate_inp.weight"}
+
+    def test_no_mlx_directory_is_written_for_it(self, tmp_path: Path) -> None:
+        from tuilab.models.model_writers import ModelWriteError, write_mlx_dir
+        from tuilab.models.tiny import SHAPES
+        from tuilab.models.tiny_vocab import build_vocab
+
+        shape = SHAPES["tiny-moe"]
+        with pytest.raises(ModelWriteError, match="GGUF only"):
+            write_mlx_dir(tmp_path, shape, build_vocab(shape.vocab_size), lambda spec: None)  # type: ignore[arg-type,return-value]

@@ -13,6 +13,7 @@ import json
 from dataclasses import replace
 
 from tuilab.cli import cluster, fit_hub
+from tuilab.cli.offload import add_offload_options, offload_kwargs
 from tuilab.core.errors import UsageError
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gpu-layers", type=int, help="layers to offload (default: as many as fit)")
     p.add_argument("--gpu-budget", type=_size, metavar="SIZE", help="cap the GPU's free memory, e.g. 12GB")
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
+    add_offload_options(p)
     p.add_argument("--ladder", action="store_true", help="plan every quant rung side by side")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument(
@@ -76,7 +78,7 @@ def query_from(args: argparse.Namespace) -> FitQuery:
     """The fit question the options ask; a bad value (ctx 0, negative GPU layers) is a usage error."""
     return FitQuery(
         ctx_tokens=args.ctx, kv_type=args.kv_type, engine=args.engine, gpu_layers=args.gpu_layers,
-        flash_attn=not args.no_flash_attn,
+        flash_attn=not args.no_flash_attn, **offload_kwargs(args),
     )  # fmt: skip
 
 
@@ -114,33 +116,25 @@ def _ladder(args: argparse.Namespace, model: str, hw: HardwareSpec, rungs: list[
 
 
 def render_plan(fit: FitPlan) -> str:
-    m = fit.memory
     where = "profile" if fit.hardware_is_profile else "this machine"
-    on_cpu = _cpu_only(fit)
-    rows = [
-        ("weights", m.weights_device_bytes, m.weights_host_bytes),
-        ("KV cache", m.kv_device_bytes, m.kv_host_bytes),
-        ("compute", m.compute_device_bytes, m.compute_host_bytes),
-        ("overhead", m.overhead_device_bytes, m.overhead_host_bytes),
-        ("total", m.device_bytes, m.host_bytes),
-        ("budget", fit.budget_bytes, fit.host_budget_bytes),
-    ]
+    heads, columns = _memory_columns(fit)
+    names = ("weights", "KV cache", "compute", "overhead", "total", "budget")
     lines = [
         f"{fit.model}  {fit.quant}  {fit.engine}  on {fit.hardware} ({where})"
         f"  ctx {fit.ctx_tokens}  KV {fit.kv_type}",
         "",
+        f"  {'':<10}" + "".join(f"{h:>16}" for h in heads),
     ]
-    if on_cpu:  # one memory pool: a GPU column would be all zeros
-        lines.append(f"  {'':<10}{'RAM (CPU)':>16}")
-        lines += [f"  {name:<10}{gb(h):>16}" for name, _, h in rows]
-    else:
-        lines.append(f"  {'':<10}{'device (GPU)':>16}{'host (RAM)':>16}")
-        lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
+    lines += [f"  {name:<10}" + "".join(f"{gb(c[i]):>16}" for c in columns) for i, name in enumerate(names)]
     lines += [
         "",
         f"  verdict    {fit.verdict.upper().replace('_', ' ')}: {fit.reason}",
         f"  headroom   {gb(fit.headroom_bytes)}",
         f"  GPU layers {_gpu_layers_label(fit)}",
+    ]
+    if fit.budget_bytes and fit.engine == "llama.cpp":
+        lines.append(f"  offload    {_offload_words(fit)}")
+    lines += [
         f"  max ctx    {_max_ctx_label(fit.max_ctx)}",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
@@ -168,6 +162,40 @@ def _planned_bytes(fit: FitPlan) -> int:
 
 def _max_ctx_label(max_ctx: int) -> str:
     return f"{max_ctx} tokens" if max_ctx > 0 else "none: not even 256 tokens fit"
+
+
+def _memory_columns(fit: FitPlan) -> tuple[list[str], list[tuple[int, ...]]]:
+    """Column heads and (weights, KV, compute, overhead, total, budget) per column: one per GPU, then host."""
+    m = fit.memory
+    host = (m.weights_host_bytes, m.kv_host_bytes, m.compute_host_bytes, m.overhead_host_bytes, m.host_bytes,
+            fit.host_budget_bytes)  # fmt: skip
+    if _cpu_only(fit):  # one memory pool: a GPU column would be all zeros
+        return ["RAM (CPU)"], [host]
+    if len(fit.devices) > 1:
+        gpus = [
+            (
+                d.weights_bytes,
+                d.kv_cache_bytes,
+                d.compute_bytes,
+                d.overhead_bytes,
+                d.device_bytes,
+                d.budget_bytes,
+            )
+            for d in fit.devices
+        ]
+        return [f"GPU {i}" for i in range(len(gpus))] + ["host (RAM)"], [*gpus, host]
+    device = (m.weights_device_bytes, m.kv_device_bytes, m.compute_device_bytes, m.overhead_device_bytes,
+              m.device_bytes, fit.budget_bytes)  # fmt: skip
+    return ["device (GPU)", "host (RAM)"], [device, host]
+
+
+def _offload_words(fit: FitPlan) -> str:
+    if fit.offload_mode == "experts":
+        return f"experts of the first {fit.cpu_moe_layers} layers in system RAM (llama.cpp --n-cpu-moe)"
+    split = ""
+    if len(fit.devices) > 1:
+        split = "; layers per GPU " + ", ".join(str(d.n_layers) for d in fit.devices)
+    return f"whole layers{split}"
 
 
 def _pp(tps: float) -> str:

@@ -13,6 +13,7 @@ import sys
 from typing import Any, TextIO
 
 from tuilab.cli import cluster
+from tuilab.cli.offload import add_offload_options, offload_kwargs
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.engines.events import Finished, Loaded, Stats
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: physical cores)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 (the default) is greedy decoding")
     p.add_argument("--force", action="store_true", help="load even when the fit plan says it will not fit")
+    add_offload_options(p)
     p.add_argument("--json", action="store_true", help="end stdout with one JSON object of the stats")
     cluster.add_run_options(p)
     p.set_defaults(func=run_command)
@@ -56,7 +58,10 @@ def run_command(args: argparse.Namespace) -> int:
     # Read and checked before anything loads; the cluster path reads it from args.
     prompt = args.prompt = read_prompt(args.prompt, args.prompt_file, sys.stdin.buffer, DEFAULT_PROMPT)
     engine = engine_name(args.engine) if args.engine else None
-    query = FitQuery(ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers)
+    query = FitQuery(
+        ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers,
+        **offload_kwargs(args),
+    )  # fmt: skip
     if cluster.wants_cluster(args):
         return cluster.run_cluster_command(args, query)
     model = resolve_for_run(args.model, engine)
@@ -118,6 +123,9 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
         "predicted_memory_bytes": fit.memory.total_bytes,
         "load_s": loaded.load_s,
         "finish_reason": finished.reason,
+        "offload_mode": fit.offload_mode,
+        "cpu_moe_layers": fit.cpu_moe_layers,
+        "overridden_tensors": list(loaded.info.overridden_tensors),
     }
 
 

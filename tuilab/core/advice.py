@@ -40,14 +40,26 @@ def advise_plan(
             gpu_layers=req.gpu_layers,
             flash_attn=req.flash_attn,
             advise=False,
+            offload_mode=req.offload_mode,
+            cpu_moe_layers=req.cpu_moe_layers,
+            tensor_split=req.tensor_split,
         )
+
+    def other_mode() -> FitPlan | None:
+        if fit.verdict is not Verdict.PARTIAL_OFFLOAD or not arch.is_moe or req.gpu_layers is not None:
+            return None
+        mode = "layers" if fit.offload_mode == "experts" else "experts"
+        return planner(
+            arch, quant, hw, ctx_tokens=req.ctx_tokens, kv_type=req.kv_type, engine=req.engine,
+            flash_attn=req.flash_attn, advise=False, offload_mode=mode, tensor_split=req.tensor_split,
+        )  # fmt: skip
 
     tips: list[str] = []
     if fit.verdict is Verdict.TIGHT:
         tips.append(
             f"headroom is only {gb(fit.headroom_bytes)}: close other GPU users or shorten the context"
         )
-    for tip in (wired_limit_tip(fit, hw), other_gpus_tip(fit, hw)):
+    for tip in (wired_limit_tip(fit, hw), offload_modes_tip(fit, other_mode())):
         if tip:
             tips.append(tip)
     if fit.verdict not in RUNS_ON_DEVICE:
@@ -96,16 +108,20 @@ def wired_limit_tip(fit: FitPlan, hw: HardwareSpec) -> str | None:
     )
 
 
-def other_gpus_tip(fit: FitPlan, hw: HardwareSpec) -> str | None:
-    """tuilab plans the first GPU alone; llama.cpp's default layer split uses every GPU it sees. Where that
-    matters (the plan does not fit on GPU 0), say so rather than let the verdict read as final."""
-    if hw.unified or len(hw.gpus) < 2 or fit.engine != "llama.cpp" or fit.verdict in RUNS_ON_DEVICE:
+def offload_modes_tip(fit: FitPlan, other: FitPlan | None) -> str | None:
+    """A MoE model that only partly fits can leave experts or whole layers in RAM: compare the two."""
+    if other is None or other.verdict is Verdict.NO_FIT:
         return None
-    free = sum(g.free_bytes for g in hw.gpus)
+    by_mode = {fit.offload_mode: fit, other.offload_mode: other}
+    if set(by_mode) != {"experts", "layers"}:
+        return None
+    experts, layers = by_mode["experts"], by_mode["layers"]
+    flag = "--offload layers" if fit.offload_mode == "experts" else f"--cpu-moe {experts.cpu_moe_layers}"
     return (
-        f"planned for GPU 0 alone, but this machine has {len(hw.gpus)} GPUs with {gb(free)} free in all; "
-        f"llama.cpp splits layers over all of them, so more may fit than this plan says "
-        f"(multi-GPU splits are not planned yet)"
+        f"experts on the CPU (those of {experts.cpu_moe_layers} of {experts.n_layers} layers): "
+        f"{gb(experts.memory.device_bytes)} on the GPU, ~{experts.predicted_tg_tps:.1f} tok/s; "
+        f"whole layers ({layers.gpu_layers_label} on the GPU): {gb(layers.memory.device_bytes)}, "
+        f"~{layers.predicted_tg_tps:.1f} tok/s (the other: {flag})"
     )
 
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from tuilab.core.errors import UsageError
+
 GIB = 1024**3
 MIB = 1024**2
 
@@ -48,6 +50,7 @@ class HardwareSpec:
     os_reserve_bytes: int = 2 * GIB
     cpu_tflops: float | None = None
     ram_bandwidth_measured: bool = False  # taken by `tuilab hw --measure` on this host, not a datasheet's
+    gpu_shares_ram: bool = False  # an NVIDIA GPU on the host's RAM (DGX Spark's GB10): one pool for both
     is_profile: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -93,16 +96,38 @@ def default_wired_limit_bytes(ram_bytes: int) -> int:
 
 
 def with_gpu_budget(hw: HardwareSpec, budget_bytes: int) -> HardwareSpec:
-    """The same machine with the first GPU capped at `budget_bytes` free ("what if only 12 GB were free")."""
+    """The same machine with each GPU capped at `budget_bytes` free ("what if only 12 GB were free")."""
     if not hw.gpus:
         return hw
-    first = hw.gpus[0]
-    capped = replace(first, free_bytes=min(first.free_bytes, budget_bytes))
-    sources = {**hw.sources, "gpu.free_bytes": f"capped at {budget_bytes / 1e9:.2f} GB by --gpu-budget"}
+    capped = tuple(replace(g, free_bytes=min(g.free_bytes, budget_bytes)) for g in hw.gpus)
+    each = " each" if len(capped) > 1 else ""
+    sources = {**hw.sources, "gpu.free_bytes": f"capped at {budget_bytes / 1e9:.2f} GB{each} by --gpu-budget"}
     if hw.unified:
         wired = min(hw.wired_limit_bytes or hw.ram_bytes, budget_bytes)
-        return replace(hw, gpus=(capped, *hw.gpus[1:]), wired_limit_bytes=wired, sources=sources)
-    return replace(hw, gpus=(capped, *hw.gpus[1:]), sources=sources)
+        return replace(hw, gpus=capped, wired_limit_bytes=wired, sources=sources)
+    return replace(hw, gpus=capped, sources=sources)
+
+
+# More GPUs than this in one host is not a desktop or workstation any profile describes (8 is the usual
+# most a server board carries, e.g. an HGX/DGX 8-GPU baseboard).
+MAX_GPUS_PER_HOST = 8
+
+
+def with_gpu_count(hw: HardwareSpec, count: int) -> HardwareSpec:
+    """The same host with `count` of its GPU ("2x rtx-3090-24gb"); a Mac's GPU is its memory, one only."""
+    if not hw.gpus or hw.unified:
+        raise UsageError(f"{hw.name}: only a machine with a discrete GPU can have several")
+    if not 1 <= count <= MAX_GPUS_PER_HOST:
+        raise UsageError(f"a GPU count must be between 1 and {MAX_GPUS_PER_HOST}, got {count}")
+    if count == 1:
+        return hw
+    same = {
+        f"gpu{i}.{key[4:]}": f"{value} (GPU {i} is the same card: {count}x the profile's)"
+        for i in range(1, count)
+        for key, value in hw.sources.items()
+        if key.startswith("gpu.")
+    }
+    return replace(hw, name=f"{count}x {hw.name}", gpus=hw.gpus[:1] * count, sources={**hw.sources, **same})
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}

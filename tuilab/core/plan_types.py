@@ -46,6 +46,42 @@ class Request:
     engine: str = "llama.cpp"
     gpu_layers: int | None = None
     flash_attn: bool = True
+    offload_mode: str | None = None  # "layers" or "experts"; None: experts for a MoE model when they help
+    cpu_moe_layers: int | None = None  # experts of the first N blocks in host RAM (llama.cpp --n-cpu-moe)
+    tensor_split: tuple[float, ...] | None = None  # share of the layers per GPU; None: by free memory
+
+
+OFFLOAD_MODES = ("layers", "experts")
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """One GPU of the plan: what it holds against what it may hold."""
+
+    name: str
+    device_bytes: int
+    budget_bytes: int
+    n_layers: int = 0  # repeating blocks placed on it
+    weights_bytes: int = 0
+    kv_cache_bytes: int = 0
+    compute_bytes: int = 0
+    overhead_bytes: int = 0
+
+    @property
+    def headroom_bytes(self) -> int:
+        return self.budget_bytes - self.device_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "device_bytes": self.device_bytes,
+            "budget_bytes": self.budget_bytes,
+            "n_layers": self.n_layers,
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "compute_bytes": self.compute_bytes,
+            "overhead_bytes": self.overhead_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,6 +106,9 @@ class FitPlan:
     predicted_pp_tps: float
     advice: tuple[str, ...] = ()
     basis: Mapping[str, str] = field(default_factory=dict)
+    offload_mode: str = "layers"  # how a partial plan splits the model: whole layers, or MoE experts
+    cpu_moe_layers: int = 0  # blocks whose expert tensors stay in host RAM (offload_mode "experts")
+    devices: tuple[DevicePlan, ...] = ()  # one entry per GPU the plan uses (none on a CPU-only plan)
 
     @property
     def weights_bytes(self) -> int:
@@ -79,15 +118,22 @@ class FitPlan:
     def gpu_layers_label(self) -> str:
         """ "20 of 32", or "all 32 + output" where llama.cpp's n_gpu_layers (n_layers + 1) also puts the
         output layer on the GPU."""
-        if self.gpu_layers > self.n_layers:
-            return f"all {self.n_layers} + output"
-        return f"{self.gpu_layers} of {self.n_layers}"
+        label = (
+            f"all {self.n_layers} + output"
+            if self.gpu_layers > self.n_layers
+            else f"{self.gpu_layers} of {self.n_layers}"
+        )
+        if self.cpu_moe_layers:
+            label += f", experts of {self.cpu_moe_layers} in RAM"
+        return label
 
     @property
     def headroom_bytes(self) -> int:
         """Room left in the pool that binds: the device's, or host RAM's for CPU plans; for a plan that
         does not fit, the tighter of the two (negative: the shortfall)."""
         device = self.budget_bytes - self.memory.device_bytes
+        if len(self.devices) > 1:  # several GPUs: the fullest one binds
+            device = min(d.headroom_bytes for d in self.devices)
         host = self.host_budget_bytes - self.memory.host_bytes
         if self.verdict is Verdict.NO_FIT and self.budget_bytes:
             return min(device, host)
@@ -120,6 +166,9 @@ class FitPlan:
             "advice": list(self.advice),
             "gpu_layers": self.gpu_layers,
             "n_layers": self.n_layers,
+            "offload_mode": self.offload_mode,
+            "cpu_moe_layers": self.cpu_moe_layers,
+            "devices": [dev.to_dict() for dev in self.devices],
             "max_ctx": self.max_ctx,
             "predicted_tg_tps": round(self.predicted_tg_tps, 2),
             "predicted_tg_tps_full_ctx": round(self.predicted_tg_tps_full_ctx, 2),

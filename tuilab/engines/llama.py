@@ -20,6 +20,7 @@ import llama_cpp as lc
 import numpy as np
 
 from tuilab.core.errors import EngineError
+from tuilab.core.placement import cpu_moe_pattern
 from tuilab.core.quant import GGML_TYPES
 from tuilab.engines.logs import LogRing, buffer_total
 from tuilab.engines.prompt import check_prompt, prompt_too_long
@@ -39,6 +40,8 @@ _OFFLOAD_RE = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 # llama_print_system_info() (llama.cpp src/llama.cpp) writes "NAME : FEATURE = VALUE | ..." for each ggml
 # backend registry that lists features: "CUDA : ARCHS = 700 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | ...".
 _REGISTRY_RE = re.compile(r"(?:^|\|)\s*([A-Za-z][\w-]*) : ")
+# ggml-backend.h enum ggml_backend_dev_type: GGML_BACKEND_DEVICE_TYPE_CPU = 0.
+_GGML_DEVICE_TYPE_CPU = 0
 _PIECE_BYTES = 256  # longest token piece seen in common vocabs is < 128 bytes; grown on demand
 
 
@@ -60,6 +63,40 @@ _LOG_CALLBACK = lc.llama_log_callback(_on_log)
 def build_backends(system_info: str) -> tuple[str, ...]:
     """The backends a llama.cpp build has, in the order it registered them, from its system info."""
     return tuple(_REGISTRY_RE.findall(system_info))
+
+
+class _BuftOverride(ctypes.Structure):
+    """llama.h: struct llama_model_tensor_buft_override { const char * pattern;
+    ggml_backend_buffer_type_t buft; }"""
+
+    _fields_ = [("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p)]
+
+
+def _cpu_buffer_type() -> int:
+    """The CPU device's buffer type, found as llama.cpp's own fit code does (ggml_backend_dev_by_type, then
+    ggml_backend_dev_buffer_type), so a build with dynamically loaded backends finds it too."""
+    lib = lc.llama_cpp._lib
+    lib.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    lib.ggml_backend_dev_buffer_type.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_buffer_type.argtypes = [ctypes.c_void_p]
+    dev = lib.ggml_backend_dev_by_type(_GGML_DEVICE_TYPE_CPU)
+    if not dev:
+        raise EngineError("llama.cpp has no CPU device to keep experts on")
+    return int(lib.ggml_backend_dev_buffer_type(dev))
+
+
+def cpu_moe_overrides(n_layers: int) -> Any:
+    """The override array `--n-cpu-moe N` builds (common/arg.cpp): one pattern per block, CPU buffer type,
+    then a null terminator. The caller keeps it alive while the model loads."""
+    limit = int(lc.llama_max_tensor_buft_overrides())
+    if n_layers + 1 > limit:
+        raise EngineError(
+            f"--cpu-moe {n_layers} needs {n_layers + 1} overrides; this llama.cpp allows {limit}"
+        )
+    buft = _cpu_buffer_type()
+    entries = [_BuftOverride(cpu_moe_pattern(i).encode(), buft) for i in range(n_layers)]
+    return (_BuftOverride * (n_layers + 1))(*entries, _BuftOverride(None, None))
 
 
 def _route_logs_to(ring: LogRing) -> None:
@@ -93,16 +130,16 @@ class LlamaCppEngine:
         self._piece_buf = ctypes.create_string_buffer(_PIECE_BYTES)
         self._one_token = (lc.llama_token * 1)()
         self._one_batch: Any = None
+        self._keep_alive: tuple[Any, ...] = ()
 
     # --- load / unload ---
 
     def load(self, spec: LoadSpec) -> LoadInfo:
         self.unload()
         self._logs.clear_buffers()
-        model_params = lc.llama_model_default_params()
-        # llama.h: "a negative value means all layers"
-        model_params.n_gpu_layers = -1 if spec.gpu_layers is None else spec.gpu_layers
+        model_params = self._model_params(spec)
         self._model = lc.llama_model_load_from_file(os.fsencode(spec.path), model_params)
+        self._keep_alive = ()
         if not self._model:
             raise EngineError(self._last_error())  # callers name the engine and the file (no doubled prefix)
         self._ctx = lc.llama_init_from_model(self._model, self._context_params(spec))
@@ -118,6 +155,28 @@ class LlamaCppEngine:
         self._one_batch = lc.llama_batch_get_one(self._one_token, 1)  # points at _one_token, reused
         self._warm_up()
         return self._load_info()
+
+    def _model_params(self, spec: LoadSpec) -> Any:
+        params = lc.llama_model_default_params()
+        # llama.h: "a negative value means all layers"
+        params.n_gpu_layers = -1 if spec.gpu_layers is None else spec.gpu_layers
+        params.main_gpu = spec.main_gpu
+        keep: list[Any] = []
+        if spec.cpu_moe_layers:
+            overrides = cpu_moe_overrides(spec.cpu_moe_layers)
+            params.tensor_buft_overrides = ctypes.cast(overrides, ctypes.c_void_p)
+            keep.append(overrides)
+        if spec.tensor_split:
+            n_max = int(lc.llama_max_devices())
+            if len(spec.tensor_split) > n_max:
+                raise EngineError(
+                    f"--tensor-split has {len(spec.tensor_split)} shares; this build has {n_max}"
+                )
+            shares = (ctypes.c_float * n_max)(*spec.tensor_split)  # llama.h: an array of llama_max_devices()
+            params.tensor_split = shares
+            keep.append(shares)
+        self._keep_alive = tuple(keep)  # the arrays must outlive llama_model_load_from_file
+        return params
 
     def _warm_up(self) -> None:
         """Decode one token and forget it, as llama.cpp's common_init_from_params does ("warming up the
@@ -161,6 +220,7 @@ class LlamaCppEngine:
             ctx_tokens=self._n_ctx,
             buffers=buffers,
             build_backends=build_backends(lc.llama_print_system_info().decode("utf-8", errors="replace")),
+            overridden_tensors=tuple(name for name, _ in self._logs.overridden),
         )
 
     def unload(self) -> None:

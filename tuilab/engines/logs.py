@@ -24,6 +24,9 @@ GGML_LOG_CONT = 5
 # llama-context.cpp).
 _BUFFER_RE = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size\s*=\s*([\d.]+) MiB")
 _MIB = 1024**2
+# A debug line, kept even though debug output is dropped: "tensor blk.0.ffn_up_exps.weight (0 MiB q4_0)
+# buffer type overridden to CPU_REPACK" (llama-model.cpp load_tensors, a tensor_buft_overrides match).
+_OVERRIDDEN_RE = re.compile(r"tensor (\S+) \(.*\) buffer type overridden to (\S+)")
 
 
 class LogRing:
@@ -35,12 +38,16 @@ class LogRing:
         self._skipping = False
         self._echo = echo
         self.buffers: list[BufferSize] = []
+        self.overridden: list[tuple[str, str]] = []  # (tensor, buffer type) a placement override chose
 
     def add(self, level: int, text: str) -> None:
-        """Take one llama.cpp log callback; debug output is dropped (it is hundreds of lines a load)."""
+        """Take one llama.cpp log callback; debug output is dropped (it is hundreds of lines a load) except
+        the lines naming where an override put a tensor."""
         if level != GGML_LOG_CONT:
             self._skipping = level == GGML_LOG_DEBUG
         if self._skipping:
+            if (match := _OVERRIDDEN_RE.search(text)) is not None:
+                self.overridden.append((match.group(1), match.group(2)))
             return
         self._partial += text
         while "\n" in self._partial:
@@ -64,6 +71,7 @@ class LogRing:
 
     def clear_buffers(self) -> None:
         self.buffers.clear()
+        self.overridden.clear()
 
 
 def buffer_total(buffers: Iterable[BufferSize], kind: str) -> int | None:

@@ -70,6 +70,11 @@ class LoadSpec:
     flash_attn: bool = True
     threads: int | None = None  # None: the engine's choice (physical cores for llama.cpp)
     batch_tokens: int = 512  # prompt tokens per decode call (llama.cpp n_batch default, llama.h)
+    cpu_moe_layers: int = 0  # llama.cpp: experts of the first N blocks in host RAM (--n-cpu-moe N)
+    tensor_split: tuple[float, ...] | None = (
+        None  # llama.cpp: share of the layers per GPU; None: by free memory
+    )
+    main_gpu: int = 0  # llama.cpp: the GPU for intermediate results and the output under a layer split
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class LoadInfo:
     # The compute backends this build of the engine has ("CUDA", "CPU"), so a run shows whether a GPU
     # build is the one installed; () where the engine does not say.
     build_backends: tuple[str, ...] = ()
+    overridden_tensors: tuple[str, ...] = ()  # tensors a buffer-type override placed (llama.cpp's load log)
 
     @property
     def device_bytes(self) -> int:

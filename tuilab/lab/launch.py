@@ -73,6 +73,7 @@ def prepare_run(
         str(model.path), ctx_tokens=fit.ctx_tokens,
         gpu_layers=query.gpu_layers if query.gpu_layers is not None else fit.gpu_layers,
         kv_type=fit.kv_type, threads=threads,
+        cpu_moe_layers=_cpu_moe_to_load(query, fit), tensor_split=query.tensor_split,
     )  # fmt: skip
     return Launch(model, engine, spec, fit, warning, context_note(fit))
 
@@ -121,3 +122,11 @@ def prepare_cluster_run(
             raise FitRefusedError(message)
         warning = message
     return ClusterLaunch(model, path, hostfile, kv, fit, warning)
+
+
+def _cpu_moe_to_load(query: FitQuery, fit: FitPlan) -> int:
+    """Blocks whose experts stay in host RAM: the number asked for, else the plan's (0 when the model fits,
+    or without a GPU, where everything is in RAM anyway)."""
+    if isinstance(query.cpu_moe_layers, int):
+        return query.cpu_moe_layers
+    return fit.cpu_moe_layers

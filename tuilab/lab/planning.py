@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tuilab.core.arch import ModelArch
 from tuilab.core.cluster import ClusterHost, ClusterPlan, plan_cluster
@@ -41,6 +42,9 @@ class FitQuery:
     engine: str | None = None  # None: the model's own engine
     gpu_layers: int | None = None  # None: as many as fit
     flash_attn: bool = True
+    offload_mode: str | None = None  # "layers" or "experts" (MoE, llama.cpp); None: the planner's choice
+    cpu_moe_layers: int | str | None = None  # experts of the first N blocks in RAM; "all": every block's
+    tensor_split: tuple[float, ...] | None = None  # share of the layers per GPU; None: by free memory
 
     def __post_init__(self) -> None:
         if self.ctx_tokens is not None and self.ctx_tokens < 1:
@@ -90,8 +94,15 @@ def plan_fit(model: ResolvedModel, hw: HardwareSpec, query: FitQuery, *, advise:
     fit = plan(
         model.arch, model.quant, hw, ctx_tokens=context.ctx_tokens, kv_type=kv, engine=engine,
         gpu_layers=query.gpu_layers, flash_attn=query.flash_attn, advise=advise,
+        **(offload_args(model, query) if engine == LLAMA_CPP else {}),
     )  # fmt: skip
     return with_context_note(fit, context)
+
+
+def offload_args(model: ResolvedModel, query: FitQuery) -> dict[str, Any]:
+    """The query's expert offload and GPU split for the planner ("all" experts: every block's)."""
+    cpu_moe = model.arch.n_layers if query.cpu_moe_layers == "all" else query.cpu_moe_layers
+    return {"offload_mode": query.offload_mode, "cpu_moe_layers": cpu_moe, "tensor_split": query.tensor_split}
 
 
 def for_engine(query: FitQuery, engine: str) -> FitQuery:

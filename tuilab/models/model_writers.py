@@ -42,10 +42,16 @@ class ModelShape:
     rope_theta: float
     tied_embeddings: bool = False
     rms_norm_eps: float = 1e-5
+    n_experts: int = 0  # a Mixtral-style MoE: every FFN is n_experts experts of ffn_size, a router picks
+    n_experts_used: int = 0  # num_experts_per_tok
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.n_heads
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 0
 
 
 class ModelWriteError(TuilabError):
@@ -78,14 +84,35 @@ def tensor_specs(shape: ModelShape) -> list[TensorSpec]:
             (hf + "self_attn.v_proj", gg + "attn_v", (kv, h)),
             (hf + "self_attn.o_proj", gg + "attn_output", (h, q)),
             (hf + "post_attention_layernorm", gg + "ffn_norm", (h,)),
-            (hf + "mlp.gate_proj", gg + "ffn_gate", (f, h)),
-            (hf + "mlp.up_proj", gg + "ffn_up", (f, h)),
-            (hf + "mlp.down_proj", gg + "ffn_down", (h, f)),
         ]
+        rows += (
+            _moe_rows(shape, hf, gg)
+            if shape.is_moe
+            else [
+                (hf + "mlp.gate_proj", gg + "ffn_gate", (f, h)),
+                (hf + "mlp.up_proj", gg + "ffn_up", (f, h)),
+                (hf + "mlp.down_proj", gg + "ffn_down", (h, f)),
+            ]
+        )
     rows.append(("model.norm", "output_norm", (h,)))
     if not shape.tied_embeddings:
         rows.append(("lm_head", "output", (shape.vocab_size, h)))
     return [TensorSpec(i, a + ".weight", b + ".weight", s) for i, (a, b, s) in enumerate(rows)]
+
+
+def _moe_rows(shape: ModelShape, hf: str, gg: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """The router and the stacked experts, as llama.cpp's LLAMA architecture loads them when expert_count
+    is set (llama-model.cpp: ffn_gate_inp {n_embd, n_expert}, ffn_{gate,up}_exps {n_embd, n_ff, n_expert},
+    ffn_down_exps {n_ff, n_embd, n_expert}; numpy shapes here are those reversed). The HF names are
+    Mixtral's with the experts stacked, since only the GGUF is written for MoE shapes."""
+    h, f, e = shape.hidden_size, shape.ffn_size, shape.n_experts
+    moe = hf + "block_sparse_moe."
+    return [
+        (moe + "gate", gg + "ffn_gate_inp", (e, h)),
+        (moe + "experts.w1", gg + "ffn_gate_exps", (e, f, h)),
+        (moe + "experts.w3", gg + "ffn_up_exps", (e, f, h)),
+        (moe + "experts.w2", gg + "ffn_down_exps", (e, h, f)),
+    ]
 
 
 def permute_qk(weights: F16Array, n_heads: int) -> F16Array:
@@ -144,6 +171,9 @@ def _add_gguf_metadata(writer: gguf.GGUFWriter, shape: ModelShape, vocab: Vocab)
     writer.add_rope_freq_base(shape.rope_theta)
     writer.add_layer_norm_rms_eps(shape.rms_norm_eps)
     writer.add_vocab_size(shape.vocab_size)
+    if shape.is_moe:
+        writer.add_expert_count(shape.n_experts)
+        writer.add_expert_used_count(shape.n_experts_used)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     writer.add_tokenizer_model("gpt2")
@@ -224,6 +254,8 @@ def write_safetensors(path: Path, tensors: Mapping[str, F16Array]) -> None:
 
 def write_mlx_dir(out: Path, shape: ModelShape, vocab: Vocab, fill: WeightFill) -> None:
     """A Hugging Face-format directory that `mlx_lm.load` reads: config, safetensors, tokenizer files."""
+    if shape.is_moe:
+        raise ModelWriteError(f"{shape.name}: MoE shapes are written as GGUF only")
     out.mkdir(parents=True, exist_ok=True)
     write_safetensors(out / "model.safetensors", {s.hf_name: fill(s) for s in tensor_specs(shape)})
     (out / "config.json").write_text(json.dumps(_hf_config(shape, vocab), indent=2))

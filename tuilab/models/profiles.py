@@ -16,7 +16,7 @@ from tuilab import paths
 from tuilab.core import hardware as hw
 from tuilab.core.arch import ModelArch, swa_layers_from_pattern
 from tuilab.core.errors import ProfileError, UnknownNameError
-from tuilab.core.hardware import GIB, MIB, GPUSpec, HardwareSpec, Platform
+from tuilab.core.hardware import GIB, MIB, GPUSpec, HardwareSpec, Platform, with_gpu_count
 from tuilab.models.toml_table import Table as _Table
 from tuilab.models.toml_table import load_toml as _load_toml
 
@@ -101,9 +101,16 @@ def model_profile_names() -> list[str]:
     return sorted(_profile_files("models"))
 
 
+_GPU_COUNT_RE = re.compile(r"^\s*(\d+)\s*x\s*(\S.*)$", re.IGNORECASE)
+
+
 def load_hardware_profile(name: str) -> HardwareSpec:
-    """The machine of profile `name` (or of a .toml path), as an idle machine of that kind."""
-    return _read_hardware(_find("hardware", "hardware profile", name))[0]
+    """The machine of profile `name` (or of a .toml path), as an idle machine of that kind. A count prefix
+    ("2x rtx-3090-24gb") puts that many of the profile's GPU in the one host."""
+    m = _GPU_COUNT_RE.match(name)
+    if m is None:
+        return _read_hardware(_find("hardware", "hardware profile", name))[0]
+    return with_gpu_count(load_hardware_profile(m.group(2).strip()), int(m.group(1)))
 
 
 def _read_hardware(path: Path) -> tuple[HardwareSpec, int | None]:
@@ -119,7 +126,7 @@ def _read_hardware(path: Path) -> tuple[HardwareSpec, int | None]:
     ram_bandwidth_gbps = memory.number("ram_bandwidth_gbps")
     cpu_cores = cpu.integer("cores", minimum=1)
     cpu.opt_integer("performance_cores"), cpu.opt_integer("efficiency_cores")  # Apple only; checked
-    gpu, gpu_cores = _read_gpu(root, platform, ram_bytes, ram_bandwidth_gbps)
+    gpu, gpu_cores, shares_ram = _read_gpu(root, platform, ram_bytes, ram_bandwidth_gbps)
     cited = root.sources(HARDWARE_SOURCE_KEYS)
     root.finish()
     spec = HardwareSpec(
@@ -135,20 +142,25 @@ def _read_hardware(path: Path) -> tuple[HardwareSpec, int | None]:
         os_reserve_bytes=hw.MAC_MIN_OS_BYTES if platform is Platform.APPLE else LINUX_OS_RESERVE_BYTES,
         is_profile=True,
         sources=_hardware_sources(path, platform, cited, gpu),
+        gpu_shares_ram=shares_ram,
     )
     return spec, gpu_cores
 
 
 def _read_gpu(
     root: _Table, platform: Platform, ram_bytes: int, ram_bandwidth_gbps: float
-) -> tuple[GPUSpec | None, int | None]:
+) -> tuple[GPUSpec | None, int | None, bool]:
+    """The GPU, its core count, and whether it shares the host's RAM (`shares_ram`, NVIDIA only)."""
     table = root.opt_table("gpu")
     if table is None:
         if platform is not Platform.CPU:
             raise root.error("gpu", f"missing (an {platform.value} profile needs its GPU)")
-        return None, None
+        return None, None, False
     if platform is Platform.CPU:
         raise root.error("gpu", "a cpu profile has no GPU; remove the table or change the platform")
+    shares_ram = table.flag("shares_ram")
+    if shares_ram and platform is not Platform.NVIDIA:
+        raise table.error("shares_ram", "only an nvidia GPU is planned as sharing the host's RAM")
     name, cores = table.text("name"), table.opt_integer("cores", minimum=1)
     memory_mib = table.opt_integer("memory_mib", minimum=1)
     bandwidth_gbps, fp16_tflops = table.opt_number("bandwidth_gbps"), table.opt_number("fp16_tflops")
@@ -156,8 +168,9 @@ def _read_gpu(
     reserved_mib = table.opt_integer("reserved_mib") or 0
     if backend != _BACKENDS[platform]:
         raise table.error("backend", f"an {platform.value} GPU uses {_BACKENDS[platform]!r}, got {backend!r}")
-    if platform is Platform.APPLE:
-        # Unified memory: the GPU is the RAM seen through Metal, so its size and speed are the RAM's.
+    if platform is Platform.APPLE or shares_ram:
+        # Unified memory (a Mac, or an NVIDIA GPU on the host's RAM such as the GB10): the GPU's memory
+        # is the RAM, so its size and (by default) speed are the RAM's.
         if memory_mib is not None and memory_mib * MIB != ram_bytes:
             problem = f"unified memory must equal memory.ram_gib x 1024, got {memory_mib}"
             raise table.error("memory_mib", problem)
@@ -168,7 +181,9 @@ def _read_gpu(
     if reserved_mib * MIB >= memory_bytes:
         raise table.error("reserved_mib", "must be less than the GPU's memory")
     free_bytes = memory_bytes - reserved_mib * MIB
-    return GPUSpec(name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend), cores
+    if shares_ram:  # what the OS keeps is not the GPU's either
+        free_bytes = min(free_bytes, ram_bytes - LINUX_OS_RESERVE_BYTES)
+    return GPUSpec(name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend), cores, shares_ram
 
 
 def _hardware_sources(

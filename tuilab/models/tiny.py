@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,9 @@ DEFAULT_QUANTS: tuple[str, ...] = ("Q8_0", "Q4_K_M", "Q4_0")
 SHAPES: Mapping[str, ModelShape] = {
     # Multiples of 256 so every K-quant block fits (QK_K = 256 in ggml/src/ggml-common.h).
     "tiny": ModelShape("tiny", 256, 2, 4, 2, 512, 512, 2048, 10000.0),
+    # A tiny Mixtral-style MoE (llama architecture with experts): 4 experts of 512, 2 picked per token. It
+    # exercises expert offload (--n-cpu-moe) on a CPU; GGUF only.
+    "tiny-moe": ModelShape("tiny-moe", 256, 2, 4, 2, 512, 512, 2048, 10000.0, n_experts=4, n_experts_used=2),
     # https://huggingface.co/meta-llama/Llama-3.2-1B/blob/main/config.json
     "llama-3.2-1b": ModelShape("llama-3.2-1b", 2048, 16, 32, 8, 8192, 128256, 131072, 500000.0, True),
     # https://huggingface.co/meta-llama/Meta-Llama-3-8B/blob/main/config.json
@@ -80,7 +83,7 @@ def tiny_weights(shape: ModelShape, vocab: Vocab, seed: int) -> WeightFill:
         rng = np.random.default_rng([seed, spec.index])
         if len(spec.shape) == 1:
             return (1.0 + 0.1 * rng.standard_normal(spec.shape)).astype(np.float16)
-        std = 1.0 if spec.gguf_name == "token_embd.weight" else 1.0 / np.sqrt(spec.shape[1])
+        std = 1.0 if spec.gguf_name == "token_embd.weight" else 1.0 / np.sqrt(spec.shape[-1])
         if spec.gguf_name == "output.weight":
             std *= 6.0
         data = (std * rng.standard_normal(spec.shape, dtype=np.float32)).astype(np.float16)
@@ -124,6 +127,7 @@ class TinyModels:
     gguf: Mapping[str, Path]  # quant name ("F16", "Q4_K_M") -> file
     mlx_dir: Path
     mlx_4bit_dir: Path | None = None
+    moe: Mapping[str, Path] = field(default_factory=dict)  # the tiny MoE GGUF: "F16", and "Q4_0" if quantized
 
     @property
     def gguf_f16(self) -> Path:
@@ -174,8 +178,10 @@ def write_tiny_set(
     quants: tuple[str, ...] = DEFAULT_QUANTS,
     mlx_4bit: bool = True,
     progress: Progress | None = None,
+    moe: bool = True,
 ) -> TinyModels:
-    """The tiny model as GGUF (F16 + quants) and MLX (F16 + optional 4-bit), all from one set of weights."""
+    """The tiny model as GGUF (F16 + quants) and MLX (F16 + optional 4-bit), all from one set of weights;
+    with `moe` also the tiny MoE GGUF (F16, and Q4_0 when quants are made) for expert-offload checks."""
     shape = SHAPES["tiny"]
     fill = tiny_weights(shape, build_vocab(shape.vocab_size), seed)
     files = write_gguf_set(out, shape, fill, quants, progress)
@@ -186,7 +192,12 @@ def write_tiny_set(
         mlx_4bit_dir = out / "tiny-mlx-4bit"
         shutil.rmtree(mlx_4bit_dir, ignore_errors=True)  # mlx_lm.convert refuses an existing directory
         _timed(lambda: quantize_mlx(mlx_dir, mlx_4bit_dir), mlx_4bit_dir, progress)
-    return TinyModels(out, files, mlx_dir, mlx_4bit_dir)
+    moe_files: dict[str, Path] = {}
+    if moe:
+        moe_shape = SHAPES["tiny-moe"]
+        moe_fill = tiny_weights(moe_shape, build_vocab(moe_shape.vocab_size), seed)
+        moe_files = write_gguf_set(out, moe_shape, moe_fill, ("Q4_0",) if quants else (), progress)
+    return TinyModels(out, files, mlx_dir, mlx_4bit_dir, moe_files)
 
 
 def write_shape_true(
@@ -203,7 +214,7 @@ def write_shape_true(
     shape = SHAPES[shape_name]
     fill = (
         tiny_weights(shape, build_vocab(shape.vocab_size), seed)
-        if shape_name == "tiny"
+        if shape_name.startswith("tiny")
         else pool_weights(seed)
     )
     return write_gguf_set(out, shape, fill, quants, progress)
@@ -228,7 +239,7 @@ def ensure_demo_model() -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".demo-", dir=root.parent))
     try:
-        write_tiny_set(tmp, quants=(), mlx_4bit=False)
+        write_tiny_set(tmp, quants=(), mlx_4bit=False, moe=False)
         _quantize_in_child(tmp / gguf_file_name("tiny", "F16"), tmp / gguf_file_name("tiny", "Q4_K_M"))
         shutil.rmtree(root, ignore_errors=True)  # a broken earlier demo
         os.replace(tmp, root)

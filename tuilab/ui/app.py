@@ -32,7 +32,7 @@ from tuilab.bench.report import LadderRun
 from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
-from tuilab.core.plan_types import FitPlan
+from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.core.quant import kv_types_for
 from tuilab.hardware.sampler import MemorySampler
 from tuilab.lab.machine import SamplerLike, detect_machine, profile_names, profile_spec
@@ -52,7 +52,7 @@ from tuilab.ui.settings import Selection, load_selection, save_selection, settin
 from tuilab.ui.threads import deliver, os_error_line
 from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
-from tuilab.ui.widgets.fit_pane import FitPane
+from tuilab.ui.widgets.fit_pane import FitPane, toggled_offload_mode
 from tuilab.ui.widgets.hardware_pane import HardwarePane
 from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.models_pane import ModelsPane
@@ -77,6 +77,7 @@ class TuilabApp(App[int]):
         Binding("left_square_bracket", "ctx(-1)", "ctx-"),
         Binding("right_square_bracket", "ctx(1)", "ctx+"),
         Binding("k", "kv", "KV"),
+        Binding("o", "offload", "layers/experts", show=False),
         Binding("comma", "quant(-1)", "quant+", show=False),
         Binding("full_stop", "quant(1)", "quant-", show=False),
         Binding("l", "load", "load"),
@@ -119,6 +120,7 @@ class TuilabApp(App[int]):
         self.ladder_options = ladder_options  # None: the bench's defaults (tests pass a tiny ladder)
         self.ladder_job: LadderJob | None = None
         self.main = MainScreen()
+        self.offload_mode: str | None = None  # `o`: layers or experts for a MoE model; None: the planner's
 
     # --- start and stop ---------------------------------------------------------------------------
 
@@ -278,7 +280,8 @@ class TuilabApp(App[int]):
         assert selection.model is not None
         try:
             model = self.resolve(selection.model, selection.quant)
-            fit = catalog.fit_for(model, hw, selection.ctx_tokens, selection.kv_type)
+            offload = self.offload_mode
+            fit = catalog.fit_for(model, hw, selection.ctx_tokens, selection.kv_type, offload_mode=offload)
         except TuilabError as exc:
             deliver(self, self._show_plan_error, str(exc))
             return
@@ -289,7 +292,7 @@ class TuilabApp(App[int]):
             return
         history = _ladder_history(model.name)
         deliver(self, self._show_fit, selection.model, model, fit, history, bench_command(model))
-        rows = catalog.context_table(model, hw, selection.kv_type)
+        rows = catalog.context_table(model, hw, selection.kv_type, offload)
         if not get_current_worker().is_cancelled:
             budget = catalog.budget_line_bytes(hw, model.engine)
             deliver(self, self._show_context, rows, budget, fit, hw)
@@ -322,6 +325,7 @@ class TuilabApp(App[int]):
         self.main.query_one(ContextPane).show(
             rows, ctx_tokens=fit.ctx_tokens, kv_type=fit.kv_type, budget_bytes=budget,
             current_quant=fit.quant, hardware_label=where,
+            offload_mode=fit.offload_mode if fit.verdict is Verdict.PARTIAL_OFFLOAD else None,
         )  # fmt: skip
 
     # --- rendering of app-wide state -------------------------------------------------------------
@@ -402,6 +406,15 @@ class TuilabApp(App[int]):
         engine = self.model.engine if self.model else "llama.cpp"
         choices = kv_types_for(engine)
         self.apply_selection(replace(self.selection, kv_type=catalog.cycle(choices, self.selection.kv_type)))
+
+    def action_offload(self) -> None:
+        """`o`: keep whole layers or (MoE) the experts in RAM, where the plan only partly fits."""
+        mode = toggled_offload_mode(self.fit)
+        if mode is None:
+            self.notify("o switches layers/experts for a MoE model that only partly fits", severity="warning")
+            return
+        self.offload_mode = mode
+        self.apply_selection(self.selection, save=False)
 
     def action_quant(self, delta: int) -> None:
         if self.model is None:

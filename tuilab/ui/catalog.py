@@ -8,7 +8,7 @@ the numbers without an app.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tuilab import paths
 from tuilab.core.errors import TuilabError
@@ -72,12 +72,23 @@ def matches(entry: ModelEntry, query: str) -> bool:
 
 
 def fit_for(
-    model: ResolvedModel, hw: HardwareSpec, ctx_tokens: int, kv_type: str, advise: bool = True
+    model: ResolvedModel,
+    hw: HardwareSpec,
+    ctx_tokens: int,
+    kv_type: str,
+    advise: bool = True,
+    offload_mode: str | None = None,
 ) -> FitPlan:
     """The plan for this model on `hw` as the lab asks it: the selection's KV type where the model's
-    engine offers it (else f16), the context under the lab's one rule (tuilab.lab.planning)."""
+    engine offers it (else f16), the context under the lab's one rule (tuilab.lab.planning); an offload
+    mode applies to a MoE model on llama.cpp and is ignored for others."""
     query = for_engine(FitQuery(ctx_tokens=ctx_tokens, kv_type=kv_type), model.engine)
+    query = replace(query, offload_mode=_offload_for(model, offload_mode))
     return plan_fit(model, hw, query, advise=advise)
+
+
+def _offload_for(model: ResolvedModel, offload_mode: str | None) -> str | None:
+    return offload_mode if model.arch.is_moe and model.engine == "llama.cpp" else None
 
 
 def badge_for(key: str, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
@@ -116,8 +127,11 @@ class ContextRow:
     max_ctx: int
 
 
-def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[ContextRow]:
-    """Memory against context for each quant of the model's engine."""
+def context_table(
+    model: ResolvedModel, hw: HardwareSpec, kv_type: str, offload_mode: str | None = None
+) -> list[ContextRow]:
+    """Memory against context for each quant of the model's engine, in the Fit pane's offload mode."""
+    offload = _offload_for(model, offload_mode)
     quants = MLX_LADDER if model.engine == "mlx" else CHART_LLAMA_QUANTS
     kv = kv_type_or_f16(model.engine, kv_type)
     rows = []
@@ -131,7 +145,10 @@ def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[
                 totals.append(None)
                 verdicts.append(None)
                 continue
-            fit = plan(model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False)
+            fit = plan(
+                model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False,
+                offload_mode=offload,
+            )  # fmt: skip
             totals.append(fit.memory.total_bytes)
             verdicts.append(fit.verdict)
             max_ctx = max_ctx or fit.max_ctx  # from the smallest step: the verdict most likely on device
@@ -141,6 +158,8 @@ def context_table(model: ResolvedModel, hw: HardwareSpec, kv_type: str) -> list[
 
 def budget_line_bytes(hw: HardwareSpec, engine: str) -> int:
     """The budget a whole model must stay under to run on the fastest device: the GPU's, else RAM's."""
-    if hw.gpus and (engine == "llama.cpp" or hw.unified):
+    if hw.gpus and hw.unified:
         return hw.gpu_budget_bytes
+    if hw.gpus and engine == "llama.cpp":
+        return sum(g.free_bytes for g in hw.gpus)  # a layer split uses every GPU
     return hw.host_budget_bytes

@@ -2,6 +2,7 @@
 the max context per quant and a bar per quant at the chosen context against the budget line.
 
 `[` and `]` step the context (2k ... 128k) and `k` cycles the KV type; the app recomputes and calls `show`.
+Partial plans are made in the Fit pane's offload mode (`o`: whole layers or MoE experts in RAM).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ContextPane(VerticalScroll):
         budget_bytes: int,
         current_quant: str | None,
         hardware_label: str,
+        offload_mode: str | None = None,
     ) -> None:
         self._last = (
             rows,
@@ -81,12 +83,14 @@ class ContextPane(VerticalScroll):
                 "budget_bytes": budget_bytes,
                 "current_quant": current_quant,
                 "hardware_label": hardware_label,
+                "offload_mode": offload_mode,
             },
         )
         width = max(10, min(60, (self.size.width or 80) - 26))
         head = Text.assemble(
             ("Memory (GB) by context", "bold"),
-            f"  KV {kv_type} · budget {gb(budget_bytes)} on {hardware_label}\n",
+            f"  KV {kv_type} · budget {gb(budget_bytes)} on {hardware_label}",
+            f" · offload {offload_mode}\n" if offload_mode else "\n",
             ("[ ] ", "bold"), "context  ", ("k ", "bold"), "KV type  ", (", . ", "bold"), "quant",
         )  # fmt: skip
         parts: list[RenderableType] = [head, memory_table(rows, ctx_tokens, current_quant), Text("")]

@@ -48,12 +48,52 @@ def budget_of(fit: FitPlan) -> int:
     )
 
 
-def memory_bar(fit: FitPlan, width: int) -> Text:
-    budget = budget_of(fit)
-    parts = terms(fit)
-    scale = max(budget, fit.memory.total_bytes)
-    bar = stacked_bar([(n, style) for _, n, style in parts], scale, width, budget)
-    return Text.assemble(bar, f" {gb(fit.memory.total_bytes)} of {gb(budget)}")
+def device_bars(fit: FitPlan, width: int) -> list[Text]:
+    """One bar per GPU with that GPU's bytes against its own budget, then host RAM's bytes against the
+    host's: each pool is drawn against its own limit, never one pool's bytes against another's budget."""
+    label_width = 6
+    lines = []
+    for i, d in enumerate(fit.devices):
+        parts = (d.weights_bytes, d.kv_cache_bytes, d.compute_bytes, d.overhead_bytes)
+        label = f"GPU {i}" if len(fit.devices) > 1 else "GPU"
+        lines.append(_bar(label, label_width, parts, d.device_bytes, d.budget_bytes, width))
+    m = fit.memory
+    host = (m.weights_host_bytes, m.kv_host_bytes, m.compute_host_bytes, m.overhead_host_bytes)
+    lines.append(_bar("RAM", label_width, host, m.host_bytes, fit.host_budget_bytes, width))
+    return lines
+
+
+def _bar(label: str, label_width: int, parts: tuple[int, ...], used: int, budget: int, width: int) -> Text:
+    styles = [style for _, style in TERM_STYLES]
+    bar = stacked_bar(list(zip(parts, styles, strict=True)), max(budget, used), width, budget)
+    return Text.assemble(f"{label:<{label_width}}", bar, f" {gb(used)} of {gb(budget)}")
+
+
+def toggled_offload_mode(fit: FitPlan | None) -> str | None:
+    """The mode `o` switches to: the other of layers/experts, for a MoE plan that only partly fits and
+    where both are possible (the advice compares them); None where `o` has nothing to switch."""
+    if fit is None or not any(a.startswith("experts on the CPU") for a in fit.advice):
+        return None
+    return "layers" if fit.offload_mode == "experts" else "experts"
+
+
+def offload_line(fit: FitPlan) -> Text | None:
+    """How a partial plan splits the model, and that `o` switches it (MoE models only)."""
+    if fit.engine != "llama.cpp" or not fit.devices:
+        return None
+    if fit.offload_mode == "experts":
+        words = f"experts of the first {fit.cpu_moe_layers} of {fit.n_layers} layers in RAM"
+        other = "whole layers"
+    elif fit.verdict is Verdict.PARTIAL_OFFLOAD:
+        words, other = f"whole layers: {fit.gpu_layers_label} on the GPU", "experts"
+    else:
+        return None
+    line = Text.assemble(("offload ", "bold"), words)
+    if toggled_offload_mode(fit) is not None:
+        line.append("   ")
+        line.append("o", "bold")
+        line.append(f" {other}")
+    return line
 
 
 def verdict_line(fit: FitPlan) -> Text:
@@ -82,11 +122,12 @@ def speed_table(fit: FitPlan) -> Table:
 
 def render_fit(fit: FitPlan, width: int) -> RenderableType:
     items: list[RenderableType] = [verdict_line(fit), Text(fit.reason), Text("")]
-    items += [
-        memory_bar(fit, max(10, min(70, width - 22))),
-        legend([(f"{label} {gb(n)}", s) for label, n, s in terms(fit)]),
-    ]
+    items += device_bars(fit, max(10, min(64, width - 28)))
+    items.append(legend([(f"{label} {gb(n)}", s) for label, n, s in terms(fit)]))
     items.append(Text(f"│ budget {gb(budget_of(fit))}   headroom {gb(fit.headroom_bytes)}", style="dim"))
+    offload = offload_line(fit)
+    if offload is not None:
+        items.append(offload)
     if fit.advice:
         items += [Text("\nAdvice", style="bold"), *(Text(f"• {a}") for a in fit.advice)]
     items += [Text("\nPredicted speed", style="bold"), speed_table(fit)]
