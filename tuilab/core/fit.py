@@ -67,7 +67,7 @@ def plan(
     weights = weight_tensors(quant, arch)
     placed = _place(arch, weights, hw, req)
     max_ctx = _max_ctx(arch, weights, hw, req, placed.verdict)
-    prediction = speed.predict(_traffic(arch, weights, hw, req, placed))
+    prediction = speed.predict(_traffic(arch, weights, hw, req, placed), ctx_tokens)
     fit = FitPlan(
         model=arch.name,
         quant=quant_name(quant) if quant is not None else arch.file_type or _file_quant_name(weights),
@@ -87,7 +87,9 @@ def plan(
         predicted_tg_tps=prediction.tg_tps,
         predicted_tg_tps_full_ctx=prediction.tg_tps_full_ctx,
         predicted_pp_tps=prediction.pp_tps,
+        predicted_ttft_s=prediction.ttft_s(ctx_tokens),
         basis=_basis(arch, hw, req, prediction),
+        speed_model=prediction,
     )
     if advise and fit.verdict is not Verdict.FITS:
         return advise_plan(fit, arch, quant, hw, req, plan)
@@ -267,6 +269,8 @@ def _traffic(
     dev, host = read_bytes_per_token(arch, weights, on_gpu, output_on_gpu)
     m = placed.memory
     flops = 2.0 * arch.n_active_params
+    # Each prompt token's scores and weighted sum over the tokens before it: 2 x 2 x head_dim per head.
+    attn_per_layer = 4.0 * arch.n_heads * arch.head_dim
     n_dev, n_host = len(on_gpu), arch.n_layers - len(on_gpu)
     devices = []
     if n_dev or output_on_gpu:
@@ -274,8 +278,12 @@ def _traffic(
         share = flops * max(n_dev, 1) / arch.n_layers
         kind = "metal" if hw.unified else g.backend
         devices.append(
-            speed.DeviceTraffic(kind, g.bandwidth_gbps, dev, m.kv_device_bytes, n_dev, g.fp16_tflops, share)
-        )
+            speed.DeviceTraffic(
+                kind, g.bandwidth_gbps, dev, m.kv_device_bytes, n_dev, g.fp16_tflops, share,
+                int8_tops=g.int8_tops, compute_arch=g.compute_arch,
+                attn_flops_per_token_per_depth=attn_per_layer * n_dev,
+            )
+        )  # fmt: skip
     if n_host or host:
         cpu_tflops = hw.cpu_tflops or hw.cpu_cores * speed.CPU_TFLOPS_PER_CORE
         share = flops * n_host / arch.n_layers
@@ -289,6 +297,7 @@ def _traffic(
                 cpu_tflops,
                 share,
                 bandwidth_measured=hw.ram_bandwidth_measured,
+                attn_flops_per_token_per_depth=attn_per_layer * n_host,
             )
         )
     return tuple(devices)
