@@ -74,7 +74,7 @@ def bench_command(args: argparse.Namespace) -> int:
 def depths_command(args: argparse.Namespace) -> int:
     from tuilab.bench.depth import DepthOptions, parse_depths, run_depths
     from tuilab.bench.depth_report import depth_table
-    from tuilab.cli.hw import machine_spec
+    from tuilab.lab.machine import machine_spec
 
     options = DepthOptions(
         depths=parse_depths(args.depths),
