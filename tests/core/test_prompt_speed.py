@@ -10,8 +10,8 @@ from tuilab.core.quant import parse_quant
 from tuilab.models.profiles import load_hardware_profile, load_model_profile
 
 
-def _plan(hardware: str, quant: str, ctx: int = 40000):  # type: ignore[no-untyped-def]
-    arch = load_model_profile("llama-3-8b").arch
+def _plan(hardware: str, quant: str, ctx: int = 40000, model: str = "llama-3-8b"):  # type: ignore[no-untyped-def]
+    arch = load_model_profile(model).arch
     return plan(arch, parse_quant(quant), load_hardware_profile(hardware), ctx_tokens=ctx, advise=False)
 
 
@@ -64,3 +64,15 @@ class TestTimeToFirstToken:
     def test_ttft_is_about_the_prompt_over_the_prompt_rate_when_short(self) -> None:
         fit = _plan("rtx-3090-24gb", "Q4_0")
         assert fit.predicted_ttft_s_at(512) == pytest.approx(512 / fit.predicted_pp_tps, rel=0.1)
+
+
+class TestLargestContextAboveASpeedFloor:
+    def test_generation_at_that_depth_is_at_the_floor_and_one_token_deeper_below_it(self) -> None:
+        fit = _plan("rtx-3090-24gb", "Q4_K_M", ctx=65536, model="llama-3.1-8b")
+        ctx = fit.max_ctx_at_tps(60.0)
+        assert 0 < ctx < fit.max_ctx
+        assert fit.predicted_tg_tps_at(ctx) >= 60.0 > fit.predicted_tg_tps_at(ctx + 2)
+
+    def test_memory_binds_when_the_floor_is_low(self) -> None:
+        fit = _plan("rtx-3090-24gb", "Q4_K_M", ctx=65536, model="llama-3.1-8b")
+        assert fit.max_ctx_at_tps(1.0) == fit.max_ctx

@@ -12,6 +12,7 @@ import argparse
 import json
 
 from tuilab.cli import cluster
+from tuilab.core.errors import UsageError
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.lab.machine import machine_spec
@@ -42,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
     p.add_argument("--ladder", action="store_true", help="plan every quant rung side by side")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--min-tps", type=float, metavar="TOK/S",
+                   help="also the largest context keeping generation at this rate or faster")  # fmt: skip
     cluster.add_fit_options(p)
     p.set_defaults(func=run_fit)
 
@@ -70,7 +73,15 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.ladder:
         return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
     fit = plan_fit(model, hw, query)
-    print(json.dumps(fit.to_dict(), indent=2) if args.json else render_plan(fit))
+    if args.min_tps is not None and args.min_tps <= 0:
+        raise UsageError(f"--min-tps must be above 0, got {args.min_tps:g}")
+    if args.json:
+        out = fit.to_dict()
+        if args.min_tps is not None:
+            out["min_tps"], out["max_ctx_at_min_tps"] = args.min_tps, fit.max_ctx_at_tps(args.min_tps)
+        print(json.dumps(out, indent=2))
+    else:
+        print(render_plan(fit, args.min_tps))
     return 0
 
 
@@ -84,7 +95,7 @@ def _ladder(args: argparse.Namespace, model: str, hw: HardwareSpec, rungs: list[
     return 0
 
 
-def render_plan(fit: FitPlan) -> str:
+def render_plan(fit: FitPlan, min_tps: float | None = None) -> str:
     m = fit.memory
     where = "profile" if fit.hardware_is_profile else "this machine"
     dev_label = "device" if fit.budget_bytes else "-"
@@ -111,7 +122,10 @@ def render_plan(fit: FitPlan) -> str:
         f"  max ctx    {fit.max_ctx} tokens",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
+        f"  first tok  {fit.predicted_ttft_s:.2f} s for a {fit.ctx_tokens}-token prompt",
     ]
+    if min_tps is not None:
+        lines.append(f"  max ctx    {fit.max_ctx_at_tps(min_tps)} tokens at {min_tps:g} tok/s or faster")
     if fit.advice:
         lines += ["", "  advice"] + [f"   - {a}" for a in fit.advice]
     lines += ["", "  basis"] + [f"   {k:<26} {v}" for k, v in fit.basis.items()]

@@ -80,6 +80,16 @@ class FitPlan:
     def predicted_pp_tps_at(self, depth_tokens: int) -> float:
         return self.speed_model.pp_tps_at(depth_tokens) if self.speed_model else self.predicted_pp_tps
 
+    def max_ctx_at_tps(self, min_tps: float) -> int:
+        """The largest context that fits in memory and keeps generation at `min_tps` or faster to its
+        last token; 0 when even an empty context is slower."""
+        if self.speed_model is None:
+            return self.max_ctx if self.predicted_tg_tps_full_ctx >= min_tps else 0
+        depth = self.speed_model.depth_at_tps(min_tps)
+        if depth is None:
+            return 0
+        return self.max_ctx if depth < 0 else min(self.max_ctx, depth)
+
     def predicted_ttft_s_at(self, prompt_tokens: int, depth_tokens: int = 0) -> float:
         return self.speed_model.ttft_s(prompt_tokens, depth_tokens) if self.speed_model else 0.0
 

@@ -87,6 +87,19 @@ class SpeedPrediction:
         share = min(max(depth_tokens, 0), self.ctx_tokens) / self.ctx_tokens
         return _rate(self.tg_s_empty + share * (self.tg_s_full - self.tg_s_empty))
 
+    def depth_at_tps(self, min_tps: float) -> int | None:
+        """The deepest context at which generation still runs at `min_tps` or faster (the KV read grows
+        linearly with depth); None when even an empty context is slower; -1 when depth never matters."""
+        if min_tps <= 0:
+            return -1
+        budget_s = 1.0 / min_tps
+        if self.tg_tps < min_tps or not self.ctx_tokens:
+            return None if self.tg_tps < min_tps else -1
+        per_token_s = (self.tg_s_full - self.tg_s_empty) / self.ctx_tokens
+        if per_token_s <= 0:
+            return -1
+        return int((budget_s - self.tg_s_empty) / per_token_s)
+
     def pp_tps_at(self, depth_tokens: int, chunk_tokens: int = PP_CHUNK_TOKENS) -> float:
         """Prompt rate of a `chunk_tokens` batch after `depth_tokens` (llama-bench's pp512@d)."""
         mean_depth = max(depth_tokens, 0) + chunk_tokens / 2
