@@ -53,6 +53,16 @@ class TestRunStreams:
         assert out.strip().splitlines()[0].strip()  # the generated text came first
         assert "tok/s" in err
 
+    def test_llama_cpp_reports_where_it_ran_and_what_it_was_built_with(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        pytest.importorskip("llama_cpp")
+        assert main(["run", str(tiny_models.gguf_f16), "--max-tokens", "2", "--json", "--ctx", "512"]) == 0
+        out, err = capsys.readouterr()
+        result = last_json_line(out)
+        assert (result["backend"], result["build_backends"]) == ("cpu", ["CPU"])  # this box: a CPU build
+        assert err.startswith("llama.cpp on cpu (build: CPU) · ")
+
     def test_demo_runs_without_a_path(self, capsys: pytest.CaptureFixture[str]) -> None:
         pytest.importorskip("llama_cpp")
         assert main(["run", "demo", "--max-tokens", "4", "--json"]) == 0

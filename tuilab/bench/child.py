@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tuilab.core.errors import TuilabError
-from tuilab.engines.client import describe_exit, ensure_spawn_safe
+from tuilab.engines.client import describe_exit, ensure_spawn_safe, start_without_sigint
 from tuilab.engines.logs import file_tail
 
 
@@ -98,18 +98,20 @@ def run_in_child(
     fd, log_path = tempfile.mkstemp(prefix=f"tuilab-bench-{job.__name__}-", suffix=".log")
     os.close(fd)
     process = context.Process(target=_child_main, args=(child_conn, log_path, job, args), daemon=True)
-    process.start()
-    child_conn.close()
     try:
+        start_without_sigint(process)  # a Ctrl-C during the start is raised here, then the child is killed
+        child_conn.close()
         with stop.watching(process.pid) if stop else contextlib.nullcontext():
             return _answer(parent_conn, process, job, timeout_s)
     except BenchError as exc:
         tail = "\n".join(f"  | {line}" for line in file_tail(Path(log_path), 8))
         raise BenchError(f"{exc}\n{tail}" if tail else str(exc)) from None
     finally:
-        if process.is_alive():  # Ctrl-C or a timeout in the parent: the child must not linger
-            process.kill()
-        process.join(5.0)
+        if process.pid is not None:  # started: Ctrl-C or a timeout in the parent must not leave it behind
+            if process.is_alive():
+                process.kill()
+            process.join(5.0)
+        child_conn.close()
         parent_conn.close()
         Path(log_path).unlink(missing_ok=True)
 

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from tuilab import paths
 from tuilab.bench import rungs as rungs_mod
 from tuilab.bench.child import BenchError, StopSignal
+from tuilab.bench.files import try_claim
 from tuilab.bench.measure import SpeedJob, SpeedResult, measure
 from tuilab.bench.probes import PROBES, Probe, passed
 from tuilab.bench.quality import EvalSettings, Quality, Reference
@@ -86,9 +88,12 @@ def run_ladder(
     out_dir = options.out_dir or paths.models_dir() / LADDER_DIR / slug(source.name)
     quants = options.quants or tuple(rungs_mod.default_quants(source.engine, source.quant))
     ladder = plan_rungs(source.path, source.engine, source.quant, quants, out_dir)
-    run = _start_run(source, hw, options, key)
+    run, claim = _start_run(source, hw, options, key)
     settings = EvalSettings(source.engine, text, options.ctx_tokens, options.max_windows, None, key)
-    _Runner(source, hw, options, run, Reference(out_dir, settings), progress or _quiet).run(ladder)
+    try:
+        _Runner(source, hw, options, run, Reference(out_dir, settings), progress or _quiet).run(ladder)
+    finally:
+        release(claim)
     return run
 
 
@@ -96,15 +101,33 @@ def _quiet(_: Progress) -> None:
     pass
 
 
-def _start_run(source: Source, hw: HardwareSpec, options: LadderOptions, key: str) -> LadderRun:
-    """Continue the newest run when it was interrupted under the same settings, else start a new one."""
-    earlier = read_runs(history_path(source.name, hw.name))
-    last = max(earlier, key=lambda r: r.started_at, default=None)
-    if last is not None and not last.complete and last.settings_key == key:
-        return last
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    return LadderRun(source.name, hw.name, source.engine, str(source.path), options.ctx_tokens,
-                     options.trials, key, started, options.kld_threshold)  # fmt: skip
+def _start_run(
+    source: Source, hw: HardwareSpec, options: LadderOptions, key: str
+) -> tuple[LadderRun, IO[str] | None]:
+    """Continue the newest run when it was interrupted under the same settings (and no other ladder is
+    measuring it now), else start a new one; --fresh always starts a new one. With the run comes its claim,
+    held until the ladder ends. A start time to the microsecond keeps two runs started together apart."""
+    path = history_path(source.name, hw.name)
+    last = max(read_runs(path), key=lambda r: r.started_at, default=None)
+    if not options.fresh and last is not None and not last.complete and last.settings_key == key:
+        claim = try_claim(_claim_path(path, last))
+        if claim is not None:
+            return last, claim
+    started = datetime.now(UTC).isoformat(timespec="microseconds")
+    run = LadderRun(source.name, hw.name, source.engine, str(source.path), options.ctx_tokens,
+                    options.trials, key, started, options.kld_threshold)  # fmt: skip
+    return run, try_claim(_claim_path(path, run))
+
+
+def _claim_path(history: Path, run: LadderRun) -> Path:
+    return history.with_name(f"{history.name}.{slug(run.started_at)}")
+
+
+def release(claim: IO[str] | None) -> None:
+    """Give up a run's claim and remove its lock file (a finished or interrupted run claims no more)."""
+    if claim is not None:
+        Path(claim.name).unlink(missing_ok=True)
+        claim.close()
 
 
 class _Runner:

@@ -65,7 +65,7 @@ def measure(job: SpeedJob, stop: StopSignal | None = None) -> SpeedResult:
     with EngineWorker(job.engine) as worker, stop.watching(worker.pid) if stop else nullcontext():
         loaded = worker.load(spec)
         if isinstance(loaded, Failed):
-            raise BenchError(f"{job.engine} could not load {job.path}: {loaded.describe()}")
+            raise BenchError(loaded.message(f"{job.engine} could not load {job.path}"))
         _generate(worker, job.prompt, min(job.gen_tokens, 4))  # warm-up: caches, lazy allocations
         runs = [_generate(worker, job.prompt, job.gen_tokens)[0] for _ in range(job.trials)]
         answers = tuple(_generate(worker, p.prompt, p.max_tokens)[1] for p in job.probes)
@@ -89,7 +89,7 @@ def _generate(worker: EngineWorker, prompt: str, max_tokens: int) -> tuple[Stats
         elif isinstance(event, Stats):
             stats = event
         elif isinstance(event, Failed):
-            raise BenchError(f"{worker.engine} failed while generating: {event.describe()}")
+            raise BenchError(event.message(f"{worker.engine} failed while generating"))
     if stats is None:
         raise BenchError(f"{worker.engine} finished a generation without stats")
     return stats, "".join(pieces)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuilab.bench.child import StopSignal, run_in_child
+from tuilab.bench.files import part_path, remove_stale_parts
 from tuilab.bench.scoring import ScoreJob, ScoreResult, score
 
 
@@ -71,13 +72,18 @@ class Reference:
             return self.quality()
         self.logprobs_path.parent.mkdir(parents=True, exist_ok=True)
         s = self.settings
+        remove_stale_parts(self.logprobs_path)
+        part = part_path(self.logprobs_path)  # another ladder may be scoring the same source right now
         job = ScoreJob(s.engine, str(source), s.text, None, s.ctx_tokens, s.max_windows,
-                       str(self.logprobs_path), True, s.gpu_layers)  # fmt: skip
-        result: ScoreResult = run_in_child(score, job, stop=stop)
+                       str(self.logprobs_path), True, s.gpu_layers, str(part))  # fmt: skip
+        try:
+            result: ScoreResult = run_in_child(score, job, stop=stop)
+        finally:
+            part.unlink(missing_ok=True)  # renamed into place already, unless the child failed
         quality = _quality(result, 0.0)
         meta = {"tokens": list(result.tokens), "ppl": quality.ppl, "n_scored": quality.n_scored,
                 "chars_per_token": quality.chars_per_token}  # fmt: skip
-        tmp = self.meta_path.with_name(self.meta_path.name + ".part")
+        tmp = part_path(self.meta_path)
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, self.meta_path)
         return quality

@@ -7,9 +7,11 @@ llama.cpp has no usable default for them, and quantizing without one gives a bro
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tuilab.bench.child import StopSignal, run_in_child
+from tuilab.bench.files import part_path, remove_stale_parts
 from tuilab.core.quant import LlamaFileType
 
 IMATRIX_HINT = (
@@ -30,14 +32,18 @@ def imatrix_message(src: Path, dst: Path, q: LlamaFileType) -> str:
 def quantize_llama(
     src: Path, dst: Path, q: LlamaFileType, timeout_s: float | None = None, stop: StopSignal | None = None
 ) -> None:
-    """Write `dst` as `q` from `src`; the file appears only when complete (model_writers renames a .part,
-    which a killed or stopped child leaves behind and this removes)."""
+    """Write `dst` as `q` from `src`; the file appears only when complete. The child writes a temporary
+    name of this process's own (another ladder may be making the same rung), renamed into place here;
+    what a killed or stopped child leaves behind is removed."""
     dst.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(dst)
+    tmp = part_path(dst)
     try:
-        run_in_child(_quantize_job, str(src), str(dst), q.name, timeout_s=timeout_s, stop=stop)
-    except BaseException:
-        dst.with_name(dst.name + ".part").unlink(missing_ok=True)
-        raise
+        run_in_child(_quantize_job, str(src), str(tmp), q.name, timeout_s=timeout_s, stop=stop)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)  # model_writers' own temporary name
 
 
 def _quantize_job(src: str, dst: str, quant: str) -> None:

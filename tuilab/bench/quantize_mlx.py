@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from tuilab.bench.child import StopSignal, run_in_child
+from tuilab.bench.files import part_path, remove_stale_parts
 from tuilab.core.mlx_quant import UNQUANTIZED_BITS, MLXQuant
 
 # tuilab's dtype names -> mlx_lm.convert's `dtype` argument (mlx_lm/convert.py MODEL_CONVERSION_DTYPES).
@@ -23,8 +24,8 @@ _CONVERT_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
 def quantize_mlx(
     src: Path, dst: Path, q: MLXQuant, timeout_s: float | None = None, stop: StopSignal | None = None
 ) -> None:
-    tmp = dst.with_name(f".{dst.name}.part")
-    shutil.rmtree(tmp, ignore_errors=True)  # a conversion interrupted earlier
+    remove_stale_parts(dst)  # conversions killed earlier
+    tmp = part_path(dst)  # this writer's own: another ladder may be converting the same rung right now
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         run_in_child(_convert_job, str(src), str(tmp), q, timeout_s=timeout_s, stop=stop)

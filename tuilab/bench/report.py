@@ -15,6 +15,7 @@ from typing import Any
 import tomli_w
 
 from tuilab import paths
+from tuilab.bench.files import locked, part_path
 from tuilab.bench.rungs import slug
 from tuilab.core.plan_types import gb
 
@@ -197,14 +198,18 @@ def read_runs(path: Path) -> list[LadderRun]:
 
 
 def save_run(run: LadderRun) -> Path:
-    """Write `run` into its history file, replacing an entry with the same start time; atomic."""
+    """Write `run` into its history file, replacing an entry with the same start time; atomic, and under
+    the history's lock, so a ladder running at the same time never loses its runs to this write."""
     path = history_path(run.model, run.machine)
-    runs = [r for r in read_runs(path) if r.started_at != run.started_at] + [run]
-    doc = {"model": run.model, "machine": run.machine, "runs": [_run_toml(r) for r in runs]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(tomli_w.dumps(_drop_none(doc)), encoding="utf-8")
-    os.replace(tmp, path)
+    with locked(path):
+        runs = [r for r in read_runs(path) if r.started_at != run.started_at] + [run]
+        doc = {"model": run.model, "machine": run.machine, "runs": [_run_toml(r) for r in runs]}
+        tmp = part_path(path)
+        try:
+            tmp.write_text(tomli_w.dumps(_drop_none(doc)), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -33,6 +33,7 @@ class ScoreJob:
     reference_path: str  # float16 log-probs, one row per scored position
     write_reference: bool
     gpu_layers: int | None = None
+    reference_part_path: str = ""  # where the reference is written before its rename; this writer's own
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,7 @@ def score(job: ScoreJob) -> ScoreResult:
 def _open_reference(job: ScoreJob, n_rows: int, n_vocab: int) -> Any:
     """The reference log-probs: read-only memory map, or a new file under a temporary name."""
     if job.write_reference:
-        tmp = job.reference_path + ".part"
-        return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n_rows, n_vocab))
+        return np.lib.format.open_memmap(_part(job), mode="w+", dtype=np.float16, shape=(n_rows, n_vocab))
     ref = np.load(job.reference_path, mmap_mode="r")
     if ref.shape[0] != n_rows:
         raise EngineError(f"the reference log-probs hold {ref.shape[0]} positions, this rung {n_rows}")
@@ -122,7 +122,11 @@ def _close_reference(job: ScoreJob, ref: Any) -> None:
     if job.write_reference:
         ref.flush()
         del ref
-        os.replace(job.reference_path + ".part", job.reference_path)  # a half-written file never counts
+        os.replace(_part(job), job.reference_path)  # a half-written file never counts
+
+
+def _part(job: ScoreJob) -> str:
+    return job.reference_part_path or job.reference_path + ".part"
 
 
 def _make_scorer(job: ScoreJob) -> Scorer:

@@ -6,6 +6,7 @@ model's own weights); a corrupt file fails here, with the reader's message, befo
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tuilab.bench.rungs import SOURCE_LLAMA_TYPES
 from tuilab.core.arch import ModelArch
 from tuilab.core.errors import UsageError
 from tuilab.engines.protocol import engine_name
-from tuilab.models.resolve import resolve_model
+from tuilab.models.resolve import ResolvedModel, resolve_model
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,14 @@ class Source:
 
 def resolve_source(model: str, engine: str | None = None) -> Source:
     wanted = engine_name(engine) if engine else None
-    resolved = resolve_model(model, None, wanted)
+    return source_of(resolve_model(model, None, wanted), model)
+
+
+def source_of(resolved: ResolvedModel, typed: str) -> Source:
+    """The ladder's input for a resolved model; a UsageError saying why when a ladder cannot start there."""
     if resolved.path is None:
         raise UsageError(
-            f"{model!r} is a profile without weights; the ladder needs a GGUF or a model directory"
+            f"{typed!r} is a profile without weights; the ladder needs a GGUF or a model directory"
         )
     if resolved.format == "gguf":
         quant = resolved.quant_name or "?"
@@ -42,6 +47,16 @@ def resolve_source(model: str, engine: str | None = None) -> Source:
     if resolved.format == "mlx":
         raise UsageError(f"{resolved.path}: already MLX-quantized; the ladder starts from 16-bit weights")
     return Source(resolved.name, resolved.path, "mlx", _mlx_top_quant(resolved.path), resolved.arch)
+
+
+def bench_command(resolved: ResolvedModel) -> str | None:
+    """The `tuilab bench ...` line that ladders this model (its file or folder, quoted for a shell), or
+    None when no ladder can start from it (a profile without weights, an already-quantized model)."""
+    try:
+        source = source_of(resolved, resolved.name)
+    except UsageError:
+        return None
+    return f"tuilab bench {shlex.quote(str(source.path))}"
 
 
 def _mlx_top_quant(path: Path) -> str:

@@ -68,7 +68,10 @@ def bench_command(args: argparse.Namespace) -> int:
         )
         return 130
     print(json.dumps(run.to_dict(), indent=2) if args.json else markdown(run))
-    return 0 if any(r.ok for r in run.rungs) else 4
+    failed = [r.quant for r in run.rungs if r.status == "failed"]
+    if failed:  # measured rungs are kept, but a script must not read a failed rung as success
+        print(f"tuilab: error: {len(failed)} rung(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 4 if failed or not any(r.ok for r in run.rungs) else 0
 
 
 def depths_command(args: argparse.Namespace) -> int:

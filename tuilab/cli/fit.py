@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
-from tuilab.cli import cluster
+from tuilab.cli import cluster, fit_hub
 from tuilab.core.errors import UsageError
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
@@ -23,7 +24,8 @@ from tuilab.models.resolve import resolve_model
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("fit", help="will a model fit, and how fast will it run", description=__doc__)
     p.add_argument(
-        "model", help="profile name, GGUF path, model directory, HF repo id in the cache, or 'demo'"
+        "model",
+        help="profile name, GGUF path, model directory, HF repo id (cached, or read from the Hub), or 'demo'",
     )
     p.add_argument(
         "--quant", help="e.g. Q4_K_M, Q8_0, IQ2_XS, mlx-4bit, mlx-8bit-g32 (default: the file's, or Q4_K_M)"
@@ -69,14 +71,18 @@ def run_fit(args: argparse.Namespace) -> int:
     if cluster.wants_cluster(args):
         return cluster.run_cluster_fit(args, query)
     hw = machine_spec(args.hardware, args.gpu_budget)
-    model = resolve_model(args.model, args.quant, args.engine)
+    model = resolve_model(args.model, args.quant, args.engine, hub=True)
+    if args.ladder and fit_hub.is_hub_gguf(model):
+        return fit_hub.hub_ladder(
+            args, model, hw, lambda q: plan_fit(replace(model, quant=q), hw, query, advise=False)
+        )
     if args.ladder:
         return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
-    fit = plan_fit(model, hw, query)
+    fit = fit_hub.with_hub_basis(plan_fit(model, hw, query), model)
     if args.min_tps is not None and args.min_tps <= 0:
         raise UsageError(f"--min-tps must be above 0, got {args.min_tps:g}")
     if args.json:
-        out = fit.to_dict()
+        out = fit_hub.plan_json(fit, model)
         if args.min_tps is not None:
             out["min_tps"], out["max_ctx_at_min_tps"] = args.min_tps, fit.max_ctx_at_tps(args.min_tps)
         print(json.dumps(out, indent=2))
@@ -98,7 +104,7 @@ def _ladder(args: argparse.Namespace, model: str, hw: HardwareSpec, rungs: list[
 def render_plan(fit: FitPlan, min_tps: float | None = None) -> str:
     m = fit.memory
     where = "profile" if fit.hardware_is_profile else "this machine"
-    dev_label = "device" if fit.budget_bytes else "-"
+    on_cpu = _cpu_only(fit)
     rows = [
         ("weights", m.weights_device_bytes, m.weights_host_bytes),
         ("KV cache", m.kv_device_bytes, m.kv_host_bytes),
@@ -111,15 +117,19 @@ def render_plan(fit: FitPlan, min_tps: float | None = None) -> str:
         f"{fit.model}  {fit.quant}  {fit.engine}  on {fit.hardware} ({where})"
         f"  ctx {fit.ctx_tokens}  KV {fit.kv_type}",
         "",
-        f"  {'':<10}{dev_label + ' (GPU)':>16}{'host (RAM)':>16}",
     ]
-    lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
+    if on_cpu:  # one memory pool: a GPU column would be all zeros
+        lines.append(f"  {'':<10}{'RAM (CPU)':>16}")
+        lines += [f"  {name:<10}{gb(h):>16}" for name, _, h in rows]
+    else:
+        lines.append(f"  {'':<10}{'device (GPU)':>16}{'host (RAM)':>16}")
+        lines += [f"  {name:<10}{gb(d):>16}{gb(h):>16}" for name, d, h in rows]
     lines += [
         "",
         f"  verdict    {fit.verdict.upper().replace('_', ' ')}: {fit.reason}",
         f"  headroom   {gb(fit.headroom_bytes)}",
-        f"  GPU layers {fit.gpu_layers_label if fit.budget_bytes else '0 (no GPU)'}",
-        f"  max ctx    {fit.max_ctx} tokens",
+        f"  GPU layers {_gpu_layers_label(fit)}",
+        f"  max ctx    {_max_ctx_label(fit.max_ctx)}",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
         f"  first tok  {fit.predicted_ttft_s:.2f} s for a {fit.ctx_tokens}-token prompt",
@@ -132,14 +142,33 @@ def render_plan(fit: FitPlan, min_tps: float | None = None) -> str:
     return "\n".join(lines)
 
 
+def _cpu_only(fit: FitPlan) -> bool:
+    """Nothing planned on a GPU and no GPU budget: a CPU-only machine, or MLX's CPU backend off a Mac."""
+    return not fit.budget_bytes and not fit.memory.device_bytes
+
+
+def _gpu_layers_label(fit: FitPlan) -> str:
+    if fit.budget_bytes:
+        return fit.gpu_layers_label
+    return "0 (MLX runs on its CPU backend off Apple silicon)" if fit.engine == "mlx" else "0 (no GPU)"
+
+
+def _planned_bytes(fit: FitPlan) -> int:
+    return fit.memory.total_bytes if _cpu_only(fit) else fit.memory.device_bytes
+
+
+def _max_ctx_label(max_ctx: int) -> str:
+    return f"{max_ctx} tokens" if max_ctx > 0 else "none: not even 256 tokens fit"
+
+
 def _pp(tps: float) -> str:
-    return f"{tps:.0f} tok/s prompt" if tps > 0 else "prompt speed unknown (no FLOPS figure for this GPU)"
+    return f"{tps:.0f} tok/s prompt" if tps > 0 else "prompt speed unknown (no FLOPS figure for this device)"
 
 
 def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) -> str:
     where = "profile" if hw.is_profile else "this machine"
     head = (
-        f"{'quant':<14}{'engine':<11}{'weights':>10}{'device':>10}{'verdict':>17}{'max ctx':>9}{'tok/s':>8}"
+        f"{'quant':<14}{'engine':<11}{'weights':>10}{'planned':>10}{'verdict':>17}{'max ctx':>9}{'tok/s':>8}"
     )
     lines = [f"{model} on {hw.name} ({where}), ctx {ctx}", "", head, "-" * len(head)]
     note = context_note(rungs[0]) if rungs else None
@@ -147,8 +176,12 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
         lines[1:1] = [f"context: {note}"]
     for r in rungs:
         lines.append(
-            f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(r.memory.device_bytes)[:-3]:>10}"
+            f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(_planned_bytes(r))[:-3]:>10}"
             f"{r.verdict:>17}{r.max_ctx:>9}{r.predicted_tg_tps:>8.1f}"
         )
-    lines += ["", "weights and device in GB (1e9 bytes); tok/s is predicted generation at an empty context"]
+    lines += [
+        "",
+        "weights and planned in GB (1e9 bytes); planned is on the GPU, or in RAM for a plan that runs on the",
+        "CPU; tok/s is predicted generation at an empty context",
+    ]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from tuilab.cli import cluster
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.engines.events import Finished, Loaded, Stats
+from tuilab.engines.prompt import read_prompt
 from tuilab.engines.protocol import SamplingParams, engine_name
 from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
 from tuilab.lab.machine import machine_spec
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("model", help="GGUF path, model directory, HF repo id in the cache, or 'demo'")
     p.add_argument("--engine", help="llama.cpp or mlx (default: from the model's format)")
-    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"prompt text (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--prompt", help=f"prompt text (default {DEFAULT_PROMPT!r})")
+    p.add_argument("--prompt-file", metavar="FILE", help="read the prompt (UTF-8) from FILE; '-' is stdin")
     p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="tokens to generate (128)")
     p.add_argument(
         "--ctx", type=int,
@@ -52,6 +54,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_command(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    # Read and checked before anything loads; the cluster path reads it from args.
+    prompt = args.prompt = read_prompt(args.prompt, args.prompt_file, sys.stdin.buffer, DEFAULT_PROMPT)
     engine = engine_name(args.engine) if args.engine else None
     query = FitQuery(ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers)
     if cluster.wants_cluster(args):
@@ -66,7 +70,7 @@ def run_command(args: argparse.Namespace) -> int:
     if launch.warning:
         print(f"tuilab: warning: {launch.warning}; loading anyway (--force)", file=sys.stderr)
     sampling = SamplingParams(temperature=args.temperature)
-    loaded, stats, finished = stream_run(launch, args.prompt, args.max_tokens, sampling, sys.stdout)
+    loaded, stats, finished = stream_run(launch, prompt, args.max_tokens, sampling, sys.stdout)
     print(stats_line(launch, loaded, stats, finished), file=sys.stderr)
     if args.json:
         print(json.dumps(result_dict(launch, loaded, stats, finished)))
@@ -85,11 +89,11 @@ def stream_run(
     with Session() as session:
         loaded = session.load(launch.engine, launch.spec, launch.label)
         if not isinstance(loaded, Loaded):
-            raise EngineError(f"{launch.engine} could not load {launch.spec.path}: {loaded.describe()}")
+            raise loaded.error(f"{launch.engine} could not load {launch.spec.path}")
         with interrupt_cancels(session.cancel):
             result = session.generate(prompt, max_tokens, sampling, Listener(text=write))
     if result.failed is not None:
-        raise EngineError(f"{launch.engine} failed while generating: {result.failed.describe()}")
+        raise result.failed.error(f"{launch.engine} failed while generating")  # a user error exits 2
     write("\n")  # the text ends before the stats line on stderr starts
     if result.stats is None or result.finished is None:
         raise EngineError(f"{launch.engine} finished without stats")
@@ -100,6 +104,8 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
     fit: FitPlan = launch.fit
     return {
         "engine": launch.engine,
+        "backend": loaded.info.backend,
+        "build_backends": list(loaded.info.build_backends),
         "model": launch.model.name,
         "quant": launch.model.quant_name,
         "ctx": launch.spec.ctx_tokens,
@@ -127,7 +133,8 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
     model, fit = launch.model, launch.fit
     return (
-        f"{launch.engine} · {model.name} {model.quant_name or ''} · load {loaded.load_s:.2f} s · ttft {ttft}"
+        f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"
+        f" · load {loaded.load_s:.2f} s · ttft {ttft}"
         f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
         f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
@@ -137,3 +144,10 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
 
 def _position(launch: Launch, stats: Stats) -> RunPosition:
     return run_position(launch.fit, stats.prompt_tokens or 0, stats.gen_tokens, stats.gen_tps)
+
+
+def engine_label(engine: str, loaded: Loaded) -> str:
+    """ "llama.cpp on cuda (build: CUDA, CPU)": where the model ran, and what the installed engine was
+    built with, so a CPU-only build of llama-cpp-python shows itself (README, "Install")."""
+    built = f" (build: {', '.join(loaded.info.build_backends)})" if loaded.info.build_backends else ""
+    return f"{engine} on {loaded.info.backend}{built}"

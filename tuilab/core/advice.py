@@ -128,8 +128,10 @@ def _smaller_quant_that_fits(
             continue
         candidate = plan_for(q)
         if candidate.verdict in RUNS_ON_DEVICE:
-            return (
-                f"{quant_name(q)} fits ({gb(candidate.memory.device_bytes)} on the device, "
-                f"~{candidate.predicted_tg_tps:.0f} tok/s predicted)"
+            where = (  # a plan on the CPU has nothing on a device: say what it takes in RAM
+                f"{gb(candidate.memory.device_bytes)} on the device"
+                if candidate.budget_bytes or candidate.memory.device_bytes
+                else f"{gb(candidate.memory.total_bytes)} in RAM"
             )
+            return f"{quant_name(q)} fits ({where}, ~{candidate.predicted_tg_tps:.0f} tok/s predicted)"
     return None

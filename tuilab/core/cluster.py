@@ -176,8 +176,8 @@ def _seconds(hw: HardwareSpec, by_type: Mapping[str, int], kv_bytes: int, n_laye
     if hw.unified and hw.gpus:
         dev = speed.DeviceTraffic("metal", hw.gpus[0].bandwidth_gbps, by_type, kv_bytes, n_layers)
     else:
-        dev = speed.DeviceTraffic(
-            "cpu", hw.ram_bandwidth_gbps, by_type, kv_bytes, n_layers,
+        dev = speed.DeviceTraffic(  # MLX off a Mac: its CPU backend (core.speed, "mlx-cpu")
+            "mlx-cpu", hw.ram_bandwidth_gbps, by_type, kv_bytes, n_layers,
             bandwidth_measured=hw.ram_bandwidth_measured,
         )  # fmt: skip
     tps = speed.predict((dev,)).tg_tps

@@ -25,11 +25,16 @@ class UsageError(TuilabError):
 class UnknownNameError(UsageError):
     """An unknown model, quant, profile or engine name, with close matches when there are any."""
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str]) -> None:
+    def __init__(
+        self, kind: str, name: str, choices: Iterable[str], listing: Iterable[str] | None = None
+    ) -> None:
+        """`listing`: names to show when nothing is close (e.g. the common quants), so the user can pick."""
         self.kind = kind
         self.name = name
         self.suggestions = did_you_mean(name, choices)
         hint = f"; did you mean {' or '.join(repr(s) for s in self.suggestions)}?" if self.suggestions else ""
+        if not hint and listing is not None:
+            hint = f"; known ones include {', '.join(listing)}"
         super().__init__(f"unknown {kind} {name!r}{hint}")
 
 

@@ -287,14 +287,17 @@ def _traffic(
     if n_host or host:
         cpu_tflops = hw.cpu_tflops or hw.cpu_cores * speed.CPU_TFLOPS_PER_CORE
         share = flops * n_host / arch.n_layers
+        # MLX off a Mac runs on its own CPU backend, not llama.cpp's: its own costs, and no prompt-speed
+        # figure (none measured; unknown beats a guess several hundred times too fast).
+        mlx_cpu = req.engine == "mlx" and not hw.unified
         devices.append(
             speed.DeviceTraffic(
-                "cpu",
+                "mlx-cpu" if mlx_cpu else "cpu",
                 hw.ram_bandwidth_gbps,
                 host,
                 m.kv_host_bytes,
                 n_host,
-                cpu_tflops,
+                None if mlx_cpu else cpu_tflops,
                 share,
                 bandwidth_measured=hw.ram_bandwidth_measured,
                 attn_flops_per_token_per_depth=attn_per_layer * n_host,

@@ -106,7 +106,8 @@ def parse_quant(name: str) -> QuantSpec:
     else:
         spec = _parse_llama(key.upper())
     if spec is None:
-        raise UnknownNameError("quant", name, all_quant_names())
+        common = (*LLAMA_LADDER, *MLX_LADDER)
+        raise UnknownNameError("quant", name, all_quant_names(), listing=common)
     return spec
 
 

@@ -29,6 +29,16 @@ CPU_DEFAULT_EFFICIENCY = 0.88
 # measured 41 GB/s is 0.80 of the 51.2 GB/s default it would otherwise be planned with.
 CPU_DATASHEET_FACTOR = 0.80
 CPU_PER_LAYER_S = 20e-6  # thread sync per layer; unmeasured default
+# MLX off Apple silicon runs on its CPU backend ("mlx-cpu"), which is far from memory-bound: on the 2-core
+# dev VM the tiny model (2 layers, 2.9 MB at F16) took 2.6 ms a token at F16 and 35.8 ms at 4 bits
+# (docs/benchmarks.md, engine overhead table; docs/benchmarks/calibration.md, "MLX on the Linux CPU").
+# F16 is nearly all fixed cost: (2.6 ms - 2.9 MB / 41 GB/s) / 2 layers = 1.27 ms a layer. Quantized weights
+# go through a dequantizing kernel at 0.82 MB / (35.8 - 2.5 ms) = 0.025 GB/s, a compute rate (not a share of
+# the bus); float weights read as llama.cpp's CPU path does. One model size: the split of the fixed cost
+# between layers and the token is not measured, nor a second CPU.
+MLX_CPU_PER_LAYER_S = 1.27e-3
+MLX_CPU_QUANT_GBPS = 0.025
+_MLX_FLOAT_TYPES = frozenset({"fp16", "bf16", "fp32", "f16", "f32", "float16", "bfloat16", "float32"})
 # Prompt processing: fraction of a dense tensor-core peak llama.cpp reaches on 512-token batches. Quantized
 # weights run on INT8 tensor cores (MMQ), float weights on FP16 ones (cuBLAS); both against the profile's
 # datasheet rate. Every point is in docs/benchmarks/calibration.md ("Prompt processing"):
@@ -46,6 +56,7 @@ ATTN_EFFICIENCY: Mapping[str, float] = {"cuda": 0.30, "metal": 0.69, "cpu": 0.30
 # llama.cpp's default physical batch (n_ubatch 512): a prompt chunk's tokens see on average half of it.
 PP_CHUNK_TOKENS = 512
 _FLOAT_TYPES = frozenset({"F16", "BF16", "F32"})
+# A CPU core with AVX2 FMA does 32 fp32 FLOP per cycle at ~3 GHz: ~0.1 TFLOPS per core.
 CPU_TFLOPS_PER_CORE = 0.1
 
 
@@ -53,7 +64,7 @@ CPU_TFLOPS_PER_CORE = 0.1
 class DeviceTraffic:
     """Bytes one device reads per generated token, by weight type, with its bandwidth and class."""
 
-    device_class: str  # "cuda", "metal" or "cpu"
+    device_class: str  # "cuda", "metal", "cpu" or "mlx-cpu" (MLX's CPU backend)
     bandwidth_gbps: float
     weight_bytes_by_type: Mapping[str, int]
     kv_bytes_full_ctx: int
@@ -117,6 +128,8 @@ class SpeedPrediction:
 
 
 def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = False) -> float:
+    """Fraction of the device's bandwidth reached for this weight type (for "mlx-cpu" quantized weights,
+    which are compute-bound, see `_weight_seconds`)."""
     if device_class == "cuda":
         return CUDA_EFFICIENCY.get(type_name.upper(), CUDA_DEFAULT_EFFICIENCY)
     if device_class == "metal":
@@ -126,7 +139,19 @@ def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = Fal
 
 
 def _per_layer_s(device_class: str) -> float:
-    return {"cuda": CUDA_PER_LAYER_S, "metal": METAL_PER_LAYER_S}.get(device_class, CPU_PER_LAYER_S)
+    per_layer = {"cuda": CUDA_PER_LAYER_S, "metal": METAL_PER_LAYER_S, "mlx-cpu": MLX_CPU_PER_LAYER_S}
+    return per_layer.get(device_class, CPU_PER_LAYER_S)
+
+
+def mlx_cpu_quantized(device_class: str, type_name: str) -> bool:
+    """Weights MLX's CPU backend dequantizes in a compute-bound kernel (every non-float MLX type)."""
+    return device_class == "mlx-cpu" and type_name.lower() not in _MLX_FLOAT_TYPES
+
+
+def _weight_seconds(d: DeviceTraffic, type_name: str, n_bytes: int) -> float:
+    if mlx_cpu_quantized(d.device_class, type_name):
+        return n_bytes / (MLX_CPU_QUANT_GBPS * 1e9)
+    return n_bytes / (d.bandwidth_gbps * 1e9 * efficiency(d.device_class, type_name, d.bandwidth_measured))
 
 
 def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
@@ -135,7 +160,7 @@ def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
     bw = d.bandwidth_gbps * 1e9
     t = d.n_layers * _per_layer_s(d.device_class)
     for type_name, n_bytes in d.weight_bytes_by_type.items():
-        t += n_bytes / (bw * efficiency(d.device_class, type_name, d.bandwidth_measured))
+        t += _weight_seconds(d, type_name, n_bytes)
     return t + kv_share * d.kv_bytes_full_ctx / (bw * efficiency(d.device_class, "F16", d.bandwidth_measured))
 
 
@@ -191,10 +216,13 @@ def _rate(seconds: float) -> float:
 def _describe(d: DeviceTraffic) -> str:
     gb = sum(d.weight_bytes_by_type.values()) / 1e9
     effs = sorted(
-        {f"{t} {efficiency(d.device_class, t, d.bandwidth_measured):.2f}" for t in d.weight_bytes_by_type}
+        f"{t} at {MLX_CPU_QUANT_GBPS} GB/s (dequantizing kernel)"
+        if mlx_cpu_quantized(d.device_class, t)
+        else f"{t} {efficiency(d.device_class, t, d.bandwidth_measured):.2f}"
+        for t in d.weight_bytes_by_type
     )
     how = ""
-    if d.device_class == "cpu":
+    if d.device_class in ("cpu", "mlx-cpu"):
         how = (
             " (measured)"
             if d.bandwidth_measured

@@ -99,6 +99,25 @@ def ensure_spawn_safe() -> None:
             sys.stderr = replaced
 
 
+def start_without_sigint(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a spawned child that Ctrl-C cannot interrupt: the terminal sends SIGINT to the whole
+    foreground process group, and a child still importing (before it can set its own handler) would die
+    printing a KeyboardInterrupt traceback. A signal ignored at exec stays ignored, and Python then leaves
+    it so (CPython Modules/signalmodule.c installs its SIGINT handler only over SIG_DFL). Ctrl-C is the
+    parent's to handle: it cancels or kills its children; a press in the milliseconds of the start is
+    dropped (a blocked SIGINT did not stay blocked in the spawned child: tried, the child died of it).
+    Off the main thread no handler can be set, and no SIGINT arrives there either (a Textual app reads
+    Ctrl-C as a key), so the child starts as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        process.start()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
 class EngineWorker:
     """One engine in its own process. `load`, then `generate` as often as needed, then `close`."""
 
@@ -117,8 +136,10 @@ class EngineWorker:
             daemon=True,  # never outlive tuilab
         )
         try:
-            self._process.start()
-        except BaseException:  # e.g. spawn refusing a script without a __main__ guard
+            start_without_sigint(self._process)
+        except BaseException:  # e.g. spawn refusing a script without a __main__ guard, or a Ctrl-C
+            if self._process.pid is not None and self._process.is_alive():
+                self._process.kill()
             self._conn.close()
             self.log_path.unlink(missing_ok=True)
             raise

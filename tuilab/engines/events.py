@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tuilab.core.errors import EngineError, TuilabError, UsageError
 from tuilab.engines.protocol import LoadInfo, LoadSpec, SamplingParams
+
+# Log lines shown under a failure: enough for the native error and its context (the bench child shows as
+# many), few enough that the reason above them stays on a 24-line screen.
+DESCRIBE_TAIL_LINES = 8
 
 # --- requests (caller -> worker) ---
 
@@ -89,10 +94,22 @@ class Failed:
     reason: str
     log_tail: tuple[str, ...] = ()
     exit_code: int | None = None  # the worker's exit status when it died; negative: killed by a signal
+    user_error: bool = False  # the request was at fault (a prompt longer than the context), not the engine
 
-    def describe(self) -> str:
-        tail = "\n".join(f"  | {line}" for line in self.log_tail)
+    def describe(self, max_lines: int = DESCRIBE_TAIL_LINES) -> str:
+        """The reason on its first line, then the engine's last log lines; a user error is its reason alone,
+        since the load's log lines say nothing about it and would push the reason off the screen."""
+        lines = () if self.user_error else self.log_tail[-max_lines:] if max_lines > 0 else ()
+        tail = "\n".join(f"  | {line}" for line in lines)
         return f"{self.reason}\n{tail}" if tail else self.reason
+
+    def message(self, context: str) -> str:
+        """What a face shows: `context: describe()`; a user error is its bare reason, which reads alone."""
+        return self.reason if self.user_error else f"{context}: {self.describe()}"
+
+    def error(self, context: str) -> TuilabError:
+        """The error to raise for it: a UsageError (exit 2) for a user error, else an EngineError (exit 4)."""
+        return UsageError(self.reason) if self.user_error else EngineError(self.message(context))
 
 
 Event = Loaded | Tokens | Stats | Finished | Failed

@@ -22,6 +22,7 @@ import numpy as np
 from tuilab.core.errors import EngineError
 from tuilab.core.quant import GGML_TYPES
 from tuilab.engines.logs import LogRing, buffer_total
+from tuilab.engines.prompt import check_prompt, prompt_too_long
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
     LLAMA_CPP,
@@ -35,6 +36,9 @@ from tuilab.engines.protocol import (
 
 # "load_tensors: offloaded 33/33 layers to GPU" (llama.cpp src/llama-model.cpp, load_tensors).
 _OFFLOAD_RE = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
+# llama_print_system_info() (llama.cpp src/llama.cpp) writes "NAME : FEATURE = VALUE | ..." for each ggml
+# backend registry that lists features: "CUDA : ARCHS = 700 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | ...".
+_REGISTRY_RE = re.compile(r"(?:^|\|)\s*([A-Za-z][\w-]*) : ")
 _PIECE_BYTES = 256  # longest token piece seen in common vocabs is < 128 bytes; grown on demand
 
 
@@ -51,6 +55,11 @@ def _on_log(level: int, text: bytes | None, _user_data: Any) -> None:
 
 
 _LOG_CALLBACK = lc.llama_log_callback(_on_log)
+
+
+def build_backends(system_info: str) -> tuple[str, ...]:
+    """The backends a llama.cpp build has, in the order it registered them, from its system info."""
+    return tuple(_REGISTRY_RE.findall(system_info))
 
 
 def _route_logs_to(ring: LogRing) -> None:
@@ -95,11 +104,11 @@ class LlamaCppEngine:
         model_params.n_gpu_layers = -1 if spec.gpu_layers is None else spec.gpu_layers
         self._model = lc.llama_model_load_from_file(os.fsencode(spec.path), model_params)
         if not self._model:
-            raise EngineError(f"llama.cpp could not load {spec.path}: {self._last_error()}")
+            raise EngineError(self._last_error())  # callers name the engine and the file (no doubled prefix)
         self._ctx = lc.llama_init_from_model(self._model, self._context_params(spec))
         if not self._ctx:
             self.unload()
-            raise EngineError(f"llama.cpp could not create a context for {spec.path}: {self._last_error()}")
+            raise EngineError(f"could not create a context: {self._last_error()}")
         self._vocab = lc.llama_model_get_vocab(self._model)
         self._n_vocab = int(lc.llama_vocab_n_tokens(self._vocab))
         # llama.cpp pads n_ctx up to 256 but cuts n_batch down to the requested context: decoding in larger
@@ -151,6 +160,7 @@ class LlamaCppEngine:
             gpu_layers=int(offloaded.group(1)) if offloaded else 0,
             ctx_tokens=self._n_ctx,
             buffers=buffers,
+            build_backends=build_backends(lc.llama_print_system_info().decode("utf-8", errors="replace")),
         )
 
     def unload(self) -> None:
@@ -170,7 +180,7 @@ class LlamaCppEngine:
         self._cancel.clear()
         tokens = self._tokenize(prompt)
         if len(tokens) >= self._n_ctx:
-            raise EngineError(f"the prompt has {len(tokens)} tokens; the context holds {self._n_ctx}")
+            raise prompt_too_long(len(tokens), self._n_ctx)
         lc.llama_memory_clear(lc.llama_get_memory(self._ctx), True)
         self._set_sampler(sampling)
         self._greedy = sampling.temperature <= 0
@@ -225,7 +235,7 @@ class LlamaCppEngine:
         return self._piece_buf.raw[:n_bytes]
 
     def _tokenize(self, prompt: str) -> list[int]:
-        text = prompt.encode("utf-8")
+        text = check_prompt(prompt, "the prompt").encode("utf-8")
         capacity = len(text) + 8  # a token covers at least one byte, plus BOS/EOS specials
         array = (lc.llama_token * capacity)()
         n_tokens = lc.llama_tokenize(self._vocab, text, len(text), array, capacity, True, True)

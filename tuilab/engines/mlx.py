@@ -19,6 +19,7 @@ from mlx_lm import stream_generate
 from mlx_lm.sample_utils import make_sampler
 
 from tuilab.core.errors import EngineError
+from tuilab.engines.prompt import check_prompt, prompt_too_long
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
     MLX,
@@ -55,7 +56,7 @@ class MLXEngine:
         path = Path(spec.path)
         if not (path / "config.json").is_file():
             # mlx_lm.load would treat anything else as a Hub repo id and go to the network.
-            raise EngineError(f"{path} is not an MLX model directory (no config.json)")
+            raise EngineError("not an MLX model directory (no config.json)")
         self._kv_bits = MLX_KV_BITS.get(check_kv_type(MLX, spec.kv_type))
         self.unload()
         _set_wired_limit()
@@ -63,7 +64,7 @@ class MLXEngine:
             loaded = mlx_load(str(path))
             self._model, self._tokenizer = loaded[0], loaded[1]
         except (OSError, ValueError, KeyError) as exc:
-            raise EngineError(f"mlx-lm could not load {path}: {exc}") from exc
+            raise EngineError(f"mlx-lm: {exc}") from exc  # callers name the engine and the file
         self._ctx_tokens = spec.ctx_tokens
         n_layers = len(getattr(self._model, "layers", ())) or None
         on_gpu = mx.metal.is_available()
@@ -82,10 +83,10 @@ class MLXEngine:
         if self._model is None:
             raise EngineError("no model loaded")
         self._cancel.clear()
-        tokens = list(self._tokenizer.encode(prompt))
+        tokens = list(self._tokenizer.encode(check_prompt(prompt, "the prompt")))
         room = self._ctx_tokens - len(tokens)
         if room <= 0:
-            raise EngineError(f"the prompt has {len(tokens)} tokens; the context holds {self._ctx_tokens}")
+            raise prompt_too_long(len(tokens), self._ctx_tokens)
         mx.random.seed(sampling.seed)
         mx.reset_peak_memory()
         self._report = EngineReport(prompt_tokens=len(tokens))

@@ -22,7 +22,16 @@ from tuilab.core.errors import ModelFileError
 from tuilab.core.quant import GGML_TYPES_BY_ID
 from tuilab.models.gguf_arch import ArrayInfo, MetaValue, Scalar, build_arch
 
-__all__ = ["ArrayInfo", "GGUFModel", "MetaValue", "Scalar", "read_gguf"]
+__all__ = [
+    "ArrayInfo",
+    "GGUFModel",
+    "GGUFTables",
+    "MetaValue",
+    "Scalar",
+    "model_from_tables",
+    "read_gguf",
+    "read_gguf_tables",
+]
 
 _SUPPORTED_VERSIONS = (2, 3)  # v1 used u32 counts and was dropped by llama.cpp (gguf.cpp)
 _DEFAULT_ALIGNMENT = 32  # gguf.md: "If the alignment is not specified, assume it is 32"
@@ -167,7 +176,47 @@ class _Reader:
         self._fill(0, what)  # the last string must end inside the file
 
 
-def _read_model(r: _Reader, path: Path) -> GGUFModel:
+@dataclass(frozen=True)
+class GGUFTables:
+    """The raw header of one GGUF file (or one part of a split model): metadata and tensor table."""
+
+    version: int
+    file_bytes: int
+    metadata: Mapping[str, MetaValue]
+    tensors: tuple[TensorInfo, ...]
+    alignment: int
+    data_offset: int
+
+
+def read_gguf_tables(f: BinaryIO, name: str, file_bytes: int) -> GGUFTables:
+    """Parse the header of a GGUF file open as `f` (any seekable reader, e.g. over a downloaded prefix)
+    whose full size is `file_bytes`; reads only as far as the header goes, plus read-ahead."""
+    return _read_tables(_Reader(f, name, file_bytes))
+
+
+def model_from_tables(path: Path, parts: list[GGUFTables]) -> GGUFModel:
+    """A `GGUFModel` from the headers of a file or of every part of a split model: the metadata of the
+    first part, the tensors of all."""
+    first = parts[0]
+    tensors = tuple(t for part in parts for t in part.tensors)
+    arch, notes = build_arch(path, first.metadata, tensors)
+    file_type = _file_type_name(first.metadata.get("general.file_type"))
+    return GGUFModel(
+        path=path,
+        version=first.version,
+        file_bytes=sum(p.file_bytes for p in parts),
+        metadata=first.metadata,
+        arch=dataclasses.replace(arch, file_type=file_type),
+        tensor_bytes=sum(t.n_bytes or 0 for t in tensors),
+        file_type_name=file_type,
+        name=arch.name,
+        alignment=first.alignment,
+        data_offset=first.data_offset,
+        notes=notes,
+    )
+
+
+def _read_tables(r: _Reader) -> GGUFTables:
     version, n_tensors, n_kv = _read_header(r)
     metadata: dict[str, MetaValue] = {}
     for _ in range(n_kv):
@@ -182,26 +231,17 @@ def _read_model(r: _Reader, path: Path) -> GGUFModel:
         raise r.error(f"truncated: header ends at byte {data_offset}, file has {r.file_bytes}")
     _check_tensor_data(r, raw, data_offset)
     tensors = tuple(t for t, _ in raw)
-    arch, notes = build_arch(path, metadata, tensors)
-    file_type = _file_type_name(metadata.get("general.file_type"))
-    arch = dataclasses.replace(arch, file_type=file_type)
-    return GGUFModel(
-        path=path,
-        version=version,
-        file_bytes=r.file_bytes,
-        metadata=metadata,
-        arch=arch,
-        tensor_bytes=sum(t.n_bytes or 0 for t in tensors),
-        file_type_name=file_type,
-        name=arch.name,
-        alignment=alignment,
-        data_offset=data_offset,
-        notes=notes,
-    )
+    return GGUFTables(version, r.file_bytes, metadata, tensors, alignment, data_offset)
+
+
+def _read_model(r: _Reader, path: Path) -> GGUFModel:
+    return model_from_tables(path, [_read_tables(r)])
 
 
 def _read_header(r: _Reader) -> tuple[int, int, int]:
-    magic = r.raw(4, "magic") if r.file_bytes >= 4 else b""
+    if r.file_bytes < 4:  # too short for the magic: name what is there, not a blank read
+        raise r.error(f"not a GGUF file: {r.file_bytes} bytes long, too short for a GGUF header")
+    magic = r.raw(4, "magic")
     if magic != b"GGUF":
         raise r.error(f"not a GGUF file (starts with {magic!r}, expected b'GGUF')")
     version = r.u32("version")

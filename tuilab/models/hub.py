@@ -41,23 +41,51 @@ def check_repo_id(repo_id: str) -> str:
 
 def pull(repo_id: str, filename: str | None = None, *, revision: str | None = None) -> PullResult:
     """Fetch one file, the files matching a glob pattern (`*Q4_K_M.gguf`), or with no FILE the whole repo
-    unless it holds several GGUF files (then the user must pick one instead of downloading them all)."""
+    unless it holds several GGUF files (then the user must pick one instead of downloading them all).
+
+    One short request asks the Hub for the repo first: offline, unreachable or failing, that answers
+    in well under 2 s, where huggingface_hub's own retries (backoff 1+2+4+8+8 s) took 24 s to give up."""
     check_repo_id(repo_id)
     try:
         import huggingface_hub as hf
     except ImportError as exc:
         raise DownloadError("downloading needs huggingface_hub (pip install huggingface-hub)") from exc
+    from tuilab.models.hf import hf_hub_cache_dir
+    from tuilab.models.hub_meta import hub_endpoint, hub_offline, hub_token
+
+    offline = hub_offline()
+    endpoint, cache, token = hub_endpoint(), hf_hub_cache_dir(), hub_token()
     try:
+        files = [] if offline else _list_files(repo_id, revision)
         if filename and not _is_pattern(filename):
-            path = hf.hf_hub_download(repo_id, filename, revision=revision)
+            path = hf.hf_hub_download(
+                repo_id, filename, revision=revision, local_files_only=offline,
+                endpoint=endpoint, cache_dir=cache, token=token,
+            )  # fmt: skip
             return PullResult(repo_id, Path(str(path)), (filename,))
         if filename is None:
-            _refuse_many_ggufs(repo_id, hf.list_repo_files(repo_id, revision=revision))
+            _refuse_many_ggufs(repo_id, files)
         patterns = [filename] if filename else None
-        snapshot = hf.snapshot_download(repo_id, revision=revision, allow_patterns=patterns)
+        snapshot = hf.snapshot_download(
+            repo_id, allow_patterns=patterns, revision=revision, local_files_only=offline,
+            endpoint=endpoint, cache_dir=cache, token=token,
+        )  # fmt: skip
         return PullResult(repo_id, Path(str(snapshot)), tuple(patterns or ()))
     except _hub_errors() as exc:
         raise DownloadError(_explain(repo_id, filename, exc)) from exc
+
+
+def _list_files(repo_id: str, revision: str | None) -> list[str]:
+    """The repo's file names from one request with a short timeout and no retries, so an unreachable
+    or failing Hub is reported at once; offline (HF_HUB_OFFLINE) the cache answers instead."""
+    from huggingface_hub import HfApi
+
+    from tuilab.models.hub_meta import REQUEST_TIMEOUT_S, hub_endpoint, hub_token
+
+    info = HfApi(endpoint=hub_endpoint()).model_info(
+        repo_id, revision=revision, timeout=REQUEST_TIMEOUT_S, token=hub_token()
+    )
+    return [s.rfilename for s in info.siblings or ()]
 
 
 def _is_pattern(filename: str) -> bool:
@@ -94,8 +122,23 @@ def _explain(repo_id: str, filename: str | None, exc: BaseException) -> str:
         return f"{repo_id} has no such revision"
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return f"{repo_id} has no file {filename!r}"
-    if isinstance(exc, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled)):
+    if isinstance(exc, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled)) or _is_transport(exc):
         why = "offline (HF_HUB_OFFLINE is set or the Hub is unreachable) and not in the cache"
         return f"cannot download {what}: {why}"
+    if (
+        isinstance(exc, errors.HfHubHTTPError)
+        and exc.response is not None
+        and exc.response.status_code >= 500
+    ):
+        return f"cannot download {what}: the Hub answered HTTP {exc.response.status_code}; try again later"
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"cannot download {what}: {first_line}"
+
+
+def _is_transport(exc: BaseException) -> bool:
+    """A connection that failed or timed out (the HTTP client's errors, or the OS's)."""
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.HfHubHTTPError):
+        return False
+    return isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith("httpx")

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuilab.bench.depth import DepthPoint, read_history
 from tuilab.bench.report import LadderRun
+from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
@@ -112,6 +113,7 @@ class TuilabApp(App[int]):
         self.badges: dict[str, str] = {}
         self.fit: FitPlan | None = None
         self.model: ResolvedModel | None = None
+        self._plan_key: str | None = None  # the selection's model key `model` and `fit` are for
         self._resolved: dict[tuple[str, str | None], ResolvedModel] = {}
         self.runner = EngineRunner(self.post_message, self._start_engine_thread)
         self.engine_state = "engine idle"
@@ -286,24 +288,32 @@ class TuilabApp(App[int]):
             return
         if get_current_worker().is_cancelled:
             return
-        deliver(self, self._show_fit, model, fit, _ladder_history(model.name))
+        history = _ladder_history(model.name)
+        deliver(self, self._show_fit, selection.model, model, fit, history, bench_command(model))
         rows = catalog.context_table(model, hw, selection.kv_type)
         if not get_current_worker().is_cancelled:
             budget = catalog.budget_line_bytes(hw, model.engine)
             deliver(self, self._show_context, rows, budget, fit, hw, _depth_points(model.name, hw.name))
 
     def _show_plan_error(self, error: str) -> None:
-        self.model, self.fit = None, None
+        self.model, self.fit, self._plan_key = None, None, None
         self.main.query_one(FitPane).show(None, error)
         self.main.query_one(ContextPane).show_message(error)
         self.notify(error, title="model", severity="error")
         self._update_status()
 
-    def _show_fit(self, model: ResolvedModel, fit: FitPlan, ladder: LadderRun | None) -> None:
-        self.model, self.fit = model, fit
+    def _show_fit(
+        self,
+        key: str,
+        model: ResolvedModel,
+        fit: FitPlan,
+        ladder: LadderRun | None,
+        bench_line: str | None = None,
+    ) -> None:
+        self.model, self.fit, self._plan_key = model, fit, key
         self.main.query_one(FitPane).show(fit)
         machine = self.machine_spec.name if self.machine_spec else ""
-        self.main.query_one(LadderPane).show(model.name, ladder, machine)
+        self.main.query_one(LadderPane).show(model.name, ladder, machine, bench_line)
         self._update_status()
 
     def _show_context(
@@ -379,7 +389,8 @@ class TuilabApp(App[int]):
 
     def set_context(self, ctx_tokens: int) -> None:
         """Never past the model's trained context: the stored value stops there, and the user hears why."""
-        trained = self.model.arch.max_ctx_tokens if self.model is not None else None
+        shown = self.model is not None and self._plan_key == self.selection.model  # not a stale plan
+        trained = self.model.arch.max_ctx_tokens if shown and self.model is not None else None
         if trained is not None and ctx_tokens > trained:
             ctx_tokens = trained
             self.notify(

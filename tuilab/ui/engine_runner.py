@@ -175,7 +175,7 @@ class EngineRunner:
     def _load(self, launch: Launch) -> bool:
         event = self.session.load(launch.engine, launch.spec, launch.label, self._listener())
         if not isinstance(event, Loaded):
-            self._post(RunFailed(f"{launch.engine} could not load {launch.label}: {event.describe()}"))
+            self._post(RunFailed(event.message(f"{launch.engine} could not load {launch.label}")))
             return False
         return True
 
@@ -195,6 +195,6 @@ class EngineRunner:
             prompt, max_tokens, SamplingParams(), self._listener(), self._flush_interval_s
         )
         if result.failed is not None:
-            self._post(RunFailed(f"the engine failed while generating: {result.failed.describe()}"))
+            self._post(RunFailed(result.failed.message("the engine failed while generating")))
         else:
             self._post(RunFinished(result.stats, result.reason))

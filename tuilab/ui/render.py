@@ -43,7 +43,9 @@ def gb(n_bytes: float | None) -> str:
 
 
 def ctx_label(ctx_tokens: int) -> str:
-    """4096 -> '4k', 131072 -> '128k', 129792 -> '126.8k', 1500 -> '1500'."""
+    """4096 -> '4k', 131072 -> '128k', 129792 -> '126.8k', 1500 -> '1500', 0 -> 'none' (nothing fits)."""
+    if ctx_tokens <= 0:
+        return "none"
     if ctx_tokens % 1024 == 0:
         return f"{ctx_tokens // 1024}k"
     return f"{ctx_tokens / 1024:.1f}k" if ctx_tokens > 1024 else str(ctx_tokens)

@@ -18,15 +18,22 @@ from tuilab.ui.ladder_view import ladder_view, progress_line
 from tuilab.ui.messages import LadderEnded, LadderStepped
 
 
-def empty_state(model: str | None) -> Text:
-    target = model or "MODEL"
+def empty_state(model: str | None, bench_line: str | None = None) -> Text:
+    """`bench_line` is tuilab.bench.source.bench_command's answer for the chosen model."""
+    if model is not None and bench_line is None:
+        how: tuple[str | tuple[str, str], ...] = (
+            "A ladder starts from 16-bit weights; this model has none (a profile, or already quantized).\n"
+            "Choose its F16/BF16 GGUF or unquantized folder in Models.",
+        )
+    else:
+        how = (("b", "bold cyan"), " here, on this machine, or in a shell: ",
+               (bench_line or "tuilab bench MODEL", "bold cyan"))  # fmt: skip
     return Text.assemble(
         ("No ladder results yet", "bold"),
         f" for {model}.\n\n" if model else ".\n\n",
         "A ladder quantizes one model at each rung (F16, Q8_0 … IQ2_XS), then measures speed, memory,\n"
         "perplexity and KL divergence against F16, so you can see what 4 or 2 bits cost.\n\nMake one:\n  ",
-        ("b", "bold cyan"), " here, on this machine, or in a shell: ",
-        (f"tuilab bench {target}", "bold cyan"),
+        *how,
         "\n\nThe latest results for the chosen model will show here.",
     )  # fmt: skip
 
@@ -48,17 +55,23 @@ class LadderPane(VerticalScroll):
         super().__init__(id=id)
         self.model: str | None = None
         self.this_machine = ""
+        self.bench_line: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="ladder-progress")
         yield Static(empty_state(None), id="ladder-body")
         yield Static("", id="ladder-hint", classes="hint")
 
-    def show(self, model: str | None, run: LadderRun | None, this_machine: str = "") -> None:
-        """`run`, the newest recorded ladder of `model`, or the empty state when there is none."""
+    def show(
+        self, model: str | None, run: LadderRun | None, this_machine: str = "", bench_line: str | None = None
+    ) -> None:
+        """`run`, the newest recorded ladder of `model`, or the empty state when there is none; `bench_line`
+        (bench.source.bench_command) is kept for the model until another model is shown."""
+        if bench_line is not None or model != self.model:
+            self.bench_line = bench_line
         self.model, self.this_machine = model, this_machine
         body = self.query_one("#ladder-body", Static)
-        body.update(empty_state(model) if run is None else _SizedView(run, this_machine))
+        body.update(empty_state(model, self.bench_line) if run is None else _SizedView(run, this_machine))
         hint = "" if run is None or model is None else f"b runs the ladder of {model} again on this machine"
         self.query_one("#ladder-hint", Static).update(hint)
         self.query_one("#ladder-hint", Static).display = bool(hint)

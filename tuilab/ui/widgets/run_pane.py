@@ -79,7 +79,7 @@ class RunPane(Vertical):
         self.query_one("#run-stats", Static).update(self._stats_text(stats, stats.gen_tps if stats else None))
 
     def failed(self, error: str) -> None:
-        self._set_state("engine failed: see the message", "bold red")
+        self._set_state(f"failed: {error.splitlines()[0]}", "bold red")  # the reason, not "see below"
         self.query_one("#run-output", StreamView).write(f"\n[engine failed] {error}\n")
 
     def _stats_text(

@@ -1,0 +1,455 @@
+"""Spec for `tuilab fit ORG/NAME` on a repo that is not on this machine: planned from Hub metadata only.
+
+Runs against the fake Hub of `hub_server.py` on 127.0.0.1 (HF_ENDPOINT points at it); its files are
+real config.json texts and GGUF / safetensors headers written from real shapes (fixtures/hub/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.models import hub_fixtures as fx
+from tests.models.hub_server import FakeFile, FakeHub, FakeRepo
+from tuilab.cli import main
+from tuilab.core.errors import UsageError
+from tuilab.core.quant import parse_quant, weight_tensors
+from tuilab.models import hub_meta, hub_model
+from tuilab.models.hf import read_hf_config
+from tuilab.models.hub import DownloadError, pull
+from tuilab.models.resolve import resolve_model
+
+MOE, SMALL, GATED = fx.QWEN3_MOE_REPO, fx.QWEN3_SMALL_REPO, fx.GATED_REPO
+HW = ("--hardware", "rtx-4090-24gb")
+
+
+@pytest.fixture(scope="module")
+def repos() -> dict[str, FakeRepo]:
+    return {
+        MOE: fx.qwen3_moe_repo(),
+        SMALL: fx.qwen3_small_repo(),
+        GATED: fx.gated_repo(),
+        fx.QWEN3_MOE_HF_REPO: fx.qwen3_moe_hf_repo(),
+    }
+
+
+@pytest.fixture
+def hf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty HF cache and tuilab home, no token, online."""
+    for key in list(os.environ):
+        if key.startswith(("HF_", "HUGGINGFACE_")) or key == "TRANSFORMERS_OFFLINE":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("TUILAB_HOME", str(tmp_path / "tuilab"))
+    return tmp_path
+
+
+@pytest.fixture
+def hub(repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    with FakeHub(repos=dict(repos)) as fake:
+        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+        yield fake
+
+
+def fit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["fit", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fit_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    code, out, err = fit(capsys, *args, "--json")
+    assert code == 0, err
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def expected_weights_bytes(quant: str) -> int:
+    """What llama.cpp's rules store for Qwen3-30B-A3B at `quant`: the tensors the fixture header lists."""
+    arch = read_hf_config(fx.FIXTURES / "Qwen3-30B-A3B.config.json").arch
+    return sum(t.n_bytes for t in weight_tensors(parse_quant(quant), arch))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TestGGUFRepoQuantPicksTheFile:
+    def test_the_issue_example_plans_from_the_q4_k_m_header(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)
+        assert plan["quant"] == "Q4_K_M"
+        assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")
+        name = "Qwen3-30B-A3B-Q4_K_M.gguf"
+        assert plan["hub"] == {
+            "repo": MOE,
+            "revision": "main",
+            "commit": hub.repos[MOE].sha,
+            "format": "gguf",
+            "from_cache": False,
+            "quant": "Q4_K_M",
+            "files": [name],
+            "size_bytes": hub.repos[MOE].files[name].size_bytes,
+            "header_bytes_read": hub.bytes_served(name),
+        }
+        basis = plan["basis"]
+        assert isinstance(basis, dict)
+        assert basis["hub file"].startswith(f"{name} (")
+
+    def test_the_quant_matches_case_insensitively(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert fit_json(capsys, MOE, "--quant", "q8_0", *HW)["weights_bytes"] == expected_weights_bytes(
+            "Q8_0"
+        )
+
+    def test_no_quant_means_q4_k_m(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        assert fit_json(capsys, MOE, *HW)["quant"] == "Q4_K_M"
+
+    def test_only_the_header_is_read_never_the_weights(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)
+        name = "Qwen3-30B-A3B-Q4_K_M.gguf"
+        size = hub.repos[MOE].files[name].size_bytes
+        gets = [s for s in hub.log if s.method == "GET" and s.path.endswith(name)]
+        assert gets and all(s.range is not None and s.status == 206 for s in gets)
+        assert hub.bytes_served(name) <= 8 << 20 < size // 1000
+
+    def test_split_files_are_one_model_with_every_part_header_read(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, MOE, "--quant", "bf16", "--hardware", "h200-141gb")
+        assert plan["weights_bytes"] == expected_weights_bytes("BF16")  # tensors of both parts
+        for part in ("00001-of-00002", "00002-of-00002"):
+            assert hub.bytes_served(f"Qwen3-30B-A3B-BF16-{part}.gguf") > 0
+        assert "2 parts" in str(plan["basis"])
+
+    def test_a_quant_the_repo_lacks_lists_the_ones_it_has(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, _, err = fit(capsys, MOE, "--quant", "IQ1_S")
+        assert code == 2
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "no IQ1_S file" in err
+        for quant in ("BF16", "Q2_K", "Q4_K_M", "Q8_0", "UD-Q4_K_XL"):
+            assert quant in err
+        assert "MMPROJ" not in err.upper()
+
+    @pytest.mark.parametrize("args", [("--engine", "mlx"), ("--quant", "mlx-4bit")], ids=["engine", "quant"])
+    def test_mlx_on_a_gguf_repo_is_refused(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str], args: tuple[str, str]
+    ) -> None:
+        code, _, err = fit(capsys, MOE, *args)
+        assert code == 2 and "run on llama.cpp" in err
+
+
+class TestRangeReadsGrowUntilTheHeaderParses:
+    def test_a_real_sized_header_is_read_in_growing_contiguous_ranges(
+        self, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr(hub_model, "_FIRST_RANGE_BYTES", 1 << 20)
+        with FakeHub(repos={MOE: fx.full_vocab_repo()}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            plan = fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)
+        name = "Qwen3-30B-A3B-Q4_K_M.gguf"
+        head = fake.repos[MOE].files[name].head
+        ranges = [s.range for s in fake.log if s.method == "GET" and s.path.endswith(name)]
+        assert len(ranges) >= 3  # 1 MiB, 2 MiB, 4 MiB, 8 MiB: the ~6.4 MB header needs several
+        starts = [int(str(r).split("=")[1].split("-")[0]) for r in ranges]
+        assert starts[0] == 0 and starts == sorted(starts)
+        assert len(head) < fake.bytes_served(name) <= 2 * (len(head) + (1 << 20))
+        assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")
+
+
+class TestLadderListsTheRepoFiles:
+    def test_every_gguf_file_with_its_exact_size_and_plan(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        out = fit_json(capsys, MOE, "--ladder", *HW)
+        files = {row["quant"]: row for row in out["files"]}  # type: ignore[union-attr]
+        repo = hub.repos[MOE].files
+        assert set(files) == {"BF16", "Q2_K", "Q4_K_M", "Q8_0", "UD-Q4_K_XL"}
+        for row in files.values():
+            assert row["size_bytes"] == sum(repo[name].size_bytes for name in row["files"])
+        assert files["Q4_K_M"]["planned_from"] == "header"
+        assert files["Q8_0"]["planned_from"] == "quant rules"
+        assert files["Q8_0"]["plan"]["weights_bytes"] == expected_weights_bytes("Q8_0")
+        assert files["UD-Q4_K_XL"]["plan"] is None  # an uploader's recipe: size only, no guess
+        assert len(files["BF16"]["files"]) == 2
+
+    def test_the_table_names_each_file(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, err = fit(capsys, MOE, "--ladder", *HW)
+        assert code == 0, err
+        assert "Qwen3-30B-A3B-Q2_K.gguf" in out and "(+1 parts)" in out
+        assert "* Q4_K_M" in out
+
+
+class TestSafetensorsRepo:
+    def test_parameters_and_dtypes_come_from_the_safetensors_headers(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, SMALL, *HW)
+        n_params = sum(math.prod(s) for s in fx.qwen3_small_tensors().values())
+        basis = str(plan["basis"])
+        assert f"{n_params:,} in 1 safetensors file(s): BF16 {n_params:,}" in basis
+        assert plan["quant"] == "mlx-bf16"  # planned as stored, like a local model folder
+
+    def test_every_shard_header_is_read_for_a_sharded_moe(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, fx.QWEN3_MOE_HF_REPO, "--quant", "Q4_K_M", *HW)
+        n_params = sum(math.prod(s) for s in fx.qwen3_moe_hf_tensors().values())
+        assert f"{n_params:,} in 16 safetensors file(s)" in str(plan["basis"])
+        shards = {s.path for s in hub.log if s.range and s.path.endswith(".safetensors")}
+        assert len(shards) == 16
+        assert plan["weights_bytes"] == expected_weights_bytes("Q4_K_M")  # planned from the config
+
+    def test_only_config_json_lands_in_the_hub_cache(
+        self, hub: FakeHub, hf_env: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An index without its shards there would read as a broken download on the next call."""
+        fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)
+        snapshot = (
+            hf_env
+            / "hf"
+            / "hub"
+            / "models--Qwen--Qwen3-30B-A3B"
+            / "snapshots"
+            / hub.repos[fx.QWEN3_MOE_HF_REPO].sha
+        )
+        assert sorted(p.name for p in snapshot.iterdir()) == ["config.json"]
+        assert fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)["model"] == fx.QWEN3_MOE_HF_REPO
+
+    def test_a_config_alone_in_the_hub_cache_is_not_listed_as_a_model(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from tuilab.models.discovery import discover
+
+        fit_json(capsys, SMALL, *HW)
+        assert [m for m in discover([]) if "Qwen3-0.6B" in m.name] == []
+
+    def test_a_what_if_quant_plans_the_config(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)
+        assert (plan["quant"], plan["engine"]) == ("Q4_K_M", "llama.cpp")
+
+    def test_config_json_goes_through_the_hub_cache(
+        self, hub: FakeHub, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("HF_HUB_CACHE", str(hf_env / "elsewhere"))
+        fit_json(capsys, SMALL, *HW)
+        sha = hub.repos[SMALL].sha
+        config = hf_env / "elsewhere" / "models--Qwen--Qwen3-0.6B" / "snapshots" / sha / "config.json"
+        assert json.loads(config.read_text())["model_type"] == "qwen3"
+
+
+class TestTheSecondAnswerIsLocal:
+    @pytest.mark.parametrize("repo", [MOE, SMALL], ids=["gguf", "safetensors"])
+    def test_with_the_hub_gone(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], repo: str,
+    ) -> None:  # fmt: skip
+        with FakeHub(repos=dict(repos)) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            first = fit_json(capsys, repo, *HW)
+        second = fit_json(capsys, repo, *HW)
+        assert second["weights_bytes"] == first["weights_bytes"]
+        assert "cached metadata" in str(second["basis"])
+
+    def test_with_hf_hub_offline(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        first = fit_json(capsys, MOE, "--quant", "Q8_0", *HW)
+        n_requests = len(hub.log)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        assert fit_json(capsys, MOE, "--quant", "Q8_0", *HW)["weights_bytes"] == first["weights_bytes"]
+        assert len(hub.log) == n_requests  # not one request
+
+    def test_offline_and_never_read_is_one_line_exit_1(
+        self, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        code, _, err = fit(capsys, MOE)
+        assert code == 1
+        assert err.strip() == (
+            f"tuilab: error: cannot read {MOE}: offline (HF_HUB_OFFLINE) and its metadata was never read"
+        )
+
+
+class TestErrorsAreOneLine:
+    @pytest.mark.parametrize(
+        ("repo", "code", "words"),
+        [("nobody/nothing", 2, "no such repo"), (GATED, 2, "is gated")],
+        ids=["unknown-repo", "gated-without-token"],
+    )
+    def test_repo_answers(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str], repo: str, code: int, words: str
+    ) -> None:
+        got, _, err = fit(capsys, repo)
+        assert got == code
+        assert words in err and err.count("\n") == 1 and "Traceback" not in err
+
+    def test_a_gated_repo_opens_with_hf_token(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("HF_TOKEN", hub.token)
+        assert fit_json(capsys, GATED, *HW)["model"] == GATED
+
+    def test_a_failing_hub_is_exit_1_at_once(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        hub.fail_status = 503
+        started = time.monotonic()
+        code, _, err = fit(capsys, MOE)
+        assert time.monotonic() - started < 5
+        assert code == 1 and "HTTP 503" in err and err.count("\n") == 1
+
+    def test_an_unreachable_hub_is_exit_1_at_once(
+        self, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+        started = time.monotonic()
+        code, _, err = fit(capsys, MOE)
+        assert time.monotonic() - started < 5
+        assert code == 1 and "unreachable" in err and err.count("\n") == 1
+
+    def test_a_stalled_hub_is_cut_off_at_the_deadline(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr(hub_meta, "REQUEST_TIMEOUT_S", 5.0)
+        monkeypatch.setattr(hub_meta, "DEADLINE_S", 1.0)
+        hub.hang_s = 3.0
+        started = time.monotonic()
+        code, _, err = fit(capsys, MOE)
+        assert time.monotonic() - started < 2.5
+        assert code == 1 and "did not answer within 1 s" in err
+
+
+class TestPullFailsFast:
+    """Issue 12 item 17: offline, `tuilab pull REPO` took 24 s of retries before its clear message.
+    The clock starts after huggingface_hub is imported: its import (~1-2 s here) is not the retry loop."""
+
+    @pytest.fixture(autouse=True)
+    def _imported(self) -> None:
+        import huggingface_hub.hf_api  # noqa: F401
+
+    @pytest.mark.parametrize("file", [None, "Qwen3-0.6B-Q8_0.gguf", "*Q8_0*"], ids=["repo", "file", "glob"])
+    def test_an_unreachable_hub_fails_within_two_seconds(
+        self, hf_env: Path, monkeypatch: pytest.MonkeyPatch, file: str | None
+    ) -> None:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match=r"^cannot download Qwen/Qwen3-0.6B-GGUF.*: offline"):
+            pull("Qwen/Qwen3-0.6B-GGUF", file)
+        assert time.monotonic() - started < 2
+
+    def test_a_failing_hub_fails_within_two_seconds(self, hub: FakeHub) -> None:
+        hub.fail_status = 503
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match="HTTP 503"):
+            pull(MOE)
+        assert time.monotonic() - started < 2
+
+
+class TestQuantLabels:
+    @pytest.mark.parametrize(
+        ("filename", "label"),
+        [
+            ("Qwen3-30B-A3B-Q4_K_M.gguf", "Q4_K_M"),
+            ("Qwen3-30B-A3B-UD-Q4_K_XL.gguf", "UD-Q4_K_XL"),
+            ("BF16/Qwen3-30B-A3B-BF16-00001-of-00002.gguf", "BF16"),
+            ("qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf", "Q4_K_M"),
+            ("gpt-oss-20b-MXFP4.gguf", "MXFP4"),
+            ("Llama-3.2-1B-Instruct-IQ2_XXS.gguf", "IQ2_XXS"),
+            ("ggml-model-f16.gguf", "F16"),
+            ("model.gguf", None),
+        ],
+        ids=[
+            "plain",
+            "unsloth-dynamic",
+            "split-in-folder",
+            "lowercase-split",
+            "mxfp4",
+            "iquant",
+            "f16",
+            "none",
+        ],
+    )
+    def test_the_quant_is_read_from_the_file_name(self, filename: str, label: str | None) -> None:
+        assert hub_model.quant_label(filename) == label
+
+
+class TestNoQuantOnAManyFileRepo:
+    def test_without_q4_k_m_the_user_picks_one(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        files = {k: v for k, v in repos[MOE].files.items() if "Q4_K" not in k}
+        with FakeHub(repos={MOE: FakeRepo(files)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            code, _, err = fit(capsys, MOE)
+        assert code == 2
+        assert "holds 3 GGUF models; pick one with --quant: " in err
+
+
+class TestAPulledFile:
+    """After `tuilab pull ORG/NAME FILE`, the header is read from the file on disk, and offline too."""
+
+    def test_is_read_locally_even_offline(
+        self, make_gguf: Callable[..., Path], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        data = make_gguf().read_bytes()
+        repo = FakeRepo({"tiny-Q4_K_M.gguf": FakeFile(data), "tiny-Q8_0.gguf": FakeFile(data)})
+        with FakeHub(repos={"org/tiny-GGUF": repo}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            pulled = pull("org/tiny-GGUF", "tiny-Q4_K_M.gguf")
+            assert pulled.path.read_bytes() == data
+            online = fit_json(capsys, "org/tiny-GGUF", "--quant", "Q4_K_M", *HW)
+            assert not [s for s in fake.log if s.range]  # no range read: the file is here
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        offline = fit_json(capsys, "org/tiny-GGUF", "--quant", "Q4_K_M", *HW)
+        assert offline["weights_bytes"] == online["weights_bytes"]
+        assert "tuilab pull" in str(offline["basis"])
+        assert resolve_model("org/tiny-GGUF").path == pulled.path  # what `tuilab run` loads
+        assert pull("org/tiny-GGUF", "tiny-Q4_K_M.gguf").path == pulled.path  # pull offline: the cache
+
+
+class TestOnlyFitAsksTheHub:
+    def test_run_and_bench_resolve_refuses_a_repo_not_downloaded_without_a_request(
+        self, hub: FakeHub
+    ) -> None:
+        with pytest.raises(UsageError, match=f"fetch it with `tuilab pull {MOE}`"):
+            resolve_model(MOE, "Q4_K_M")
+        assert hub.log == []
+
+
+class TestTheCommandLine:
+    @pytest.mark.parametrize(
+        ("args", "says"),
+        [((MOE, "--quant", "Q4_K_M"), "Qwen3-30B-A3B  Q4_K_M  llama.cpp"),
+         ((fx.QWEN3_MOE_HF_REPO, "--quant", "Q4_K_M"), "16 safetensors file(s)")],
+        ids=["gguf", "sharded-safetensors"],
+    )  # fmt: skip
+    def test_end_to_end_in_a_real_process(
+        self, hub: FakeHub, hf_env: Path, args: tuple[str, ...], says: str
+    ) -> None:
+        """huggingface_hub reads HF_ENDPOINT and the cache folders once, at import: a real process sees
+        them as a user's would, and a second run must agree with the first."""
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "tuilab", "fit", *args, *HW]
+        for _ in range(2):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ))
+            assert proc.returncode == 0, proc.stderr
+            assert says in proc.stdout
+            assert proc.stderr == ""  # no progress bars, no warnings

@@ -1,0 +1,136 @@
+"""`tuilab fit ORG/NAME` for a repo planned from Hub metadata: the basis lines saying where the facts
+came from, and `--ladder` over the GGUF files the repo really holds, each with its exact size.
+
+The file whose header was read is planned exactly; the others are planned with llama.cpp's quant rules
+on the same architecture (their headers are not fetched: one header is a few MB, a repo holds up to
+30 files, and the answer must come within the Hub deadline). A file whose quant name tuilab does not
+know shows its size and no plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tuilab.core.errors import UnknownNameError
+from tuilab.core.hardware import HardwareSpec
+from tuilab.core.plan_types import FitPlan, gb
+from tuilab.core.quant import QuantSpec, parse_quant
+from tuilab.models.resolve import ResolvedModel
+
+PlanFn = Callable[[QuantSpec | None], FitPlan]
+_WIDTHS = (9, 9, 9, 17, 9, 8)  # file GB, weights, device, verdict, max ctx, tok/s
+
+
+def with_hub_basis(fit: FitPlan, model: ResolvedModel) -> FitPlan:
+    """The plan with lines naming the Hub repo, commit and file it was planned from."""
+    if model.hub is None:
+        return fit
+    return dataclasses.replace(fit, basis={**fit.basis, **model.hub.basis()})
+
+
+def plan_json(fit: FitPlan, model: ResolvedModel) -> dict[str, Any]:
+    """`fit --json`: the plan's object, with a "hub" object when the model came from Hub metadata."""
+    out = fit.to_dict()
+    if model.hub is not None:
+        out["hub"] = model.hub.to_json()
+    return out
+
+
+def is_hub_gguf(model: ResolvedModel) -> bool:
+    return model.hub is not None and model.hub.format == "gguf"
+
+
+def hub_ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec, plan_fn: PlanFn) -> int:
+    """Every GGUF file of the repo: quant, exact size, and its plan (exact for the file read)."""
+    rows = _rows(model, plan_fn)
+    ctx = next((row[3].ctx_tokens for row in rows if row[3] is not None), args.ctx)
+    if args.json:
+        out = {
+            "model": model.name,
+            "hardware": hw.name,
+            "ctx": ctx,
+            "files": [_row_json(*row) for row in rows],
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        print(render_hub_ladder(model, hw, ctx, rows))
+    return 0
+
+
+Row = tuple[str, tuple[str, ...], int, FitPlan | None, bool]  # quant, files, size, plan, exact
+
+
+def _rows(model: ResolvedModel, plan_fn: PlanFn) -> list[Row]:
+    assert model.hub is not None
+    chosen = model.hub.choice
+    rows: list[Row] = []
+    for c in model.hub.choices:
+        names = tuple(f.name for f in c.files)
+        exact = c == chosen
+        rows.append((c.quant, names, c.size_bytes, _plan_for(c.quant, exact, plan_fn), exact))
+    return rows
+
+
+def _plan_for(quant: str, exact: bool, plan_fn: PlanFn) -> FitPlan | None:
+    if exact:
+        return plan_fn(None)
+    try:
+        q = parse_quant(quant)
+    except UnknownNameError:
+        return None  # UD-Q4_K_XL and kin: a recipe of the uploader's, not a llama.cpp file type
+    return plan_fn(q)
+
+
+def _row_json(
+    quant: str, files: tuple[str, ...], size: int, fit: FitPlan | None, exact: bool
+) -> dict[str, Any]:
+    return {
+        "quant": quant,
+        "files": list(files),
+        "size_bytes": size,
+        "planned_from": "header" if exact else ("quant rules" if fit else None),
+        "plan": fit.to_dict() if fit else None,
+    }
+
+
+def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: list[Row]) -> str:
+    assert model.hub is not None
+    where = "profile" if hw.is_profile else "this machine"
+    cols = ("file GB", "weights", "device", "verdict", "max ctx", "tok/s")
+    head = f"  {'quant':<14}" + "".join(f"{c:>{w}}" for c, w in zip(cols, _WIDTHS, strict=True)) + "  file"
+    listing = model.hub.listing
+    lines = [
+        f"{listing.repo_id} @ {listing.commit[:10]} on {hw.name} ({where}), ctx {ctx}: "
+        f"{len(rows)} GGUF files",
+        "",
+        head,
+        "  " + "-" * (len(head) - 2),
+    ]
+    for quant, files, size, fit, exact in rows:
+        mark = "*" if exact else " "
+        name = files[0] + (f" (+{len(files) - 1} parts)" if len(files) > 1 else "")
+        if fit is None:
+            cells = (gb(size)[:-3], "-", "-", "unknown quant", "-", "-")
+            lines.append(
+                f"{mark} {quant:<14}"
+                + "".join(f"{c:>{w}}" for c, w in zip(cells, _WIDTHS, strict=True))
+                + f"  {name}"
+            )
+            continue
+        lines.append(
+            f"{mark} {quant:<14}{gb(size)[:-3]:>9}{gb(fit.weights_bytes)[:-3]:>9}"
+            f"{gb(fit.memory.device_bytes)[:-3]:>9}{fit.verdict:>17}{fit.max_ctx:>9}"
+            f"{fit.predicted_tg_tps:>8.1f}  {name}"
+        )
+    lines += [
+        "",
+        "sizes in GB (1e9 bytes), as the repo lists them; * planned from its header, the others from "
+        "llama.cpp's quant rules on the same architecture",
+        f"plan one exactly: tuilab fit {listing.repo_id} --quant QUANT; "
+        f"download one: tuilab pull {listing.repo_id} FILE",
+    ]
+    return "\n".join(lines)
