@@ -15,7 +15,7 @@ from tuilab.cli import main
 JSON_KEYS = {
     "weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "total_bytes", "device_bytes",
     "host_bytes", "budget_bytes", "headroom_bytes", "verdict", "reason", "advice", "gpu_layers", "n_layers",
-    "max_ctx", "predicted_tg_tps", "predicted_pp_tps", "basis",
+    "max_ctx", "predicted_tg_tps", "predicted_pp_tps", "predicted_ttft_s", "basis",
 }  # fmt: skip
 
 
@@ -231,3 +231,26 @@ class TestExpertOffloadAndSeveralGpus:
             code = int(str(exc.code))
         err = capsys.readouterr().err
         assert code == 2 and words in err and "Traceback" not in err
+
+
+class TestMinTps:
+    ARGS = ("fit", "llama-3.1-8b", "--hardware", "rtx-3090-24gb", "--quant", "Q4_K_M", "--ctx", "131072")
+
+    def test_json_gives_the_largest_context_above_the_floor_next_to_the_memory_one(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run_cli(capsys, *self.ARGS, "--min-tps", "60", "--json")
+        d = json.loads(out)
+        assert code == 0 and d["min_tps"] == 60
+        assert 0 < d["max_ctx_at_min_tps"] < d["max_ctx"]  # speed binds before memory here
+        assert d["predicted_tg_tps"] > 60 > d["predicted_tg_tps_full_ctx"]
+
+    def test_a_floor_above_the_empty_context_rate_gives_zero(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, _ = run_cli(capsys, *self.ARGS, "--min-tps", "10000")
+        assert code == 0 and "max ctx    0 tokens at 10000 tok/s or faster" in out
+
+    def test_a_floor_of_zero_is_one_clear_line(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, _, err = run_cli(capsys, *self.ARGS, "--min-tps", "0")
+        assert code == 2 and err.strip() == "tuilab: error: --min-tps must be above 0, got 0"

@@ -149,3 +149,19 @@ class TestCpuMoe:
         assert main(["run", str(tiny_models.gguf_f16), "--cpu-moe", "1", "--max-tokens", "4"]) == 2
         err = capsys.readouterr().err
         assert "has no experts" in err and "Traceback" not in err
+
+
+@pytest.mark.llama
+class TestRunShowsWhereItIs:
+    def test_depth_and_the_plans_rate_there_sit_beside_the_measured_rate(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        pytest.importorskip("llama_cpp")
+        assert main(["run", str(tiny_models.gguf_f16), "--max-tokens", "12", "--json", "--ctx", "512"]) == 0
+        out, err = capsys.readouterr()
+        result = last_json_line(out)
+        assert result["depth_tokens"] == result["prompt_tokens"] + result["gen_tokens"]  # type: ignore[operator]
+        assert (
+            isinstance(result["predicted_tg_tps_at_depth"], float) and result["predicted_tg_tps_at_depth"] > 0
+        )
+        assert f"depth {result['depth_tokens']} · " in err and "(plan " in err

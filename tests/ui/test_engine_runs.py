@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -64,6 +65,21 @@ class TestRunningTheDemo:
             assert pane.last_rate_tps > 0
             assert "tok/s measured" in str(app.main.query_one("#run-stats").render())
             assert len(app.main.query_one(StreamView).text) > len("Hello")
+
+
+class TestTheRunShowsWhereItIs:
+    async def test_the_depth_reached_and_the_plans_rate_there_follow_the_run(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app(live=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = await start_demo_run(pilot, "Hello")
+            await finished(pilot)
+            stats_line = str(app.main.query_one("#run-stats").render())
+            assert pane.predicted is not None
+            match = re.search(r"predicted at depth (\d+) ", stats_line)
+            assert match is not None, stats_line  # exact once the engine's stats arrived: no ~
+            assert int(match.group(1)) > 1
 
 
 class TestCancel:

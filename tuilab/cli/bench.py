@@ -30,6 +30,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--fresh", action="store_true", help="measure every rung again, reusing no results")
     p.add_argument("--out", type=Path, help="where rungs are written (default: tuilab's models dir)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument(
+        "--depths",
+        help="measure speed at these context depths instead of the ladder, "
+        "e.g. 0,4096,16384 (like llama-bench -d); any GGUF or MLX model",
+    )
+    p.add_argument(
+        "--chunk", type=int, default=512, help="with --depths: prompt tokens timed per depth (512)"
+    )
     p.set_defaults(func=bench_command)
 
 
@@ -38,6 +46,8 @@ def bench_command(args: argparse.Namespace) -> int:
     from tuilab.bench.report import KLD_THRESHOLD, markdown
     from tuilab.lab.machine import machine_spec
 
+    if args.depths is not None:
+        return depths_command(args)
     options = LadderOptions(
         quants=_quants(args.quants),
         ctx_tokens=_at_least("--ctx", args.ctx, 16),
@@ -62,6 +72,32 @@ def bench_command(args: argparse.Namespace) -> int:
     if failed:  # measured rungs are kept, but a script must not read a failed rung as success
         print(f"tuilab: error: {len(failed)} rung(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 4 if failed or not any(r.ok for r in run.rungs) else 0
+
+
+def depths_command(args: argparse.Namespace) -> int:
+    from tuilab.bench.depth import DepthOptions, parse_depths, run_depths
+    from tuilab.bench.depth_report import depth_table
+    from tuilab.lab.machine import machine_spec
+
+    options = DepthOptions(
+        depths=parse_depths(args.depths),
+        chunk_tokens=_at_least("--chunk", args.chunk, 8),
+        gen_tokens=_at_least("--gen-tokens", args.gen_tokens, 2),
+        fresh=args.fresh,
+    )
+
+    def progress(i: int, n: int, step: str) -> None:
+        print(f"[{i + 1}/{n}] {step}", file=sys.stderr, flush=True)
+
+    try:
+        run = run_depths(args.model, machine_spec(None), options, engine=args.engine, progress=progress)
+    except KeyboardInterrupt:
+        print(
+            "\ntuilab: interrupted; finished depths are kept, run the same command to resume", file=sys.stderr
+        )
+        return 130
+    print(json.dumps(run.to_dict(), indent=2) if args.json else depth_table(run))
+    return 0
 
 
 def _quants(text: str | None) -> tuple[str, ...] | None:

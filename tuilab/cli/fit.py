@@ -59,9 +59,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--min-tps",
         type=float,
-        default=0.0,
         metavar="TOK_S",
-        help="with --rank: the slowest predicted generation to accept (tok/s)",
+        help="the slowest predicted generation to accept: shows the largest context keeping that rate; "
+        "with --rank, models slower than it are left out",
     )
     cluster.add_fit_options(p)
     p.set_defaults(func=run_fit)
@@ -101,7 +101,15 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.ladder:
         return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
     fit = fit_hub.with_hub_basis(plan_fit(model, hw, query), model)
-    print(json.dumps(fit_hub.plan_json(fit, model), indent=2) if args.json else render_plan(fit))
+    if args.min_tps is not None and args.min_tps <= 0:
+        raise UsageError(f"--min-tps must be above 0, got {args.min_tps:g}")
+    if args.json:
+        out = fit_hub.plan_json(fit, model)
+        if args.min_tps is not None:
+            out["min_tps"], out["max_ctx_at_min_tps"] = args.min_tps, fit.max_ctx_at_tps(args.min_tps)
+        print(json.dumps(out, indent=2))
+    else:
+        print(render_plan(fit, args.min_tps))
     return 0
 
 
@@ -115,7 +123,7 @@ def _ladder(args: argparse.Namespace, model: str, hw: HardwareSpec, rungs: list[
     return 0
 
 
-def render_plan(fit: FitPlan) -> str:
+def render_plan(fit: FitPlan, min_tps: float | None = None) -> str:
     where = "profile" if fit.hardware_is_profile else "this machine"
     heads, columns = _memory_columns(fit)
     names = ("weights", "KV cache", "compute", "overhead", "total", "budget")
@@ -138,7 +146,10 @@ def render_plan(fit: FitPlan) -> str:
         f"  max ctx    {_max_ctx_label(fit.max_ctx)}",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
+        f"  first tok  {fit.predicted_ttft_s:.2f} s for a {fit.ctx_tokens}-token prompt",
     ]
+    if min_tps is not None:
+        lines.append(f"  max ctx    {fit.max_ctx_at_tps(min_tps)} tokens at {min_tps:g} tok/s or faster")
     if fit.advice:
         lines += ["", "  advice"] + [f"   - {a}" for a in fit.advice]
     lines += ["", "  basis"] + [f"   {k:<26} {v}" for k, v in fit.basis.items()]

@@ -22,9 +22,10 @@ def run_rank(args: argparse.Namespace, hw: HardwareSpec, query: FitQuery) -> int
         raise UsageError(
             "--rank takes no MODEL, --quant, --ladder or --gpu-layers: it picks the quant itself"
         )
-    if args.min_tps < 0:
-        raise UsageError(f"--min-tps must be 0 or more, got {args.min_tps}")
-    result = rank_catalog(hw, query, args.min_tps)
+    min_tps = 0.0 if args.min_tps is None else args.min_tps
+    if min_tps < 0:
+        raise UsageError(f"--min-tps must be 0 or more, got {min_tps}")
+    result = rank_catalog(hw, query, min_tps)
     if args.json:
         rows = [{**r.plan.to_dict(), "model": r.name, "quant": r.quant} for r in result.ranked]
         print(json.dumps(rows, indent=2))

@@ -22,6 +22,7 @@ from tuilab.engines.protocol import SamplingParams, engine_name
 from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
 from tuilab.lab.machine import machine_spec
 from tuilab.lab.planning import DEFAULT_CTX_TOKENS, FitQuery
+from tuilab.lab.position import RunPosition, run_position
 from tuilab.lab.session import Listener, Session, interrupt_cancels
 
 DEFAULT_PROMPT = "Once upon a time"
@@ -120,6 +121,9 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
         "gen_tps": stats.gen_tps,
         "peak_memory_bytes": stats.peak_memory_bytes,
         "predicted_tg_tps": round(fit.predicted_tg_tps, 2),
+        "depth_tokens": _position(launch, stats).depth_tokens,
+        "predicted_tg_tps_at_depth": round(_position(launch, stats).predicted_tg_tps, 2),
+        "predicted_ttft_s": round(fit.predicted_ttft_s_at(stats.prompt_tokens or 0), 4),
         "predicted_memory_bytes": fit.memory.total_bytes,
         "load_s": loaded.load_s,
         "finish_reason": finished.reason,
@@ -142,7 +146,12 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
         f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
         f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
+        f" · {_position(launch, stats).describe()}"
     )
+
+
+def _position(launch: Launch, stats: Stats) -> RunPosition:
+    return run_position(launch.fit, stats.prompt_tokens or 0, stats.gen_tokens, stats.gen_tps)
 
 
 def engine_label(engine: str, loaded: Loaded) -> str:

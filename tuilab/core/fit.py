@@ -93,7 +93,7 @@ def plan(
     weights = weight_tensors(quant, arch)
     placed = _place(arch, weights, hw, req)
     max_ctx = _max_ctx(arch, weights, hw, req, placed.verdict)
-    prediction = speed.predict(_traffic(arch, weights, hw, req, placed))
+    prediction = speed.predict(_traffic(arch, weights, hw, req, placed), ctx_tokens)
     fit = FitPlan(
         model=arch.name,
         quant=quant_name(quant) if quant is not None else arch.file_type or _file_quant_name(weights),
@@ -113,7 +113,9 @@ def plan(
         predicted_tg_tps=prediction.tg_tps,
         predicted_tg_tps_full_ctx=prediction.tg_tps_full_ctx,
         predicted_pp_tps=prediction.pp_tps,
+        predicted_ttft_s=prediction.ttft_s(ctx_tokens),
         basis=_basis(arch, hw, req, prediction, placed),
+        speed_model=prediction,
         offload_mode=placed.offload_mode,
         cpu_moe_layers=placed.layout.cpu_moe_layers if placed.layout is not None else 0,
         devices=placed.devices or _one_device(hw, placed, arch.n_layers),
@@ -498,6 +500,8 @@ def _traffic(
     layout = placed.layout or _simple_layout(arch, hw, req, placed)
     by_place = read_bytes_per_token(arch, weights, layout)
     flops = 2.0 * arch.n_active_params
+    # Each prompt token's scores and weighted sum over the tokens before it: 2 x 2 x head_dim per head.
+    attn_per_layer = 4.0 * arch.n_heads * arch.head_dim
     devices = []
     for i in range(layout.n_devices):
         n_blocks = layout.blocks_on(i)
@@ -509,9 +513,11 @@ def _traffic(
         share = flops * max(n_blocks, 1) / arch.n_layers
         devices.append(
             speed.DeviceTraffic(
-                kind, g.bandwidth_gbps, by_place.get(i, {}), kv, n_blocks, g.fp16_tflops, share
+                kind, g.bandwidth_gbps, by_place.get(i, {}), kv, n_blocks, g.fp16_tflops, share,
+                int8_tops=g.int8_tops, compute_arch=g.compute_arch,
+                attn_flops_per_token_per_depth=attn_per_layer * n_blocks,
             )
-        )
+        )  # fmt: skip
     host = by_place.get(None, {})
     n_host = sum(d is None for d in layout.layer_device)
     # Each block with experts in RAM adds one CPU step per token (thread sync), as a whole CPU block does.
@@ -532,6 +538,7 @@ def _traffic(
                 None if mlx_cpu else cpu_tflops,
                 share,
                 bandwidth_measured=hw.ram_bandwidth_measured,
+                attn_flops_per_token_per_depth=attn_per_layer * n_host,
             )
         )
     return tuple(devices)

@@ -30,8 +30,10 @@ class GPUSpec:
     memory_bytes: int
     free_bytes: int  # what a new process may allocate now (a profile assumes an idle card)
     bandwidth_gbps: float  # GB/s, 1e9 bytes per second
-    fp16_tflops: float | None = None
+    fp16_tflops: float | None = None  # dense tensor-core FP16 (FP16 accumulate on GeForce), datasheet
     backend: str = "cuda"  # "cuda" or "metal"
+    int8_tops: float | None = None  # dense tensor-core INT8, datasheet: llama.cpp's MMQ kernels run on it
+    compute_arch: str = ""  # "ampere", "ada", "hopper", ...: picks the prompt-speed efficiency
 
 
 @dataclass(frozen=True)

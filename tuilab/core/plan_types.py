@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from tuilab.core.memory import MemoryBreakdown
+from tuilab.core.speed import SpeedPrediction
 
 # Headroom under which a fit is called tight: 10% of the budget. Below it a browser tab or a longer
 # prompt than planned can push the machine into swap or an allocation failure (docs/decisions.md).
@@ -109,6 +110,27 @@ class FitPlan:
     offload_mode: str = "layers"  # how a partial plan splits the model: whole layers, or MoE experts
     cpu_moe_layers: int = 0  # blocks whose expert tensors stay in host RAM (offload_mode "experts")
     devices: tuple[DevicePlan, ...] = ()  # one entry per GPU the plan uses (none on a CPU-only plan)
+    predicted_ttft_s: float = 0.0  # a prompt filling ctx_tokens, from empty, to the first generated token
+    speed_model: SpeedPrediction | None = field(default=None, compare=False, repr=False)
+
+    def predicted_tg_tps_at(self, depth_tokens: int) -> float:
+        return self.speed_model.tg_tps_at(depth_tokens) if self.speed_model else self.predicted_tg_tps
+
+    def predicted_pp_tps_at(self, depth_tokens: int) -> float:
+        return self.speed_model.pp_tps_at(depth_tokens) if self.speed_model else self.predicted_pp_tps
+
+    def max_ctx_at_tps(self, min_tps: float) -> int:
+        """The largest context that fits in memory and keeps generation at `min_tps` or faster to its
+        last token; 0 when even an empty context is slower."""
+        if self.speed_model is None:
+            return self.max_ctx if self.predicted_tg_tps_full_ctx >= min_tps else 0
+        depth = self.speed_model.depth_at_tps(min_tps)
+        if depth is None:
+            return 0
+        return self.max_ctx if depth < 0 else min(self.max_ctx, depth)
+
+    def predicted_ttft_s_at(self, prompt_tokens: int, depth_tokens: int = 0) -> float:
+        return self.speed_model.ttft_s(prompt_tokens, depth_tokens) if self.speed_model else 0.0
 
     @property
     def weights_bytes(self) -> int:
@@ -173,6 +195,7 @@ class FitPlan:
             "predicted_tg_tps": round(self.predicted_tg_tps, 2),
             "predicted_tg_tps_full_ctx": round(self.predicted_tg_tps_full_ctx, 2),
             "predicted_pp_tps": round(self.predicted_pp_tps, 1),
+            "predicted_ttft_s": round(self.predicted_ttft_s, 3),
             "memory": asdict(m),
             "basis": dict(self.basis),
         }

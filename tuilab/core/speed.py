@@ -39,9 +39,23 @@ CPU_PER_LAYER_S = 20e-6  # thread sync per layer; unmeasured default
 MLX_CPU_PER_LAYER_S = 1.27e-3
 MLX_CPU_QUANT_GBPS = 0.025
 _MLX_FLOAT_TYPES = frozenset({"fp16", "bf16", "fp32", "f16", "f32", "float16", "bfloat16", "float32"})
-# Prompt processing: fraction of dense FP16 peak reached on large batches. Metal: M2 Ultra F16 pp512
-# 1401 tok/s for a 6.7B model is 18.9 of 27.2 TFLOPS (discussion #4167). CUDA and CPU: unmeasured defaults.
+# Prompt processing: fraction of a dense tensor-core peak llama.cpp reaches on 512-token batches. Quantized
+# weights run on INT8 tensor cores (MMQ), float weights on FP16 ones (cuBLAS); both against the profile's
+# datasheet rate. Every point is in docs/benchmarks/calibration.md ("Prompt processing"):
+# Ada: RTX 4090 Llama-3-8B Q4_0 pp512 10359 tok/s (llama.cpp PR #7676) -> 0.25 of 660.6 INT8 TOPS, and
+# Q4_K_S pp2048 11032 tok/s (PR #8416) -> 0.28; mean 0.265. Ampere: RTX 3090 Q6_K pp2048 3491 tok/s
+# (PR #7860) -> 0.20 of 284 INT8 TOPS. Other NVIDIA architectures have no cited point: the Ampere value.
+# Metal: M2 Ultra F16 pp512 1401 tok/s for a 6.7B model is 18.9 of 27.2 TFLOPS (discussion #4167).
+# CPU: unmeasured default.
+PP_ARCH_EFFICIENCY: Mapping[str, float] = {"ampere": 0.20, "ada": 0.265}
 PP_EFFICIENCY: Mapping[str, float] = {"cuda": 0.20, "metal": 0.69, "cpu": 0.30}
+# Attention over the filled context (flash attention, FP16 tensor cores): RTX 3090 Llama-3-8B Q4_0
+# pp512@d32768 1448 tok/s (PR #17505) leaves 0.41 ms a token after the weights' 0.28 ms at the Ampere
+# efficiency; 17.3 GFLOP of attention a token in that time is 0.30 of 142 FP16 TFLOPS.
+ATTN_EFFICIENCY: Mapping[str, float] = {"cuda": 0.30, "metal": 0.69, "cpu": 0.30}
+# llama.cpp's default physical batch (n_ubatch 512): a prompt chunk's tokens see on average half of it.
+PP_CHUNK_TOKENS = 512
+_FLOAT_TYPES = frozenset({"F16", "BF16", "F32"})
 # A CPU core with AVX2 FMA does 32 fp32 FLOP per cycle at ~3 GHz: ~0.1 TFLOPS per core.
 CPU_TFLOPS_PER_CORE = 0.1
 
@@ -58,6 +72,9 @@ class DeviceTraffic:
     tflops: float | None = None
     flops_per_token: float = 0.0
     bandwidth_measured: bool = False  # CPU: measured by `tuilab hw --measure`, not a datasheet figure
+    int8_tops: float | None = None  # quantized weights' prompt rate on CUDA (MMQ); None: tflops
+    compute_arch: str = ""
+    attn_flops_per_token_per_depth: float = 0.0  # 4 x layers here x heads x head_dim
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,48 @@ class SpeedPrediction:
     tg_tps_full_ctx: float  # generation with the whole context filled
     pp_tps: float
     basis: tuple[str, ...]
+    # The depth model: seconds per token of generation, empty and with the whole context filled, and of
+    # prompt processing: a fixed part (the weights) plus a part per token of depth (attention).
+    tg_s_empty: float = 0.0
+    tg_s_full: float = 0.0
+    ctx_tokens: int = 0
+    pp_s_per_token: float = 0.0
+    pp_s_per_token_per_depth: float = 0.0
+
+    def tg_tps_at(self, depth_tokens: int) -> float:
+        """Generation rate with `depth_tokens` already in the context: the KV read grows linearly."""
+        if not self.ctx_tokens:
+            return self.tg_tps
+        share = min(max(depth_tokens, 0), self.ctx_tokens) / self.ctx_tokens
+        return _rate(self.tg_s_empty + share * (self.tg_s_full - self.tg_s_empty))
+
+    def depth_at_tps(self, min_tps: float) -> int | None:
+        """The deepest context at which generation still runs at `min_tps` or faster (the KV read grows
+        linearly with depth); None when even an empty context is slower; -1 when depth never matters."""
+        if min_tps <= 0:
+            return -1
+        budget_s = 1.0 / min_tps
+        if self.tg_tps < min_tps or not self.ctx_tokens:
+            return None if self.tg_tps < min_tps else -1
+        per_token_s = (self.tg_s_full - self.tg_s_empty) / self.ctx_tokens
+        if per_token_s <= 0:
+            return -1
+        return int((budget_s - self.tg_s_empty) / per_token_s)
+
+    def pp_tps_at(self, depth_tokens: int, chunk_tokens: int = PP_CHUNK_TOKENS) -> float:
+        """Prompt rate of a `chunk_tokens` batch after `depth_tokens` (llama-bench's pp512@d)."""
+        mean_depth = max(depth_tokens, 0) + chunk_tokens / 2
+        return _rate(self.pp_s_per_token + mean_depth * self.pp_s_per_token_per_depth)
+
+    def ttft_s(self, prompt_tokens: int, depth_tokens: int = 0) -> float:
+        """Seconds from sending a `prompt_tokens` prompt (after `depth_tokens` of history) to the first
+        token: every prompt token's weights, its attention over all before it, then one decode step."""
+        if self.pp_s_per_token in (0.0, float("inf")) or prompt_tokens < 1:
+            return 0.0
+        n, d = prompt_tokens, max(depth_tokens, 0)
+        attention_token_depths = n * d + n * (n - 1) / 2
+        tg = self.tg_s_empty if self.tg_s_empty > 0 else 0.0
+        return n * self.pp_s_per_token + attention_token_depths * self.pp_s_per_token_per_depth + tg
 
 
 def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = False) -> float:
@@ -105,7 +164,7 @@ def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
     return t + kv_share * d.kv_bytes_full_ctx / (bw * efficiency(d.device_class, "F16", d.bandwidth_measured))
 
 
-def predict(devices: tuple[DeviceTraffic, ...]) -> SpeedPrediction:
+def predict(devices: tuple[DeviceTraffic, ...], ctx_tokens: int = 0) -> SpeedPrediction:
     """Tokens per second when each device in turn processes its share of every token."""
     active = tuple(d for d in devices if d.n_layers or sum(d.weight_bytes_by_type.values()))
     if not active:
@@ -114,14 +173,40 @@ def predict(devices: tuple[DeviceTraffic, ...]) -> SpeedPrediction:
     t_full = sum(_device_seconds(d, 1.0) for d in active)
     # Prompt speed is unknown (0.0) when a device has no FLOPS figure; better no number than a guess.
     t_pp = sum(_pp_seconds(d) for d in active)
+    t_attn = sum(_attn_seconds_per_depth(d) for d in active)
+    pp_tps = _rate(t_pp + (PP_CHUNK_TOKENS / 2) * t_attn)  # a pp512 from an empty context
     basis = tuple(_describe(d) for d in active)
-    return SpeedPrediction(_rate(t_empty), _rate(t_full), _rate(t_pp), basis)
+    return SpeedPrediction(
+        _rate(t_empty), _rate(t_full), pp_tps, basis, t_empty, t_full, ctx_tokens, t_pp, t_attn
+    )
+
+
+def pp_efficiency(d: DeviceTraffic) -> float:
+    if d.device_class == "cuda":
+        return PP_ARCH_EFFICIENCY.get(d.compute_arch, PP_EFFICIENCY["cuda"])
+    return PP_EFFICIENCY.get(d.device_class, PP_EFFICIENCY["cpu"])
+
+
+def _pp_rate_tflops(d: DeviceTraffic) -> float | None:
+    """The peak the weights' matrix products run on: INT8 tensor cores for quantized weights on CUDA."""
+    quantized = sum(n for t, n in d.weight_bytes_by_type.items() if t.upper() not in _FLOAT_TYPES)
+    floats = sum(d.weight_bytes_by_type.values()) - quantized
+    if d.device_class == "cuda" and d.int8_tops and quantized > floats:
+        return d.int8_tops
+    return d.tflops
 
 
 def _pp_seconds(d: DeviceTraffic) -> float:
-    if not d.tflops:
+    peak = _pp_rate_tflops(d)
+    if not peak:
         return float("inf")
-    return d.flops_per_token / (d.tflops * 1e12 * PP_EFFICIENCY.get(d.device_class, 0.3))
+    return d.flops_per_token / (peak * 1e12 * pp_efficiency(d))
+
+
+def _attn_seconds_per_depth(d: DeviceTraffic) -> float:
+    if not d.tflops:
+        return 0.0
+    return d.attn_flops_per_token_per_depth / (d.tflops * 1e12 * ATTN_EFFICIENCY.get(d.device_class, 0.3))
 
 
 def _rate(seconds: float) -> float:
@@ -143,8 +228,11 @@ def _describe(d: DeviceTraffic) -> str:
             if d.bandwidth_measured
             else f" (a datasheet figure: x{CPU_DATASHEET_FACTOR} included)"
         )
+    peak = _pp_rate_tflops(d)
+    unit = "INT8 TOPS" if peak is not None and peak == d.int8_tops and peak != d.tflops else "FP16 TFLOPS"
+    prompt = f"; prompt {peak:g} {unit} x {pp_efficiency(d):.3g}" if peak else ""
     return (
         f"{d.device_class}: {gb:.2f} GB of weights read per token over {d.bandwidth_gbps:g} GB/s{how}, "
         f"efficiency {', '.join(effs) or '-'}, {d.n_layers} layers x "
-        f"{_per_layer_s(d.device_class) * 1e6:.0f} us fixed (docs/benchmarks/calibration.md)"
+        f"{_per_layer_s(d.device_class) * 1e6:.0f} us fixed{prompt} (docs/benchmarks/calibration.md)"
     )

@@ -208,6 +208,8 @@ def _cuda_gpu(gpu: NvidiaGPU, match: ProfileMatch | None, sources: dict[str, str
         bandwidth_gbps=bandwidth if bandwidth is not None else UNKNOWN,
         fp16_tflops=profile_gpu.fp16_tflops if profile_gpu else None,
         backend="cuda",
+        int8_tops=profile_gpu.int8_tops if profile_gpu else None,
+        compute_arch=profile_gpu.compute_arch if profile_gpu else "",
     )
 
 

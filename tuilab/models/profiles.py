@@ -28,7 +28,7 @@ _BACKENDS = {Platform.APPLE: "metal", Platform.NVIDIA: "cuda"}
 _CITABLE = {
     "memory": ("ram_gib", "ram_bandwidth_gbps"),
     "cpu": ("cores", "performance_cores", "efficiency_cores"),
-    "gpu": ("cores", "memory_mib", "bandwidth_gbps", "fp16_tflops", "reserved_mib"),
+    "gpu": ("cores", "memory_mib", "bandwidth_gbps", "fp16_tflops", "int8_tops", "arch", "reserved_mib"),
 }
 HARDWARE_SOURCE_KEYS = tuple(f"{table}.{key}" for table, keys in _CITABLE.items() for key in keys)
 # The [arch] keys of a model profile: ModelArch's own fields plus swa_pattern (see swa_layers_from_pattern),
@@ -183,7 +183,9 @@ def _read_gpu(
     free_bytes = memory_bytes - reserved_mib * MIB
     if shares_ram:  # what the OS keeps is not the GPU's either
         free_bytes = min(free_bytes, ram_bytes - LINUX_OS_RESERVE_BYTES)
-    return GPUSpec(name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend), cores, shares_ram
+    int8_tops, compute_arch = table.opt_number("int8_tops"), table.opt_text("arch") or ""
+    gpu = GPUSpec(name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend, int8_tops, compute_arch)
+    return gpu, cores, shares_ram
 
 
 def _hardware_sources(
@@ -214,6 +216,8 @@ def _hardware_sources(
         out["gpu.bandwidth_gbps"] = src(bandwidth_key)
         if gpu.fp16_tflops is not None:
             out["gpu.fp16_tflops"] = src("gpu.fp16_tflops")
+        if gpu.int8_tops is not None:
+            out["gpu.int8_tops"] = src("gpu.int8_tops")
     return out
 
 

@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuilab.bench.depth import DepthPoint, read_history
 from tuilab.bench.report import LadderRun
 from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
@@ -295,7 +296,7 @@ class TuilabApp(App[int]):
         rows = catalog.context_table(model, hw, selection.kv_type, offload)
         if not get_current_worker().is_cancelled:
             budget = catalog.budget_line_bytes(hw, model.engine)
-            deliver(self, self._show_context, rows, budget, fit, hw)
+            deliver(self, self._show_context, rows, budget, fit, hw, _depth_points(model.name, hw.name))
 
     def _show_plan_error(self, error: str) -> None:
         self.model, self.fit, self._plan_key = None, None, None
@@ -319,12 +320,13 @@ class TuilabApp(App[int]):
         self._update_status()
 
     def _show_context(
-        self, rows: list[catalog.ContextRow], budget: int, fit: FitPlan, hw: HardwareSpec
-    ) -> None:
+        self, rows: list[catalog.ContextRow], budget: int, fit: FitPlan, hw: HardwareSpec,
+        measured: tuple[DepthPoint, ...] = (),
+    ) -> None:  # fmt: skip
         where = f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})"
         self.main.query_one(ContextPane).show(
             rows, ctx_tokens=fit.ctx_tokens, kv_type=fit.kv_type, budget_bytes=budget,
-            current_quant=fit.quant, hardware_label=where,
+            current_quant=fit.quant, hardware_label=where, ttft_s=fit.predicted_ttft_s, measured=measured,
             offload_mode=fit.offload_mode if fit.verdict is Verdict.PARTIAL_OFFLOAD else None,
         )  # fmt: skip
 
@@ -548,6 +550,12 @@ def run_app() -> int:
     app = TuilabApp(exit_on_sigterm=True)
     app.run()
     return app.return_code or 0
+
+
+def _depth_points(model: str, machine: str) -> tuple[DepthPoint, ...]:
+    """The depth bench's points for this model on this machine (a profile has none: never measured)."""
+    run = read_history(model, machine)
+    return tuple(run.points) if run is not None else ()
 
 
 __all__ = ["TuilabApp", "run_app"]

@@ -117,6 +117,11 @@ def cycle(values: Sequence[str], current: str) -> str:
     return values[(list(values).index(current) + 1) % len(values)] if current in values else values[0]
 
 
+# The generation floors the Context pane's `t` key steps through: a user's choice, not a measurement
+# (roughly reading speed up to fast agent loops).
+TPS_FLOORS = (5.0, 10.0, 20.0, 30.0, 50.0, 100.0)
+
+
 @dataclass(frozen=True)
 class ContextRow:
     """One quant's memory at each context step (None past the model's trained context)."""
@@ -125,6 +130,8 @@ class ContextRow:
     total_bytes: tuple[int | None, ...]
     verdicts: tuple[Verdict | None, ...]
     max_ctx: int
+    tg_tps: tuple[float | None, ...] = ()  # predicted generation with each step's context filled
+    max_ctx_at_floor: tuple[int, ...] = ()  # the largest context above each of TPS_FLOORS
 
 
 def context_table(
@@ -139,11 +146,14 @@ def context_table(
         q = parse_quant(name)
         totals: list[int | None] = []
         verdicts: list[Verdict | None] = []
+        speeds: list[float | None] = []
         max_ctx = 0
+        floors: tuple[int, ...] = ()
         for ctx in CTX_STEPS_TOKENS:
             if ctx > model.arch.max_ctx_tokens:
                 totals.append(None)
                 verdicts.append(None)
+                speeds.append(None)
                 continue
             fit = plan(
                 model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False,
@@ -151,8 +161,10 @@ def context_table(
             )  # fmt: skip
             totals.append(fit.memory.total_bytes)
             verdicts.append(fit.verdict)
-            max_ctx = max_ctx or fit.max_ctx  # from the smallest step: the verdict most likely on device
-        rows.append(ContextRow(name, tuple(totals), tuple(verdicts), max_ctx))
+            speeds.append(fit.predicted_tg_tps_full_ctx)
+            if not max_ctx:  # from the smallest step: the verdict most likely on device
+                max_ctx, floors = fit.max_ctx, tuple(fit.max_ctx_at_tps(f) for f in TPS_FLOORS)
+        rows.append(ContextRow(name, tuple(totals), tuple(verdicts), max_ctx, tuple(speeds), floors))
     return rows
 
 

@@ -13,11 +13,16 @@ from textual.widgets import Input, Sparkline, Static
 
 from tuilab.core.plan_types import FitPlan
 from tuilab.engines.events import Stats
+from tuilab.lab.position import run_position
 from tuilab.ui.render import gb, tps
 from tuilab.ui.widgets.stream_view import StreamView
 
 # Points kept in the sparkline: at ~20 updates a second, the last ten seconds of a run.
 SPARK_POINTS = 200
+# The prompt's token count is known only when the engine's stats arrive; until then the depth shown is an
+# estimate (marked ~) at about 4 characters a token of English text, OpenAI's rule of thumb
+# (https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them).
+CHARS_PER_TOKEN_ESTIMATE = 4
 
 
 class RunPane(Vertical):
@@ -27,6 +32,7 @@ class RunPane(Vertical):
         self.predicted: FitPlan | None = None
         self.state = "idle"
         self.ttft_s: float | None = None
+        self.prompt_chars = 0
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="prompt: Enter runs the chosen model, Esc cancels", id="prompt", compact=True)
@@ -47,6 +53,7 @@ class RunPane(Vertical):
 
     def started(self, label: str, prompt: str, predicted: FitPlan | None) -> None:
         self.rates, self.predicted, self.ttft_s = [], predicted, None
+        self.prompt_chars = len(prompt)
         self.query_one("#run-spark", Sparkline).data = []
         output = self.query_one("#run-output", StreamView)
         output.clear()
@@ -79,16 +86,34 @@ class RunPane(Vertical):
         self, stats: Stats | None, rate_tps: float | None, total_tokens: int | None = None
     ) -> Text:
         fit = self.predicted
-        predicted = tps(fit.predicted_tg_tps) if fit else "-"
+        predicted, where = self._plan_at_depth(stats, rate_tps, total_tokens)
         ttft = "-" if stats is None or stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
         prompt = "-" if stats is None else tps(stats.prompt_tps)
         tokens = stats.gen_tokens if stats is not None else total_tokens
         peak = gb(stats.peak_memory_bytes) if stats is not None else "-"
         return Text.assemble(
-            ("gen ", "bold"), f"{tps(rate_tps)} measured vs {predicted} predicted · {tokens or 0} tok\n",
+            ("gen ", "bold"), f"{tps(rate_tps)} measured vs {predicted} predicted{where}",
+            f" · {tokens or 0} tok\n",
             ("ttft ", "bold"), f"{ttft} · ", ("prompt ", "bold"), f"{prompt} · ",
             ("memory ", "bold"), f"{peak} peak vs {gb(fit.memory.total_bytes) if fit else '-'} predicted",
         )  # fmt: skip
+
+    def _plan_at_depth(
+        self, stats: Stats | None, rate_tps: float | None, total_tokens: int | None
+    ) -> tuple[str, str]:
+        """The plan's rate at the depth reached, and " at depth N" (~N while the prompt is estimated)."""
+        fit = self.predicted
+        if fit is None:
+            return "-", ""
+        if stats is None and not total_tokens:
+            return tps(fit.predicted_tg_tps), ""
+        exact = stats is not None and stats.prompt_tokens is not None
+        if stats is not None and stats.prompt_tokens is not None:
+            prompt_tokens, generated = stats.prompt_tokens, stats.gen_tokens
+        else:
+            prompt_tokens, generated = self.prompt_chars // CHARS_PER_TOKEN_ESTIMATE, total_tokens or 0
+        position = run_position(fit, prompt_tokens, generated, rate_tps)
+        return tps(position.predicted_tg_tps), f" at depth {'' if exact else '~'}{position.depth_tokens}"
 
     def focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()

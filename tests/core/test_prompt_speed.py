@@ -1,0 +1,78 @@
+"""Prompt speed, speed at depth and time to first token, against the public llama-bench rows recorded in
+docs/benchmarks/calibration.md ("Prompt processing on NVIDIA")."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuilab.core.fit import plan
+from tuilab.core.quant import parse_quant
+from tuilab.models.profiles import load_hardware_profile, load_model_profile
+
+
+def _plan(hardware: str, quant: str, ctx: int = 40000, model: str = "llama-3-8b"):  # type: ignore[no-untyped-def]
+    arch = load_model_profile(model).arch
+    return plan(arch, parse_quant(quant), load_hardware_profile(hardware), ctx_tokens=ctx, advise=False)
+
+
+class TestPromptSpeedMatchesPublicLlamaBench:
+    @pytest.mark.parametrize(
+        ("hardware", "quant", "chunk", "depth", "measured_tps"),
+        [
+            pytest.param("rtx-4090-24gb", "Q4_0", 512, 0, 10358.75, id="ada-q4_0-pp512-pr7676"),
+            pytest.param("rtx-4090-24gb", "Q4_K_S", 2048, 0, 11032.18, id="ada-q4_k_s-pp2048-pr8416"),
+            pytest.param("rtx-3090-24gb", "Q6_K", 2048, 0, 3491.20, id="ampere-q6_k-pp2048-pr7860"),
+            pytest.param("rtx-3090-24gb", "Q4_0", 512, 32768, 1448.12, id="ampere-q4_0-d32768-pr17505"),
+        ],
+    )
+    def test_within_fifteen_percent(
+        self, hardware: str, quant: str, chunk: int, depth: int, measured_tps: float
+    ) -> None:
+        fit = _plan(hardware, quant)
+        predicted = fit.speed_model.pp_tps_at(depth, chunk) if fit.speed_model else 0.0
+        assert predicted == pytest.approx(measured_tps, rel=0.15)
+
+    def test_quantized_weights_run_on_the_int8_rate(self) -> None:
+        fit = _plan("rtx-4090-24gb", "Q4_0")
+        assert "INT8 TOPS" in fit.basis["speed"]
+        assert "FP16 TFLOPS" in _plan("rtx-4090-24gb", "F16").basis["speed"]
+
+
+class TestSpeedFallsWithDepth:
+    def test_prompt_and_generation_slow_down_as_the_context_fills(self) -> None:
+        fit = _plan("rtx-3090-24gb", "Q4_K_M", ctx=32768)
+        pp = [fit.predicted_pp_tps_at(d) for d in (0, 4096, 16384, 32768)]
+        tg = [fit.predicted_tg_tps_at(d) for d in (0, 4096, 16384, 32768)]
+        assert pp == sorted(pp, reverse=True) and pp[0] > 1.5 * pp[-1]
+        assert tg == sorted(tg, reverse=True)
+        assert tg[0] == pytest.approx(fit.predicted_tg_tps)
+        assert tg[-1] == pytest.approx(fit.predicted_tg_tps_full_ctx)
+
+
+class TestTimeToFirstToken:
+    def test_fit_json_carries_ttft_for_the_planned_prompt(self) -> None:
+        fit = _plan("rtx-4090-24gb", "Q4_K_M", ctx=32768)
+        d = fit.to_dict()
+        assert d["predicted_ttft_s"] == pytest.approx(fit.predicted_ttft_s, abs=1e-3)
+        assert fit.predicted_ttft_s == pytest.approx(fit.predicted_ttft_s_at(32768))
+
+    def test_ttft_grows_faster_than_the_prompt(self) -> None:
+        fit = _plan("rtx-4090-24gb", "Q4_K_M", ctx=32768)
+        short, long = fit.predicted_ttft_s_at(4096), fit.predicted_ttft_s_at(32768)
+        assert long > 8 * short  # attention makes it superlinear
+
+    def test_ttft_is_about_the_prompt_over_the_prompt_rate_when_short(self) -> None:
+        fit = _plan("rtx-3090-24gb", "Q4_0")
+        assert fit.predicted_ttft_s_at(512) == pytest.approx(512 / fit.predicted_pp_tps, rel=0.1)
+
+
+class TestLargestContextAboveASpeedFloor:
+    def test_generation_at_that_depth_is_at_the_floor_and_one_token_deeper_below_it(self) -> None:
+        fit = _plan("rtx-3090-24gb", "Q4_K_M", ctx=65536, model="llama-3.1-8b")
+        ctx = fit.max_ctx_at_tps(60.0)
+        assert 0 < ctx < fit.max_ctx
+        assert fit.predicted_tg_tps_at(ctx) >= 60.0 > fit.predicted_tg_tps_at(ctx + 2)
+
+    def test_memory_binds_when_the_floor_is_low(self) -> None:
+        fit = _plan("rtx-3090-24gb", "Q4_K_M", ctx=65536, model="llama-3.1-8b")
+        assert fit.max_ctx_at_tps(1.0) == fit.max_ctx
