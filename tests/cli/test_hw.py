@@ -87,7 +87,7 @@ class TestHumanTable:
         text = render(report_dict(detection.spec, detection, None))
         assert "profile m3-max-40c-48gb" in text.splitlines()[0]
         wired_row = next(line for line in text.splitlines() if line.strip().startswith("wired limit"))
-        assert "400 GB/s" in text and "36.0 GiB" in wired_row and "default:" in wired_row
+        assert "400 GB/s" in text and "37.4 GiB" in wired_row and "default:" in wired_row
         gpu_memory_row = next(line for line in text.splitlines() if line.strip().startswith("memory"))
         assert gpu_memory_row.rstrip().endswith("sysctl hw.memsize")  # its source, not "unknown"
         assert any(line.split()[:3] == ["mlx", "Metal", "(wired)"] for line in text.splitlines())
@@ -103,7 +103,7 @@ class TestRealProfilesFillTheGaps:
         )
         assert detection.profile_name == "m3-max-40c-48gb"
         assert detection.spec.ram_bandwidth_gbps == 400.0
-        assert detection.spec.wired_limit_bytes == 36 * GIB
+        assert detection.spec.wired_limit_bytes == 40_200_900_000
         assert "apple.com" in detection.spec.source("ram_bandwidth_gbps")
 
     def test_rtx_3060_matches_its_profile_and_keeps_its_measured_360_gbps(self) -> None:

@@ -122,8 +122,9 @@ class TestSpotValues:
         assert spec.ram_bytes == 48 * GIB and spec.ram_bandwidth_gbps == 400.0
         gpu = spec.gpus[0]
         assert (gpu.memory_bytes, gpu.bandwidth_gbps, gpu.backend) == (48 * GIB, 400.0, "metal")
-        # macOS's default working set above 32 GiB is three quarters of RAM.
-        assert spec.wired_limit_bytes == 36 * GIB and spec.wired_limit_is_default
+        # A profile assumes a recent macOS, whose default working set on 48 GiB reads 40200.90 MB.
+        assert spec.wired_limit_bytes == 40_200_900_000 and spec.wired_limit_is_default
+        assert "macOS 15+" in spec.source("wired_limit_bytes")
         assert spec.os_reserve_bytes == 4 * GIB
 
     def test_rtx_3060_has_12_gib_at_360_gbps_beside_host_ram(self) -> None:
