@@ -172,6 +172,26 @@ class TestWatch:
         assert proc.returncode == 0 and "Traceback" not in err
 
 
+class TestWatchOptionsAreChecked:
+    """Issue 12 item 3: `--interval -1` gave a ValueError traceback and `--count -1` ran forever."""
+
+    @pytest.mark.parametrize(
+        ("args", "named"),
+        [
+            pytest.param(["--interval", "-1"], "--interval", id="negative-interval"),
+            pytest.param(["--interval", "0"], "--interval", id="zero-interval"),
+            pytest.param(["--interval", "nan"], "--interval", id="nan-interval"),
+            pytest.param(["--count", "-1"], "--count", id="negative-count"),
+        ],
+    )
+    def test_bad_values_exit_2_with_one_line(
+        self, args: list[str], named: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["hw", "--watch", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and named in err and "Traceback" not in err
+
+
 def tuilab_in(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`tuilab ARGS` with its own TUILAB_HOME, so a saved measurement stays out of the other tests."""
     env = {**os.environ, "TUILAB_HOME": str(home)}

@@ -66,7 +66,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def check_watch_options(interval_s: float, count: int) -> None:
+    """A negative or zero interval, or a negative count, is a usage error (issue 12 item 3)."""
+    if not interval_s > 0 or interval_s == float("inf"):
+        raise UsageError(f"--interval must be a positive number of seconds, got {interval_s:g}")
+    if count < 0:
+        raise UsageError(f"--count must be 0 (never stop) or a positive number of lines, got {count}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_watch_options(args.interval, args.count)
     if args.measure and (args.watch or args.profile):
         raise UsageError("--measure measures this machine; it does not go with --watch or --profile")
     if args.watch:
@@ -196,13 +205,24 @@ def watch_line(sample: Sample) -> str:
     return "  ".join(parts)
 
 
+def _try_sample(sampler: MemorySampler) -> Sample | None:
+    try:
+        return sampler.sample_now()
+    except Exception as exc:  # psutil failing on an unknown OS build: say so and keep watching
+        sampler.last_error = f"{type(exc).__name__}: {exc}"
+        return None
+
+
 def watch(interval_s: float, count: int) -> int:
     """Print a line per interval until Ctrl-C (exit 0, no traceback) or `count` lines."""
     printed = 0
     sampler = MemorySampler(interval_s=min(interval_s, DEFAULT_INTERVAL_S)).start()
     try:
         while True:
-            print(watch_line(sampler.latest() or sampler.sample_now()), flush=True)
+            sample = sampler.latest()
+            if sample is None:
+                sample = _try_sample(sampler)
+            print(watch_line(sample) if sample else f"memory unreadable: {sampler.last_error}", flush=True)
             printed += 1
             if 0 < count <= printed:
                 break

@@ -84,7 +84,7 @@ def detect_hardware(
         spec, profile = nvidia_spec(nvidia, host, lookup, measured)
     else:
         spec, profile = cpu_spec(host, lookup, measured)
-    notes = (*_notes(apple, nvidia), *_bandwidth_notes(spec, cached, measured, cache_note))
+    notes = (*_notes(apple, nvidia), *_host_notes(host), *_bandwidth_notes(spec, cached, measured, cache_note))
     return Detection(spec, host, apple, nvidia, profile, detection_warnings(spec, host, apple, nvidia), notes)
 
 
@@ -288,6 +288,10 @@ def _notes(apple: AppleProbe | None, nvidia: NvidiaProbe) -> tuple[str, ...]:
     for gpu in nvidia.gpus:
         notes += [f"GPU {gpu.index} {key}: {why}" for key, why in gpu.unknown.items()]
     return tuple(notes)
+
+
+def _host_notes(host: HostProbe) -> list[str]:
+    return [f"host {key} unknown: {why}" for key, why in host.unknown.items()]
 
 
 def _bandwidth_notes(

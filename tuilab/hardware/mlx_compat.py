@@ -7,7 +7,6 @@ version it needs, instead of an AttributeError or ImportError deep in an engine.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +33,8 @@ def parse_version(text: str | None) -> tuple[int, int, int] | None:
 
 def installed_version(distribution: str) -> str | None:
     """The installed version of a distribution ("mlx", "mlx-lm"), or None when it is not installed."""
+    import importlib.metadata  # not at import time: `tuilab hw` must start fast
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
