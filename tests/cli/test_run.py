@@ -21,6 +21,9 @@ JSON_KEYS = {
     "gen_tokens",
     "gen_tps",
     "peak_memory_bytes",
+    "peak_memory_source",
+    "process_peak_bytes",
+    "mlx_active_peak_bytes",
     "predicted_tg_tps",
     "predicted_memory_bytes",
 }
@@ -48,6 +51,9 @@ class TestRunStreams:
             assert isinstance(result[key], int | float) and result[key] > 0, key
         assert out.strip().splitlines()[0].strip()  # the generated text came first
         assert "tok/s" in err
+        # the process's own peak is the headline; MLX's active peak goes beside it, only for MLX
+        assert result["process_peak_bytes"] == result["peak_memory_bytes"]
+        assert (result["mlx_active_peak_bytes"] is not None) is (engine == "mlx")
 
     def test_demo_runs_without_a_path(self, capsys: pytest.CaptureFixture[str]) -> None:
         pytest.importorskip("llama_cpp")

@@ -175,6 +175,9 @@ def result_dict(
         "gen_tokens": stats.gen_tokens,
         "gen_tps": stats.gen_tps,
         "peak_memory_bytes": stats.peak_memory_bytes,
+        "peak_memory_source": stats.peak_memory_source,
+        "process_peak_bytes": stats.rss_peak_bytes,  # macOS phys_footprint, Linux VmHWM
+        "mlx_active_peak_bytes": stats.engine_peak_memory_bytes,
         "predicted_tg_tps": fit.get("predicted_tg_tps"),
         "predicted_memory_bytes": fit.get("total_bytes"),
         "load_s": loaded.load_s,
@@ -190,6 +193,8 @@ def stats_line(
 
     ttft = "-" if stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
+    if stats.engine_peak_memory_bytes:
+        peak += f" (MLX active {gb(stats.engine_peak_memory_bytes)})"
     return (
         f"{engine} · {model.name} {model.quant_name or ''} · load {loaded.load_s:.2f} s · ttft {ttft}"
         f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"

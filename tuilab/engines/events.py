@@ -68,13 +68,14 @@ class Stats:
     prompt_tps: float | None
     gen_tokens: int
     gen_tps: float | None
-    peak_memory_bytes: int | None  # the headline: engine peak if reported, else host RSS + device use
-    engine_peak_memory_bytes: int | None  # MLX's mx.get_peak_memory()
+    peak_memory_bytes: int | None  # the headline: what the OS charged the worker, or device + private RSS
+    engine_peak_memory_bytes: int | None  # MLX's mx.get_peak_memory(): its active buffers only
     rss_bytes: int | None
-    rss_peak_bytes: int | None
+    rss_peak_bytes: int | None  # the worker's own peak: macOS phys_footprint, Linux VmHWM
     device_memory_bytes: int | None  # NVML: this worker's memory on NVIDIA GPUs
     wall_s: float
     kv_cache_bytes: int | None = None  # the KV cache as the engine held it at the end (MLX distributed)
+    peak_memory_source: str | None = None  # "phys_footprint", "VmHWM", "ru_maxrss" or "NVML device + ..."
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from tuilab.engines.events import (
     Tokens,
 )
 from tuilab.engines.logs import file_tail
-from tuilab.engines.memory import nvml_process_bytes, peak_rss_bytes, private_rss_bytes, rss_bytes
+from tuilab.engines.memory import nvml_process_bytes, private_rss_bytes, process_peak_bytes, rss_bytes
 from tuilab.engines.protocol import ENGINE_NAMES, LLAMA_CPP, MLX, Engine, EngineReport
 
 # 25 ms between token messages: at most 40 messages/s, under a 60 Hz terminal refresh, so no text is
@@ -207,13 +207,15 @@ class _Run:
         gen_tps = report.gen_tps
         if gen_tps is None and self.first_s is not None and self.n_tokens > 1 and self.last_s > self.first_s:
             gen_tps = (self.n_tokens - 1) / (self.last_s - self.first_s)  # decode rate after the first token
-        rss_peak, device = peak_rss_bytes(), nvml_process_bytes()
-        if report.peak_memory_bytes is not None:
-            peak = report.peak_memory_bytes
-        elif device:  # weights on the GPU: device use plus the host memory that is not the mmapped file
-            peak = device + (private_rss_bytes() or 0)
+        # The headline is what the OS charges this worker (macOS phys_footprint, Linux VmHWM), which on a
+        # Mac includes MLX's buffer cache; MLX's own active peak goes beside it (issue 14).
+        (own_peak, peak_kind), device = process_peak_bytes(), nvml_process_bytes()
+        # the kernel updates the high-water mark lazily: never report less than the RSS now
+        own_peak = max(own_peak or 0, rss_bytes() or 0) or None
+        if device:  # weights on the GPU: device use plus the host memory that is not the mmapped file
+            peak, peak_kind = device + (private_rss_bytes() or 0), "NVML device + private RSS"
         else:
-            peak = rss_peak
+            peak = own_peak
         return Stats(
             ttft_s=ttft_s,
             prompt_tokens=report.prompt_tokens,
@@ -223,7 +225,8 @@ class _Run:
             peak_memory_bytes=peak,
             engine_peak_memory_bytes=report.peak_memory_bytes,
             rss_bytes=rss_bytes(),
-            rss_peak_bytes=rss_peak,
+            rss_peak_bytes=own_peak,
             device_memory_bytes=device,
             wall_s=time.perf_counter() - self.start_s,
+            peak_memory_source=peak_kind,
         )
