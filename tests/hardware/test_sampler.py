@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 
 import psutil
-
 from recorded import RecordedNVML
 
 from tuilab.hardware.sampler import MemorySampler, Sample, _NvmlSession

@@ -17,6 +17,7 @@ from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan, plan_cl
 from tuilab.core.errors import FitRefusedError, UsageError
 from tuilab.core.links import DEFAULT_LINK, LINKS
 from tuilab.core.plan_types import gb
+from tuilab.core.quant import kv_type_refusal
 from tuilab.engines.protocol import MLX, MLX_KV_BITS, check_kv_type
 
 
@@ -102,16 +103,21 @@ def render_cluster(plan: ClusterPlan) -> str:
 def run_cluster_command(args: argparse.Namespace) -> int:
     """`tuilab run MODEL --hostfile FILE`: check the cluster plan if the hosts name profiles, then stream."""
     from tuilab.cli.run import resolve_for_run
-    from tuilab.engines.distributed import DistributedJob, DistributedRun
+    from tuilab.engines.distributed import DistributedJob, DistributedRun, check_mlx_versions
     from tuilab.engines.events import Finished, Loaded, Stats, Tokens
-    from tuilab.models.hosts import read_hostfile
+    from tuilab.models.hosts import check_hostfile_addresses, read_hostfile
 
     kv = check_kv_type(MLX, args.kv_type)  # the plan counts this KV cache, so the ranks must hold it
     kv_bits = MLX_KV_BITS.get(kv)
     hostfile = read_hostfile(args.hostfile)
     model = resolve_for_run(args.model, "mlx")
+    refusal = kv_type_refusal(kv, model.arch)
+    if refusal:
+        raise UsageError(refusal)
     fit = _check_cluster_fit(args, model, hostfile)
     backend = hostfile.backend or LINKS[args.link].backend
+    check_hostfile_addresses(hostfile, backend)
+    check_mlx_versions()
     names = tuple(h.ssh for h in hostfile.hosts)
     mode = "auto" if args.split == "auto" else args.split
     job = DistributedJob(str(Path(str(model.path)).resolve()), names, args.prompt, args.max_tokens, backend,

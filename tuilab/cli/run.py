@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from tuilab.cli import cluster
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.plan_types import gb
+from tuilab.core.quant import kv_type_refusal
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Finished, Loaded, Stats, Tokens
 from tuilab.engines.protocol import (
@@ -46,6 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: physical cores)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 (the default) is greedy decoding")
     p.add_argument("--force", action="store_true", help="load even when the fit plan says it will not fit")
+    p.add_argument(
+        "--max-kv-size",
+        type=int,
+        metavar="N",
+        help="MLX: keep at most N tokens in a rotating KV cache (mlx-lm max_kv_size); older ones drop out",
+    )
     p.add_argument("--json", action="store_true", help="end stdout with one JSON object of the stats")
     cluster.add_run_options(p)
     p.set_defaults(func=run_command)
@@ -60,13 +67,22 @@ def run_command(args: argparse.Namespace) -> int:
     model = resolve_for_run(args.model, engine)
     engine = engine or model.engine
     kv = check_kv_type(engine, args.kv_type)
+    check_max_kv_size(args.max_kv_size, engine)
+    refusal = kv_type_refusal(kv, model.arch, rotating_cache=args.max_kv_size is not None)
+    if refusal:
+        raise UsageError(refusal)
     ctx_tokens = args.ctx or min(DEFAULT_CTX_TOKENS, model.arch.max_ctx_tokens)
     fit = check_fit(
         model, engine=engine, ctx_tokens=ctx_tokens, kv_type=kv, gpu_layers=args.gpu_layers, force=args.force
     )
     gpu_layers = args.gpu_layers if args.gpu_layers is not None else fit.get("gpu_layers")
     spec = LoadSpec(
-        str(model.path), ctx_tokens=ctx_tokens, gpu_layers=gpu_layers, kv_type=kv, threads=args.threads
+        str(model.path),
+        ctx_tokens=ctx_tokens,
+        gpu_layers=gpu_layers,
+        kv_type=kv,
+        threads=args.threads,
+        max_kv_tokens=args.max_kv_size,
     )
     sampling = SamplingParams(temperature=args.temperature)
     loaded, stats, finished = stream_run(engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout)
@@ -74,6 +90,16 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result_dict(engine, model, loaded, stats, finished, fit)))
     return 0
+
+
+def check_max_kv_size(max_kv_size: int | None, engine: str) -> None:
+    """--max-kv-size is mlx-lm's rotating cache: MLX only, and at least one token."""
+    if max_kv_size is None:
+        return
+    if engine != MLX:
+        raise UsageError(f"--max-kv-size is an MLX option (mlx-lm's rotating KV cache); {engine} has none")
+    if max_kv_size < 1:
+        raise UsageError(f"--max-kv-size must be at least 1 token, got {max_kv_size}")
 
 
 def resolve_for_run(spec: str, engine: str | None) -> ResolvedModel:

@@ -6,6 +6,7 @@ oracle only ever sees this type, so "this machine" and "what if an RTX 3060" are
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -114,8 +115,8 @@ MAC_MIN_OS_BYTES = 4 * GIB
 def default_wired_limit_bytes(ram_bytes: int, macos_major: int | None = None) -> int:
     """macOS's default GPU wired limit for this much unified memory; `macos_major` None means a recent one."""
     if macos_major is not None and macos_major < RECENT_MACOS_MAJOR:
-        fraction = LARGE_MAC_WIRED_FRACTION if ram_bytes > LARGE_MAC_THRESHOLD_BYTES else SMALL_MAC_WIRED_FRACTION
-        return int(ram_bytes * fraction)
+        large = ram_bytes > LARGE_MAC_THRESHOLD_BYTES
+        return int(ram_bytes * (LARGE_MAC_WIRED_FRACTION if large else SMALL_MAC_WIRED_FRACTION))
     return int(ram_bytes * recent_working_set_fraction(ram_bytes))
 
 
@@ -137,7 +138,7 @@ def recent_working_set_fraction(ram_bytes: int) -> float:
     points = [(ram, limit / ram) for ram, limit in RECENT_MACOS_WORKING_SET_BYTES]
     if ram_bytes <= points[0][0]:
         return points[0][1]
-    for (ram_lo, frac_lo), (ram_hi, frac_hi) in zip(points, points[1:], strict=False):
+    for (ram_lo, frac_lo), (ram_hi, frac_hi) in itertools.pairwise(points):
         if ram_bytes <= ram_hi:
             return frac_lo + (frac_hi - frac_lo) * (ram_bytes - ram_lo) / (ram_hi - ram_lo)
     return points[-1][1]

@@ -16,6 +16,7 @@ import mlx.core as mx
 from mlx.utils import tree_reduce
 from mlx_lm import load as mlx_load
 from mlx_lm import stream_generate
+from mlx_lm.models.cache import RotatingKVCache, make_prompt_cache
 from mlx_lm.sample_utils import make_sampler
 
 from tuilab.core.errors import EngineError
@@ -31,6 +32,7 @@ from tuilab.engines.protocol import (
     SamplingParams,
     check_kv_type,
 )
+from tuilab.hardware.mlx_compat import device_info
 
 _GB = 1e9  # mlx-lm's GenerationResponse.peak_memory is mx.get_peak_memory() / 1e9
 
@@ -48,6 +50,7 @@ class MLXEngine:
         self._tokenizer: Any = None
         self._kv_bits: int | None = None
         self._ctx_tokens = 0
+        self._max_kv_tokens: int | None = None
         self._cancel = threading.Event()
         self._report = EngineReport()
 
@@ -65,6 +68,8 @@ class MLXEngine:
         except (OSError, ValueError, KeyError) as exc:
             raise EngineError(f"mlx-lm could not load {path}: {exc}") from exc
         self._ctx_tokens = spec.ctx_tokens
+        self._max_kv_tokens = spec.max_kv_tokens
+        self._refuse_quantized_rotating_cache()
         n_layers = len(getattr(self._model, "layers", ())) or None
         on_gpu = mx.metal.is_available()
         return LoadInfo(
@@ -77,6 +82,21 @@ class MLXEngine:
             gpu_layers=n_layers if on_gpu else 0,
             ctx_tokens=spec.ctx_tokens,
         )
+
+    def _refuse_quantized_rotating_cache(self) -> None:
+        """mlx-lm cannot quantize a RotatingKVCache (sliding-window layers, or --max-kv-size): refuse at
+        load, with the reason, rather than fail at the first quantization mid-generation."""
+        if self._kv_bits is None:
+            return
+        cache = make_prompt_cache(self._model, self._max_kv_tokens)
+        rotating = sum(isinstance(c, RotatingKVCache) for c in cache)
+        if rotating:
+            self.unload()
+            raise EngineError(
+                f"a quantized KV cache cannot hold this model: {rotating} of its {len(cache)} layer caches "
+                "are mlx-lm RotatingKVCaches (sliding window or --max-kv-size), which it cannot quantize; "
+                "use f16"
+            )
 
     def generate(self, prompt: str, max_tokens: int, sampling: SamplingParams) -> Iterator[str]:
         if self._model is None:
@@ -115,6 +135,8 @@ class MLXEngine:
                 top_k=0 if greedy else sampling.top_k,
             )
         }
+        if self._max_kv_tokens is not None:
+            kwargs["max_kv_size"] = self._max_kv_tokens
         if self._kv_bits is not None:
             # quantized_kv_start=0: quantize from the first token; mlx-lm's default of 5000 tokens would
             # leave short chats unquantized and the option would silently do nothing.
@@ -162,6 +184,6 @@ def _set_wired_limit() -> None:
     """
     if not mx.metal.is_available():
         return
-    limit = mx.device_info().get("max_recommended_working_set_size")
+    limit = device_info(mx).get("max_recommended_working_set_size")  # mx.metal.device_info before 0.30.4
     if limit:
         mx.set_wired_limit(int(limit))

@@ -70,6 +70,7 @@ class LoadSpec:
     flash_attn: bool = True
     threads: int | None = None  # None: the engine's choice (physical cores for llama.cpp)
     batch_tokens: int = 512  # prompt tokens per decode call (llama.cpp n_batch default, llama.h)
+    max_kv_tokens: int | None = None  # MLX: a rotating KV cache of this many tokens (mlx-lm max_kv_size)
 
 
 @dataclass(frozen=True)

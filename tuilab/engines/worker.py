@@ -207,15 +207,7 @@ class _Run:
         gen_tps = report.gen_tps
         if gen_tps is None and self.first_s is not None and self.n_tokens > 1 and self.last_s > self.first_s:
             gen_tps = (self.n_tokens - 1) / (self.last_s - self.first_s)  # decode rate after the first token
-        # The headline is what the OS charges this worker (macOS phys_footprint, Linux VmHWM), which on a
-        # Mac includes MLX's buffer cache; MLX's own active peak goes beside it (issue 14).
-        (own_peak, peak_kind), device = process_peak_bytes(), nvml_process_bytes()
-        # the kernel updates the high-water mark lazily: never report less than the RSS now
-        own_peak = max(own_peak or 0, rss_bytes() or 0) or None
-        if device:  # weights on the GPU: device use plus the host memory that is not the mmapped file
-            peak, peak_kind = device + (private_rss_bytes() or 0), "NVML device + private RSS"
-        else:
-            peak = own_peak
+        peak, own_peak, peak_kind, device = _measured_peak()
         return Stats(
             ttft_s=ttft_s,
             prompt_tokens=report.prompt_tokens,
@@ -230,3 +222,17 @@ class _Run:
             wall_s=time.perf_counter() - self.start_s,
             peak_memory_source=peak_kind,
         )
+
+
+def _measured_peak() -> tuple[int | None, int | None, str, int | None]:
+    """(headline peak, the worker's own peak, what the headline is, NVIDIA device bytes).
+
+    The headline is what the OS charges this worker (macOS phys_footprint, Linux VmHWM), which on a Mac
+    includes MLX's buffer cache; MLX's own active peak goes beside it (issue 14). With weights on an NVIDIA
+    GPU it is device use plus the host memory that is not the mmapped file.
+    """
+    (own_peak, kind), device = process_peak_bytes(), nvml_process_bytes()
+    own_peak = max(own_peak or 0, rss_bytes() or 0) or None  # the high-water mark is updated lazily
+    if device:
+        return device + (private_rss_bytes() or 0), own_peak, "NVML device + private RSS", device
+    return own_peak, own_peak, kind, device

@@ -84,7 +84,11 @@ def detect_hardware(
         spec, profile = nvidia_spec(nvidia, host, lookup, measured)
     else:
         spec, profile = cpu_spec(host, lookup, measured)
-    notes = (*_notes(apple, nvidia), *_host_notes(host), *_bandwidth_notes(spec, cached, measured, cache_note))
+    notes = (
+        *_notes(apple, nvidia),
+        *_host_notes(host),
+        *_bandwidth_notes(spec, cached, measured, cache_note),
+    )
     return Detection(spec, host, apple, nvidia, profile, detection_warnings(spec, host, apple, nvidia), notes)
 
 

@@ -31,6 +31,7 @@ class HostProbe:
     # maps the reading ("virtual_memory", "swap_memory", "cpu_count") to the error.
     unknown: Mapping[str, str] = field(default_factory=dict)
 
+
 T = TypeVar("T")
 
 
