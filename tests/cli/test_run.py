@@ -88,3 +88,19 @@ class TestRunRefuses:
     ) -> None:
         assert main(["run", str(tiny_models.gguf_f16), *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+class TestMaxKvSize:
+    def test_is_an_mlx_option(self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["run", str(tiny_models.gguf_f16), "--max-kv-size", "64"]) == 2
+        assert "MLX option" in capsys.readouterr().err
+
+    def test_a_quantized_kv_cache_cannot_go_with_it(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code = main(["run", str(tiny_models.mlx_dir), "--max-kv-size", "64", "--kv-type", "mlx-kv4"])
+        err = capsys.readouterr().err
+        assert code == 2 and "RotatingKVCache" in err and len(err.strip().splitlines()) == 1
+
+    def test_zero_is_refused(self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["run", str(tiny_models.mlx_dir), "--max-kv-size", "0"]) == 2

@@ -16,7 +16,7 @@ import mlx.core as mx
 from mlx.utils import tree_reduce
 from mlx_lm import load as mlx_load
 from mlx_lm import stream_generate
-from mlx_lm.models.cache import RotatingKVCache, make_prompt_cache
+from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
 from mlx_lm.sample_utils import make_sampler
 
 from tuilab.core.errors import EngineError
@@ -35,6 +35,9 @@ from tuilab.engines.protocol import (
 from tuilab.hardware.mlx_compat import device_info
 
 _GB = 1e9  # mlx-lm's GenerationResponse.peak_memory is mx.get_peak_memory() / 1e9
+# Tokens a rotating cache always keeps from the start (the attention sink): mlx-lm's make_prompt_cache
+# builds RotatingKVCache(max_size=max_kv_size, keep=4) (mlx_lm/models/cache.py).
+ROTATING_KEEP_TOKENS = 4
 
 
 class MLXEngine:
@@ -51,6 +54,7 @@ class MLXEngine:
         self._kv_bits: int | None = None
         self._ctx_tokens = 0
         self._max_kv_tokens: int | None = None
+        self.last_cache: list[Any] = []  # the rotating cache of the last generation, for inspection
         self._cancel = threading.Event()
         self._report = EngineReport()
 
@@ -83,12 +87,28 @@ class MLXEngine:
             ctx_tokens=spec.ctx_tokens,
         )
 
+    def _prompt_cache(self) -> list[Any]:
+        """The model's own caches; with --max-kv-size, each plain KVCache becomes a RotatingKVCache.
+
+        mlx-lm's `max_kv_size` only applies to models without a `make_cache` method, and its llama model
+        has one, so passing the option through would silently do nothing there: tuilab builds the cache.
+        """
+        cache = make_prompt_cache(self._model)
+        if self._max_kv_tokens is None:
+            return cache
+        return [
+            RotatingKVCache(max_size=self._max_kv_tokens, keep=ROTATING_KEEP_TOKENS)
+            if type(c) is KVCache
+            else c
+            for c in cache
+        ]
+
     def _refuse_quantized_rotating_cache(self) -> None:
         """mlx-lm cannot quantize a RotatingKVCache (sliding-window layers, or --max-kv-size): refuse at
         load, with the reason, rather than fail at the first quantization mid-generation."""
         if self._kv_bits is None:
             return
-        cache = make_prompt_cache(self._model, self._max_kv_tokens)
+        cache = self._prompt_cache()
         rotating = sum(isinstance(c, RotatingKVCache) for c in cache)
         if rotating:
             self.unload()
@@ -136,7 +156,7 @@ class MLXEngine:
             )
         }
         if self._max_kv_tokens is not None:
-            kwargs["max_kv_size"] = self._max_kv_tokens
+            kwargs["prompt_cache"] = self.last_cache = self._prompt_cache()
         if self._kv_bits is not None:
             # quantized_kv_start=0: quantize from the first token; mlx-lm's default of 5000 tokens would
             # leave short chats unquantized and the option would silently do nothing.
