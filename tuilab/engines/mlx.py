@@ -96,12 +96,7 @@ class MLXEngine:
         cache = make_prompt_cache(self._model)
         if self._max_kv_tokens is None:
             return cache
-        return [
-            RotatingKVCache(max_size=self._max_kv_tokens, keep=ROTATING_KEEP_TOKENS)
-            if type(c) is KVCache
-            else c
-            for c in cache
-        ]
+        return [_rotating(self._max_kv_tokens) if type(c) is KVCache else c for c in cache]
 
     def _refuse_quantized_rotating_cache(self) -> None:
         """mlx-lm cannot quantize a RotatingKVCache (sliding-window layers, or --max-kv-size): refuse at
@@ -175,6 +170,10 @@ class MLXEngine:
 
     def log_tail(self, n_lines: int = 40) -> list[str]:
         return []  # mlx-lm prints through Python; a worker's log file holds it
+
+
+def _rotating(max_tokens: int) -> Any:
+    return RotatingKVCache(max_size=max_tokens, keep=ROTATING_KEEP_TOKENS)  # type: ignore[no-untyped-call]
 
 
 def _report_from(response: Any, ctx_limited: bool) -> EngineReport:
