@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from tuilab.cli import cluster
+from tuilab.core.errors import UsageError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
 from tuilab.core.plan_types import FitPlan, gb
@@ -36,6 +37,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--hardware", metavar="PROFILE", help="plan for a hardware profile instead of this machine"
     )
+    p.add_argument(
+        "--hw-replay", metavar="DIR", help="plan for the machine recorded in DIR by `tuilab hw --record`"
+    )
     p.add_argument("--gpu-layers", type=int, help="layers to offload (default: as many as fit)")
     p.add_argument("--gpu-budget", type=_size, metavar="SIZE", help="cap the GPU's free memory, e.g. 12GB")
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
@@ -52,18 +56,22 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def machine(profile: str | None, gpu_budget_bytes: int | None = None) -> HardwareSpec:
-    """This machine (detected) or a named hardware profile, optionally with the GPU capped."""
+def machine(
+    profile: str | None, gpu_budget_bytes: int | None = None, replay: str | None = None
+) -> HardwareSpec:
+    """This machine (detected), a named hardware profile or a recorded machine, optionally GPU-capped."""
     from tuilab.cli.hw import machine_spec
 
-    hw = machine_spec(profile)
+    if profile and replay:
+        raise UsageError("give --hardware or --hw-replay, not both")
+    hw = machine_spec(profile, replay)
     return with_gpu_budget(hw, gpu_budget_bytes) if gpu_budget_bytes else hw
 
 
 def run_fit(args: argparse.Namespace) -> int:
     if cluster.wants_cluster(args):
         return cluster.run_cluster_fit(args)
-    hw = machine(args.hardware, args.gpu_budget)
+    hw = machine(args.hardware, args.gpu_budget, args.hw_replay)
     model = resolve_model(args.model, args.quant, args.engine)
     if args.ladder:
         return _ladder(args, model, hw)

@@ -13,15 +13,17 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from tuilab.core.errors import UsageError
 from tuilab.core.hardware import GIB, MIB, HardwareSpec
 from tuilab.core.plan_types import gb
 from tuilab.hardware.budget import EngineBudget, engine_budgets
-from tuilab.hardware.detect import Detection, detect_hardware
+from tuilab.hardware.detect import Detection, detect_hardware, detect_replay
 from tuilab.hardware.host import probe_host
 from tuilab.hardware.membw import measure_host, save_measurement
+from tuilab.hardware.record import record_machine
 from tuilab.hardware.sampler import DEFAULT_INTERVAL_S, MemorySampler, Sample
 from tuilab.models import profiles
 
@@ -34,14 +36,16 @@ def load_profile(name: str) -> HardwareSpec:
     return profiles.load_hardware_profile(name)
 
 
-def detect() -> Detection:
-    """Detect this machine, matched against the hardware profiles."""
+def detect(replay: str | None = None) -> Detection:
+    """Detect this machine (or the one recorded in `replay`), matched against the hardware profiles."""
+    if replay:
+        return detect_replay(Path(replay), profiles.match_hardware_profile)
     return detect_hardware(profiles.match_hardware_profile)
 
 
-def machine_spec(profile: str | None) -> HardwareSpec:
-    """The spec `tuilab fit` plans for: the named profile, or this machine as detected."""
-    return load_profile(profile) if profile else detect().spec
+def machine_spec(profile: str | None, replay: str | None = None) -> HardwareSpec:
+    """The spec `tuilab fit` plans for: the named profile, a recorded machine, or this machine."""
+    return load_profile(profile) if profile else detect(replay).spec
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,6 +67,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="time the host's memory bandwidth (about a second), save it and use it from now on",
     )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="write this machine's raw probe outputs into DIR (for bug reports), then show them replayed",
+    )
+    parser.add_argument("--replay", metavar="DIR", help="answer as the machine recorded in DIR")
     parser.set_defaults(func=run)
 
 
@@ -78,13 +88,20 @@ def run(args: argparse.Namespace) -> int:
     check_watch_options(args.interval, args.count)
     if args.measure and (args.watch or args.profile):
         raise UsageError("--measure measures this machine; it does not go with --watch or --profile")
+    sources = [flag for flag, on in (("--profile", args.profile), ("--record", args.record),
+                                      ("--replay", args.replay), ("--watch", args.watch)) if on]  # fmt: skip
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} do not go together; give one")
     if args.watch:
         return watch(args.interval, args.count)
     measured = measure() if args.measure else None
+    if args.record:
+        record_machine(Path(args.record))
+        print(f"recorded this machine's probe outputs in {args.record}", file=sys.stderr)
     if args.profile:
         report = report_dict(load_profile(args.profile), None, args.profile)
     else:
-        detection = detect()
+        detection = detect(args.record or args.replay)
         report = report_dict(detection.spec, detection, None)
     if measured is not None:
         report["measured"] = measured
