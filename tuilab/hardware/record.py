@@ -203,7 +203,9 @@ def replay_mlx(record: Mapping[str, Any] | None) -> MlxInfo:
     module = SimpleNamespace(__version__=record.get("version"), metal=SimpleNamespace())
     for attr, owner in (("device_info", module), ("metal_device_info", module.metal)):
         value = record.get(attr)
-        if value is not None:
+        if isinstance(value, dict) and "error" not in value:
+            owner.device_info = lambda answer=value: dict(answer)
+        elif value is not None:
             owner.device_info = _replayed(value)
 
     def info() -> Mapping[str, object] | None:
