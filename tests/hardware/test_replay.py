@@ -162,5 +162,5 @@ class TestBadReplayFolders:
         assert "no such folder" in capsys.readouterr().err
 
     def test_a_folder_that_is_no_recording_is_refused(self, tmp_path: Path) -> None:
-        with pytest.raises(UsageError, match="machine.json"):
+        with pytest.raises(UsageError, match=r"machine\.json"):
             load_replay(tmp_path)
