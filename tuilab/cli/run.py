@@ -14,10 +14,11 @@ from typing import Any, TextIO
 
 from tuilab.cli import cluster
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
+from tuilab.core.hardware import parse_size_bytes
 from tuilab.core.plan_types import gb
 from tuilab.core.quant import kv_type_refusal
 from tuilab.engines.client import EngineWorker
-from tuilab.engines.events import Failed, Finished, Loaded, Stats, Tokens
+from tuilab.engines.events import Failed, Finished, GuardSpec, Loaded, MemoryWarning, Stats, Tokens
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
     MLX,
@@ -53,6 +54,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="MLX: keep at most N tokens in a rotating KV cache (mlx-lm max_kv_size); older ones drop out",
     )
+    p.add_argument(
+        "--memory-budget",
+        type=_size,
+        metavar="SIZE",
+        help="stop generating (finish reason 'memory') when the worker would pass SIZE, e.g. 12GB "
+        "(default: the fit plan's budget)",
+    )
+    p.add_argument(
+        "--no-memory-guard", action="store_true", help="do not watch the worker's memory while generating"
+    )
     p.add_argument("--json", action="store_true", help="end stdout with one JSON object of the stats")
     cluster.add_run_options(p)
     p.set_defaults(func=run_command)
@@ -85,11 +96,43 @@ def run_command(args: argparse.Namespace) -> int:
         max_kv_tokens=args.max_kv_size,
     )
     sampling = SamplingParams(temperature=args.temperature)
-    loaded, stats, finished = stream_run(engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout)
+    guard = None if args.no_memory_guard else guard_spec(fit, args.memory_budget, engine)
+    loaded, stats, finished = stream_run(
+        engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout, guard=guard
+    )
     print(stats_line(engine, model, loaded, stats, finished, fit), file=sys.stderr)
     if args.json:
         print(json.dumps(result_dict(engine, model, loaded, stats, finished, fit)))
     return 0
+
+
+def _size(text: str) -> int:
+    try:
+        size = parse_size_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 bytes, got {text!r}")
+    return size
+
+
+def guard_spec(fit: dict[str, Any], forced_bytes: int | None, engine: str = MLX) -> GuardSpec:
+    """The live memory guard for this run, from the fit plan: its KV bytes per token, and the budget of
+    the device that bounds the run (macOS: the unified-memory budget against the process's footprint;
+    NVIDIA: the VRAM that was free, against this process's VRAM; a CPU: available RAM against its RSS).
+
+    llama.cpp reserves its whole KV cache at load, so its footprint does not grow per token: the guard
+    then only stops at the limit. mlx-lm grows its cache as tokens arrive, so its growth is projected."""
+    ctx = int(fit.get("ctx") or 0)
+    grows = engine == MLX
+    kv_per_token = fit.get("kv_cache_bytes", 0) / ctx if ctx and grows else 0.0
+    on_gpu = bool(fit.get("gpu_layers")) and fit.get("budget_bytes", 0) > 0
+    nvidia = on_gpu and sys.platform != "darwin"
+    limit = int(fit["budget_bytes"]) if on_gpu else int(fit.get("host_budget_bytes", 0))
+    source = "the fit plan's GPU budget" if on_gpu else "the fit plan's RAM budget"
+    if forced_bytes is not None:
+        limit, source = forced_bytes, "--memory-budget"
+    return GuardSpec(limit, kv_per_token, "nvml" if nvidia else "process", source)
 
 
 def check_max_kv_size(max_kv_size: int | None, engine: str) -> None:
@@ -158,15 +201,22 @@ def refusal_message(fit: dict[str, Any]) -> str:
 
 
 def stream_run(
-    engine: str, spec: LoadSpec, prompt: str, max_tokens: int, sampling: SamplingParams, out: TextIO
+    engine: str,
+    spec: LoadSpec,
+    prompt: str,
+    max_tokens: int,
+    sampling: SamplingParams,
+    out: TextIO,
+    guard: GuardSpec | None = None,
 ) -> tuple[Loaded, Stats, Finished]:
-    """Load in a fresh worker, write text to `out` as it arrives; Ctrl-C cancels and still reports stats."""
+    """Load in a fresh worker, write text to `out` as it arrives; Ctrl-C cancels and still reports stats.
+    With `guard`, a memory warning goes to stderr and the worker stops at the limit (reason 'memory')."""
     with EngineWorker(engine) as worker:
         loaded = worker.load(spec)
         if isinstance(loaded, Failed):
             raise EngineError(f"{engine} could not load {spec.path}: {loaded.describe()}")
         stats: Stats | None = None
-        events = worker.generate(prompt, max_tokens, sampling)
+        events = worker.generate(prompt, max_tokens, sampling, guard)
         while True:
             try:
                 event = next(events)
@@ -178,6 +228,8 @@ def stream_run(
                 out.flush()
             elif isinstance(event, Stats):
                 stats = event
+            elif isinstance(event, MemoryWarning):
+                print(f"\ntuilab: warning: {event.describe()}", file=sys.stderr)
             elif isinstance(event, Failed):
                 raise EngineError(f"{engine} failed while generating: {event.describe()}")
             elif isinstance(event, Finished):

@@ -19,10 +19,23 @@ class LoadRequest:
 
 
 @dataclass(frozen=True)
+class GuardSpec:
+    """What a generation may use: `limit_bytes` of `measure` ("process": phys_footprint on macOS, the
+    resident set elsewhere; "nvml": this process's NVIDIA memory), the KV cache growing by
+    `kv_bytes_per_token` per token (tuilab.engines.guard)."""
+
+    limit_bytes: int
+    kv_bytes_per_token: float
+    measure: str = "process"
+    source: str = ""  # where the limit came from, for messages
+
+
+@dataclass(frozen=True)
 class GenerateRequest:
     prompt: str
     max_tokens: int
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    guard: GuardSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,23 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class MemoryWarning:
+    """Sent once: at this rate the KV cache crosses the budget at `at_tokens` generated tokens."""
+
+    at_tokens: int
+    used_bytes: int
+    limit_bytes: int
+
+    def describe(self) -> str:
+        return (
+            f"memory guard: {self.used_bytes / 1e9:.2f} of {self.limit_bytes / 1e9:.2f} GB used; the KV "
+            f"cache crosses the budget at about {self.at_tokens} generated tokens, where generation stops"
+        )
+
+
+@dataclass(frozen=True)
 class Finished:
-    reason: str  # "stop", "length", "ctx_full" or "cancelled"
+    reason: str  # "stop", "length", "ctx_full", "cancelled" or "memory" (the memory guard stopped it)
 
 
 @dataclass(frozen=True)
@@ -96,4 +124,4 @@ class Failed:
         return f"{self.reason}\n{tail}" if tail else self.reason
 
 
-Event = Loaded | Tokens | Stats | Finished | Failed
+Event = Loaded | Tokens | MemoryWarning | Stats | Finished | Failed

@@ -28,10 +28,12 @@ from tuilab.engines.events import (
     GenerateRequest,
     Loaded,
     LoadRequest,
+    MemoryWarning,
     ShutdownRequest,
     Stats,
     Tokens,
 )
+from tuilab.engines.guard import MemoryGuard
 from tuilab.engines.logs import file_tail
 from tuilab.engines.memory import nvml_process_bytes, private_rss_bytes, process_peak_bytes, rss_bytes
 from tuilab.engines.protocol import ENGINE_NAMES, LLAMA_CPP, MLX, Engine, EngineReport
@@ -127,9 +129,10 @@ class _Server:
 
     def _generate(self, request: GenerateRequest) -> None:
         run = _Run(self.conn, time.perf_counter())
+        guard = MemoryGuard(request.guard) if request.guard is not None else None
         try:
             pieces = self.engine.generate(request.prompt, request.max_tokens, request.sampling)
-            cancelled = self._pump(pieces, run)
+            stopped = self._pump(pieces, run, guard, request.max_tokens)
         except Exception as exc:
             run.flush()
             _send(self.conn, self._failed(exc))
@@ -137,20 +140,32 @@ class _Server:
         run.flush()
         report = self.engine.report()
         _send(self.conn, run.stats(report))
-        _send(self.conn, Finished("cancelled" if cancelled else report.finish_reason))
+        _send(self.conn, Finished(stopped or report.finish_reason))
 
-    def _pump(self, pieces: Iterator[str], run: _Run) -> bool:
-        """Forward pieces until the engine stops or a cancel arrives; True if cancelled."""
+    def _pump(
+        self, pieces: Iterator[str], run: _Run, guard: MemoryGuard | None, max_tokens: int
+    ) -> str | None:
+        """Forward pieces until the engine stops, a cancel arrives ("cancelled") or the memory guard stops
+        the generation ("memory")."""
         try:
             for piece in pieces:
                 run.add(piece, time.perf_counter())
+                if guard is not None and self._guarded_stop(guard, run, max_tokens):
+                    return "memory"
                 if self.conn.poll() and self._interrupted():
-                    return True
-            return False
+                    return "cancelled"
+            return None
         finally:
             close = getattr(pieces, "close", None)
             if close is not None:
                 close()
+
+    def _guarded_stop(self, guard: MemoryGuard, run: _Run, max_tokens: int) -> bool:
+        verdict = guard.check(run.n_tokens, max_tokens)
+        if isinstance(verdict, MemoryWarning):
+            run.flush()  # the text so far goes first, then the warning
+            _send(self.conn, verdict)
+        return verdict == "stop"
 
     def _interrupted(self) -> bool:
         try:
