@@ -19,6 +19,7 @@ from tuilab.core.plan_types import gb
 from tuilab.core.quant import kv_type_refusal
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Finished, GuardSpec, Loaded, MemoryWarning, Stats, Tokens
+from tuilab.engines.guard import guard_for_plan
 from tuilab.engines.protocol import (
     ENGINE_FORMATS,
     MLX,
@@ -96,7 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
         max_kv_tokens=args.max_kv_size,
     )
     sampling = SamplingParams(temperature=args.temperature)
-    guard = None if args.no_memory_guard else guard_spec(fit, args.memory_budget, engine)
+    guard = None if args.no_memory_guard else guard_for_plan(fit, engine, args.memory_budget)
     loaded, stats, finished = stream_run(
         engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout, guard=guard
     )
@@ -114,25 +115,6 @@ def _size(text: str) -> int:
     if size <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 bytes, got {text!r}")
     return size
-
-
-def guard_spec(fit: dict[str, Any], forced_bytes: int | None, engine: str = MLX) -> GuardSpec:
-    """The live memory guard for this run, from the fit plan: its KV bytes per token, and the budget of
-    the device that bounds the run (macOS: the unified-memory budget against the process's footprint;
-    NVIDIA: the VRAM that was free, against this process's VRAM; a CPU: available RAM against its RSS).
-
-    llama.cpp reserves its whole KV cache at load, so its footprint does not grow per token: the guard
-    then only stops at the limit. mlx-lm grows its cache as tokens arrive, so its growth is projected."""
-    ctx = int(fit.get("ctx") or 0)
-    grows = engine == MLX
-    kv_per_token = fit.get("kv_cache_bytes", 0) / ctx if ctx and grows else 0.0
-    on_gpu = bool(fit.get("gpu_layers")) and fit.get("budget_bytes", 0) > 0
-    nvidia = on_gpu and sys.platform != "darwin"
-    limit = int(fit["budget_bytes"]) if on_gpu else int(fit.get("host_budget_bytes", 0))
-    source = "the fit plan's GPU budget" if on_gpu else "the fit plan's RAM budget"
-    if forced_bytes is not None:
-        limit, source = forced_bytes, "--memory-budget"
-    return GuardSpec(limit, kv_per_token, "nvml" if nvidia else "process", source)
 
 
 def check_max_kv_size(max_kv_size: int | None, engine: str) -> None:

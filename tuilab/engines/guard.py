@@ -10,17 +10,39 @@ plan's KV bytes per token forward. Users of mlx-lm report kernel panics as the c
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from tuilab.engines.events import GuardSpec, MemoryWarning
 
-__all__ = ["CHECK_EVERY_TOKENS", "GuardSpec", "MemoryGuard", "MemoryWarning", "reader_for"]
+__all__ = ["CHECK_EVERY_TOKENS", "GuardSpec", "MemoryGuard", "MemoryWarning", "guard_for_plan", "reader_for"]
 
 # Read the footprint every 8 tokens: proc_pid_rusage or /proc/self/status costs tens of microseconds, so
 # this is under 0.1% of a 1000 tok/s decode, and the KV cache grows by at most 8 tokens between checks.
 CHECK_EVERY_TOKENS = 8
 
-MEASURE_NVML = "nvml"  # GuardSpec.measure for this process's memory on NVIDIA GPUs
+MEASURE_PROCESS = "process"  # GuardSpec.measure: phys_footprint on macOS, the resident set elsewhere
+MEASURE_NVML = "nvml"  # GuardSpec.measure: this process's memory on NVIDIA GPUs
+
+
+def guard_for_plan(plan: Mapping[str, Any], engine: str, forced_bytes: int | None = None) -> GuardSpec:
+    """The live memory guard for a run, from its fit plan (`FitPlan.to_dict()`): the KV bytes per token,
+    and the budget of the device that bounds the run (macOS: the unified-memory budget against the
+    process's footprint; NVIDIA: the VRAM that was free, against this process's VRAM; a CPU: available
+    RAM against its resident set). `forced_bytes` (`--memory-budget`) replaces the plan's budget.
+
+    llama.cpp reserves its whole KV cache at load, so its footprint does not grow per token: the guard
+    then only stops at the limit. mlx-lm grows its cache as tokens arrive, so its growth is projected."""
+    ctx = int(plan.get("ctx") or 0)
+    grows = engine == "mlx"
+    kv_per_token = float(plan.get("kv_cache_bytes") or 0) / ctx if ctx and grows else 0.0
+    on_gpu = bool(plan.get("gpu_layers")) and int(plan.get("budget_bytes") or 0) > 0
+    measure = MEASURE_NVML if on_gpu and sys.platform != "darwin" else MEASURE_PROCESS
+    limit = int(plan.get("budget_bytes") or 0) if on_gpu else int(plan.get("host_budget_bytes") or 0)
+    source = "the fit plan's GPU budget" if on_gpu else "the fit plan's RAM budget"
+    if forced_bytes is not None:
+        limit, source = forced_bytes, "--memory-budget"
+    return GuardSpec(limit, kv_per_token, measure, source)
 
 
 def reader_for(measure: str) -> Callable[[], int | None]:

@@ -374,6 +374,9 @@ class TuilabApp(App[int]):
     def on_run_finished(self, message: messages.RunFinished) -> None:
         self.main.query_one(RunPane).finished(message.stats, message.reason)
 
+    def on_memory_warned(self, message: messages.MemoryWarned) -> None:
+        self.notify(message.text, title="memory", severity="warning", timeout=10)
+
     def on_run_failed(self, message: messages.RunFailed) -> None:
         self.engine_state = "engine idle"
         self.main.query_one(RunPane).failed(message.error)

@@ -14,9 +14,17 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from tuilab.engines.client import ModelHost
-from tuilab.engines.events import Failed, Finished, Stats, Tokens
+from tuilab.engines.events import Failed, Finished, GuardSpec, MemoryWarning, Stats, Tokens
 from tuilab.engines.protocol import LoadSpec, SamplingParams
-from tuilab.ui.messages import EngineLoaded, EngineLoading, RateUpdated, RunFailed, RunFinished, TextArrived
+from tuilab.ui.messages import (
+    EngineLoaded,
+    EngineLoading,
+    MemoryWarned,
+    RateUpdated,
+    RunFailed,
+    RunFinished,
+    TextArrived,
+)
 
 # 50 ms between text messages: 20 updates a second, faster than reading speed and far below what a
 # terminal over SSH redraws without falling behind (the "~20 updates a second").
@@ -30,6 +38,7 @@ class RunRequest:
     label: str
     prompt: str
     max_tokens: int
+    guard: GuardSpec | None = None  # the live memory guard (tuilab.engines.guard.guard_for_plan)
 
 
 class EngineRunner:
@@ -66,18 +75,18 @@ class EngineRunner:
         self.running = True
         try:
             if self.load(request.engine, request.spec, request.label):
-                self._stream(request.prompt, request.max_tokens)
+                self._stream(request.prompt, request.max_tokens, request.guard)
         finally:
             self.running = False
 
-    def _stream(self, prompt: str, max_tokens: int) -> None:
+    def _stream(self, prompt: str, max_tokens: int, guard: GuardSpec | None = None) -> None:
         worker = self.host.worker
         assert worker is not None
         pending: list[str] = []
         last_flush_s = time.monotonic()
         last_tokens, last_elapsed_s = 0, 0.0
         stats: Stats | None = None
-        for event in worker.generate(prompt, max_tokens, SamplingParams()):
+        for event in worker.generate(prompt, max_tokens, SamplingParams(), guard):
             if isinstance(event, Tokens):
                 pending.append(event.text)
                 if time.monotonic() - last_flush_s >= self._flush_interval_s:
@@ -87,6 +96,8 @@ class EngineRunner:
                         event.total_tokens,
                         event.elapsed_s,
                     )
+            elif isinstance(event, MemoryWarning):
+                self._post(MemoryWarned(event.describe()))
             elif isinstance(event, Stats):
                 stats = event
                 self.engine_rss_bytes = event.rss_bytes or self.engine_rss_bytes

@@ -14,6 +14,7 @@ import psutil
 from tuilab.core.errors import TuilabError
 from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.core.quant import kv_type_or_f16
+from tuilab.engines.guard import guard_for_plan
 from tuilab.engines.protocol import LoadSpec
 from tuilab.models.resolve import ResolvedModel, resolve_model
 from tuilab.ui import catalog
@@ -108,7 +109,8 @@ def start_run(app: TuilabApp, prompt: str) -> None:
     if found is None:
         return
     model, fit, spec = found
-    request = RunRequest(model.engine, spec, label_of(model), prompt, app.max_tokens)
+    guard = guard_for_plan(fit.to_dict(), model.engine)
+    request = RunRequest(model.engine, spec, label_of(model), prompt, app.max_tokens, guard)
     app.main.query_one(RunPane).started(label_of(model), prompt, fit)
     app.runner.running = True  # before the thread starts, so a second Enter is refused at once
     app.run_worker(lambda: app.runner.run(request), thread=True, group="engine", exit_on_error=False)
