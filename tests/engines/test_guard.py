@@ -102,22 +102,24 @@ class TestRealWorkersStopAtTheLimit:
         assert '"finish_reason": "memory"' not in capsys.readouterr().out
 
 
+PLAN = {"ctx": 4096, "kv_cache_bytes": 4096 * 1000, "gpu_layers": 0, "budget_bytes": 0,
+        "host_budget_bytes": 20 * 10**9}  # fmt: skip
+
+
 class TestGuardFromThePlan:
-    PLAN = {"ctx": 4096, "kv_cache_bytes": 4096 * 1000, "gpu_layers": 0, "budget_bytes": 0,
-            "host_budget_bytes": 20 * 10**9}  # fmt: skip
 
     def test_mlx_grows_by_the_plans_kv_bytes_per_token(self) -> None:
-        spec = guard_for_plan(self.PLAN, MLX)
+        spec = guard_for_plan(PLAN, MLX)
         assert spec.kv_bytes_per_token == 1000 and spec.limit_bytes == 20 * 10**9
         assert spec.measure == "process" and "RAM budget" in spec.source
 
     def test_llama_cpp_reserves_its_cache_at_load_so_nothing_grows(self) -> None:
-        assert guard_for_plan(self.PLAN, LLAMA_CPP).kv_bytes_per_token == 0
+        assert guard_for_plan(PLAN, LLAMA_CPP).kv_bytes_per_token == 0
 
     def test_a_gpu_plan_is_bounded_by_the_gpu_budget(self) -> None:
-        spec = guard_for_plan({**self.PLAN, "gpu_layers": 32, "budget_bytes": 12 * 10**9}, LLAMA_CPP)
+        spec = guard_for_plan({**PLAN, "gpu_layers": 32, "budget_bytes": 12 * 10**9}, LLAMA_CPP)
         assert spec.limit_bytes == 12 * 10**9 and "GPU budget" in spec.source
 
     def test_a_forced_budget_wins(self) -> None:
-        spec = guard_for_plan(self.PLAN, MLX, forced_bytes=MB)
+        spec = guard_for_plan(PLAN, MLX, forced_bytes=MB)
         assert spec.limit_bytes == MB and spec.source == "--memory-budget"
