@@ -107,7 +107,6 @@ PLAN = {"ctx": 4096, "kv_cache_bytes": 4096 * 1000, "gpu_layers": 0, "budget_byt
 
 
 class TestGuardFromThePlan:
-
     def test_mlx_grows_by_the_plans_kv_bytes_per_token(self) -> None:
         spec = guard_for_plan(PLAN, MLX)
         assert spec.kv_bytes_per_token == 1000 and spec.limit_bytes == 20 * 10**9

@@ -271,7 +271,8 @@ def _traffic(
     if n_dev or output_on_gpu:
         g = hw.gpus[0]
         share = flops * max(n_dev, 1) / arch.n_layers
-        kind = "metal" if hw.unified else g.backend
+        # MLX on a Mac has its own kernels and its own calibration (core.speed.MLX_*)
+        kind = ("mlx" if req.engine == "mlx" else "metal") if hw.unified else g.backend
         devices.append(
             speed.DeviceTraffic(kind, g.bandwidth_gbps, dev, m.kv_device_bytes, n_dev, g.fp16_tflops, share)
         )

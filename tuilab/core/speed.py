@@ -18,6 +18,11 @@ CUDA_PER_LAYER_S = 31e-6  # 1.0 ms for 32 layers, same fit
 # Metal: one efficiency fits F16 and Q4_0 on M1 Max and M2 Ultra (calibration.md, discussion #4167).
 METAL_EFFICIENCY = 0.88
 METAL_PER_LAYER_S = 165e-6
+# MLX (mlx-lm) on Apple Silicon, fitted on its own: least squares over four public MLX decode measurements
+# on M2 Ultra, M3 Ultra, M3 Max and M3 Pro (docs/benchmarks/calibration.md, "MLX generation"); residuals
+# within 11%, against -25% to +1% with the Metal constants above, which MLX's kernels outrun.
+MLX_EFFICIENCY = 0.865
+MLX_PER_LAYER_S = 85e-6
 # CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches, against the
 # copy bandwidth `tuilab hw --measure` reads (STREAM convention). On the 2-core dev VM (41 GB/s measured)
 # a shape-true Llama-3.2-1B read 40.8 GB/s at F16, 37.9 at Q8_0, 36.2 at Q4_K_M and 36.7 at Q4_0; on
@@ -31,7 +36,8 @@ CPU_DATASHEET_FACTOR = 0.80
 CPU_PER_LAYER_S = 20e-6  # thread sync per layer; unmeasured default
 # Prompt processing: fraction of dense FP16 peak reached on large batches. Metal: M2 Ultra F16 pp512
 # 1401 tok/s for a 6.7B model is 18.9 of 27.2 TFLOPS (discussion #4167). CUDA and CPU: unmeasured defaults.
-PP_EFFICIENCY: Mapping[str, float] = {"cuda": 0.20, "metal": 0.69, "cpu": 0.30}
+# MLX takes Metal's figure: no public MLX prompt measurement was fitted yet.
+PP_EFFICIENCY: Mapping[str, float] = {"cuda": 0.20, "metal": 0.69, "mlx": 0.69, "cpu": 0.30}
 # A CPU core with AVX2 FMA does 32 fp32 FLOP per cycle at ~3 GHz: ~0.1 TFLOPS per core.
 CPU_TFLOPS_PER_CORE = 0.1
 
@@ -40,7 +46,7 @@ CPU_TFLOPS_PER_CORE = 0.1
 class DeviceTraffic:
     """Bytes one device reads per generated token, by weight type, with its bandwidth and class."""
 
-    device_class: str  # "cuda", "metal" or "cpu"
+    device_class: str  # "cuda", "metal" (llama.cpp on a Mac), "mlx" or "cpu"
     bandwidth_gbps: float
     weight_bytes_by_type: Mapping[str, int]
     kv_bytes_full_ctx: int
@@ -63,12 +69,15 @@ def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = Fal
         return CUDA_EFFICIENCY.get(type_name.upper(), CUDA_DEFAULT_EFFICIENCY)
     if device_class == "metal":
         return METAL_EFFICIENCY
+    if device_class == "mlx":
+        return MLX_EFFICIENCY
     measured = CPU_EFFICIENCY.get(type_name.upper(), CPU_DEFAULT_EFFICIENCY)
     return measured if bandwidth_measured else measured * CPU_DATASHEET_FACTOR
 
 
 def _per_layer_s(device_class: str) -> float:
-    return {"cuda": CUDA_PER_LAYER_S, "metal": METAL_PER_LAYER_S}.get(device_class, CPU_PER_LAYER_S)
+    per_layer = {"cuda": CUDA_PER_LAYER_S, "metal": METAL_PER_LAYER_S, "mlx": MLX_PER_LAYER_S}
+    return per_layer.get(device_class, CPU_PER_LAYER_S)
 
 
 def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
