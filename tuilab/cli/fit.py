@@ -15,7 +15,7 @@ from tuilab.core.errors import UsageError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
 from tuilab.core.plan_types import FitPlan, gb
-from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, parse_quant
+from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, kv_type_refusal, parse_quant
 from tuilab.models.resolve import ResolvedModel, resolve_model
 
 DEFAULT_CTX_TOKENS = 4096
@@ -75,6 +75,9 @@ def run_fit(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, args.quant, args.engine)
     if args.ladder:
         return _ladder(args, model, hw)
+    refusal = kv_type_refusal(args.kv_type, model.arch) if model.engine == "mlx" else None
+    if refusal:  # the same rule `tuilab run` and the MLX engine apply (core.quant.kv_type_refusal)
+        raise UsageError(refusal)
     fit = _plan(args, model, hw, model.quant, model.engine)
     if args.json:
         print(json.dumps(fit.to_dict(), indent=2))
