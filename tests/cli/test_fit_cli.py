@@ -142,3 +142,15 @@ class TestFilesystemErrors:
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr
         assert proc.stderr.startswith("tuilab: error:") and proc.stderr.count("\n") == 1
+
+
+class TestQuantizedMlxCacheRefusedForSlidingWindows:
+    def test_fit_refuses_a_quantized_mlx_cache_for_gemma_2(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert (
+            main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--kv-type", "mlx-kv4"]) == 2
+        )
+        err = capsys.readouterr().err
+        assert "sliding window" in err and len(err.strip().splitlines()) == 1
+
+    def test_fit_plans_f16_for_gemma_2_as_before(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--json"]) == 0

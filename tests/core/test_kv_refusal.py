@@ -36,19 +36,3 @@ class TestQuantizedMlxCacheWithARotatingCache:
 
     def test_f16_goes_with_a_rotating_cache(self) -> None:
         assert kv_type_refusal("f16", load_model_profile("llama-3-8b").arch, rotating_cache=True) is None
-
-
-class TestTheCliAppliesTheRule:
-    def test_fit_refuses_a_quantized_mlx_cache_for_gemma_2(self, capsys: pytest.CaptureFixture[str]) -> None:
-        from tuilab.cli import main
-
-        assert (
-            main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--kv-type", "mlx-kv4"]) == 2
-        )
-        err = capsys.readouterr().err
-        assert "sliding window" in err and len(err.strip().splitlines()) == 1
-
-    def test_fit_plans_f16_for_gemma_2_as_before(self, capsys: pytest.CaptureFixture[str]) -> None:
-        from tuilab.cli import main
-
-        assert main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--json"]) == 0
