@@ -132,8 +132,12 @@ def apple_spec(
     avail, avail_src = _either(
         avail, "detected: vm_stat free + inactive pages", host.ram_available_bytes, "psutil"
     )
+    levels = " + ".join(f"{lv.physical_cores} {lv.name}" for lv in apple.perf_levels)
     cores, cores_src = _either(
-        apple.cpu_cores, "detected: sysctl hw.perflevel0/1", host.physical_cores, "psutil"
+        apple.cpu_cores,
+        f"detected: sysctl hw.perflevelN ({levels or 'hw.ncpu'})",
+        host.physical_cores,
+        "psutil",
     )
     match = lookup("apple", chip, ram, apple.gpu_cores)
     profile = match[1] if match else None

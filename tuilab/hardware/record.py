@@ -170,7 +170,10 @@ class _Raising:
         self.error = error
 
     def __call__(self, *args: object, **kwargs: object) -> Any:
-        raise RuntimeError(self.error)
+        name, sep, message = self.error.partition(": ")
+        if not sep or not name.isidentifier():
+            raise RuntimeError(self.error)
+        raise type(name, (RuntimeError,), {})(message)  # the recorded type's name, a RuntimeError to catch
 
 
 def _replayed(value: Any) -> Callable[..., Any]:
