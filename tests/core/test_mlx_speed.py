@@ -60,3 +60,17 @@ class TestLlamaCppMetalUnchanged:
             engine="mlx",
         )
         assert fit.basis["speed"].startswith("mlx:") and "85 us" in fit.basis["speed"]
+
+
+class TestPlannedMemoryAgainstMlxPeak:
+    def test_llama_3_1_8b_4bit_within_five_percent_of_mlx_lms_peak(self) -> None:
+        # mlx_lm.generate on Meta-Llama-3.1-8B-Instruct-4bit, 39 prompt + 54 generated tokens: "Peak
+        # memory: 4.638 GB" (a public blog's transcript; calibration.md, "MLX generation")
+        fit = plan(
+            load_model_profile("llama-3.1-8b").arch,
+            parse_quant("mlx-4bit"),
+            load_hardware_profile("m3-max-40c-64gb"),
+            ctx_tokens=256,  # mlx-lm's KV cache grows in 256-token steps: 93 tokens hold one step
+            engine="mlx",
+        )
+        assert fit.memory.device_bytes == pytest.approx(4.638e9, rel=0.05)
