@@ -34,7 +34,7 @@ SYSCTL_KEYS: tuple[str, ...] = (
     "vm.swapusage",
     "kern.memorystatus_vm_pressure_level",
 )
-# Macs before hw.nperflevels (macOS 12) had two levels: 0 performance, 1 efficiency (sysctl(3) hw.perflevel).
+# Without hw.nperflevels, read two levels: 0 performance, 1 efficiency, as every Apple chip before M5 has.
 DEFAULT_PERF_LEVELS = 2
 
 # kern.memorystatus_vm_pressure_level takes the NOTE_MEMORYSTATUS_PRESSURE_* values of xnu's
@@ -115,8 +115,8 @@ class AppleProbe:
     chip: str | None
     model: str | None
     memory_bytes: int | None
-    performance_cores: int | None  # the first level's cores (Super on M5 Pro/Max, else Performance)
-    efficiency_cores: int | None  # the last level's cores when it is Efficiency; 0 when there is none
+    performance_cores: int | None  # Super plus Performance cores (M5 Pro/Max have both, no Efficiency)
+    efficiency_cores: int | None  # Efficiency cores; 0 on a chip without them
     logical_cpus: int | None
     gpu_cores: int | None
     wired_limit: WiredLimit | None
