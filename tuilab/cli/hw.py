@@ -174,6 +174,9 @@ def _machine_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("RAM bandwidth", _gbps(m["ram_bandwidth_gbps"]), src.get("ram_bandwidth_gbps", "unknown")),
         ("CPU cores", str(m["cpu_cores"]), src.get("cpu_cores", "unknown")),
     ]
+    apple = (report.get("readings") or {}).get("apple") or {}
+    if apple.get("macos_version"):  # the wired-limit default depends on it
+        rows.append(("macOS", apple["macos_version"], "detected: sysctl kern.osproductversion"))
     for i, gpu in enumerate(m["gpus"]):
         rows.append((f"GPU {i}", gpu["name"], f"backend {gpu['backend']}"))
         rows.append(("  memory", _size(gpu["memory_bytes"]), _gpu_source(src, i, "memory_bytes")))
