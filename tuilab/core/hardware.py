@@ -87,7 +87,7 @@ LARGE_MAC_THRESHOLD_BYTES = 32 * GIB
 # bytes; quoted in public repositories' test fixtures and benchmark notes), and MLX/exo reports:
 #   16 GiB M4, macOS 15.6: ~10.67 GiB, still 2/3 (exo-explore/exo PR #1672);
 #   32 GiB M2 Max and M4: 26800.60 MB (78%);
-#   48 GiB M4 Pro: 40200.90 MB (78%);
+#   48 GiB M4 Pro, and M5 Max (ggml-org/llama.cpp PR #16634): 40200.90 MB (78%);
 #   64 GiB M3 Max: 55662.79 MB (81%);
 #   128 GiB M4 Max: 115448.73 MB (84%); 107.52 GiB on an M5 Max, macOS 26 (antirez/ds4 PR #893).
 # Between readings the fraction is interpolated linearly in RAM; below 16 GiB and above 128 GiB the
@@ -102,7 +102,7 @@ RECENT_MACOS_WORKING_SET_BYTES: tuple[tuple[int, int], ...] = (
 _RECENT_READING_NOTES: dict[int, str] = {
     16 * GIB: "16 GiB M4 on macOS 15.6, exo-explore/exo PR #1672",
     32 * GIB: "26800.60 MB on 32 GiB M2 Max and M4 llama.cpp logs",
-    48 * GIB: "40200.90 MB on a 48 GiB M4 Pro llama.cpp log",
+    48 * GIB: "40200.90 MB on 48 GiB M4 Pro and M5 Max llama.cpp logs, ggml-org/llama.cpp PR #16634",
     64 * GIB: "55662.79 MB on a 64 GiB M3 Max llama.cpp log",
     128 * GIB: "115448.73 MB on 128 GiB M4 Max/M5 Max, antirez/ds4 PR #893",
 }
