@@ -114,6 +114,40 @@ class TestGgufFile:
         assert json.loads(out)["weights_bytes"] == expected
 
 
+class TestUnknownArchitecture:
+    def test_plans_it_with_exact_weights_and_says_kv_is_full_attention(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A GGUF whose general.architecture tuilab does not know: exit 0, weights from its header, and
+        the basis saying how KV was planned."""
+        gguf = pytest.importorskip("gguf")
+        path = tmp_path / "novel.gguf"
+        w = gguf.GGUFWriter(str(path), "novel")
+        for key, value in (("block_count", 1), ("embedding_length", 64), ("attention.head_count", 4),
+                           ("feed_forward_length", 128), ("context_length", 512)):  # fmt: skip
+            w.add_uint32(f"novel.{key}", value)
+        shapes = {
+            "token_embd.weight": (100, 64),
+            "blk.0.attn_q.weight": (64, 64),
+            "blk.0.ffn_up.weight": (128, 64),
+            "output.weight": (100, 64),
+        }
+        for name, shape in shapes.items():
+            w.add_tensor(name, np.zeros(shape, dtype=np.float16))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        code, out, err = run_cli(capsys, "fit", str(path), "--json", "--hardware", "rtx-3060-12gb")
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["weights_bytes"] == sum(int(t.n_bytes) for t in gguf.GGUFReader(str(path)).tensors)
+        assert (
+            "unknown architecture novel: KV planned as full attention on every layer"
+            in data["basis"]["kv_cache"]
+        )
+
+
 class TestHeadless:
     def test_fit_path_imports_no_ui_or_engine(self) -> None:
         code = (

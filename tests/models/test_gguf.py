@@ -247,6 +247,97 @@ class TestArchitectureKeys:
         assert read_gguf(make_gguf(kv={"general.file_type": file_type})).file_type_name == name
 
 
+class TestTodaysArchitectureKeys:
+    """The `{arch}.*` keys llama.cpp reads for layer kinds (src/llama-model.cpp load_hparams), with the
+    tiny Llama's tensors standing in for the real ones: only the keys matter here."""
+
+    def test_mla_latent_from_kv_lora_rank_and_the_rope_width(self, make_gguf: Callable[..., Path]) -> None:
+        """DeepSeek-R1 GGUFs since the K/V split: key_length 576, value_length 512, head_count_kv 1,
+        key_length_mla 192, value_length_mla 128 (ik_llama.cpp#455 dumps these keys)."""
+        kv = {
+            "deepseek2.attention.kv_lora_rank": 512,
+            "deepseek2.attention.q_lora_rank": 1536,
+            "deepseek2.rope.dimension_count": 64,
+            "deepseek2.attention.key_length": 576,
+            "deepseek2.attention.value_length": 512,
+            "deepseek2.attention.key_length_mla": 192,
+            "deepseek2.attention.value_length_mla": 128,
+            "deepseek2.attention.head_count_kv": 1,
+            "deepseek2.leading_dense_block_count": 3,
+            "deepseek2.expert_count": 256,
+            "deepseek2.expert_used_count": 8,
+            "deepseek2.expert_feed_forward_length": 2048,
+            "deepseek2.expert_shared_count": 1,
+        }
+        a = read_gguf(make_gguf(arch="deepseek2", kv=kv)).arch
+        assert (a.k_elems_per_token, a.v_elems_per_token, a.head_dim, a.v_head_dim) == (576, 0, 192, 128)
+        assert (a.n_dense_lead_layers, a.shared_expert_ffn_size) == (3, 2048)
+
+    def test_hybrids_mark_recurrent_layers_with_zero_kv_heads(self, make_gguf: Callable[..., Path]) -> None:
+        kv = {
+            "lfm2.block_count": 4,
+            "lfm2.attention.head_count_kv": [0, 0, 2, 0],
+            "lfm2.shortconv.l_cache": 3,
+        }
+        a = read_gguf(make_gguf(arch="lfm2", kv=kv)).arch
+        assert a.recurrent_layers == frozenset({0, 1, 3}) and a.n_kv_heads == 2
+        assert a.recurrent is not None and a.recurrent.conv_elems == 2 * a.hidden_size
+
+    def test_delta_net_layers_from_the_full_attention_interval(self, make_gguf: Callable[..., Path]) -> None:
+        """Qwen3-Next's hparams as llama.cpp prints them (lmstudio-bug-tracker#1266): ssm_d_conv 4,
+        ssm_d_inner 4096, ssm_d_state 128, ssm_dt_rank 32, ssm_n_group 16."""
+        kv = {
+            "qwen3next.block_count": 8,
+            "qwen3next.full_attention_interval": 4,
+            "qwen3next.ssm.conv_kernel": 4,
+            "qwen3next.ssm.inner_size": 4096,
+            "qwen3next.ssm.state_size": 128,
+            "qwen3next.ssm.time_step_rank": 32,
+            "qwen3next.ssm.group_count": 16,
+        }
+        a = read_gguf(make_gguf(arch="qwen3next", kv=kv)).arch
+        assert a.recurrent_layers == frozenset({0, 1, 2, 4, 5, 6})
+        assert a.recurrent is not None
+        assert (a.recurrent.conv_elems, a.recurrent.state_elems) == (3 * (4096 + 2 * 16 * 128), 128 * 4096)
+
+    def test_a_hybrid_without_its_state_sizes_is_refused_in_one_line(
+        self, make_gguf: Callable[..., Path]
+    ) -> None:
+        kv = {"jamba.block_count": 2, "jamba.attention.head_count_kv": [0, 2], "jamba.ssm.conv_kernel": 4}
+        with pytest.raises(ModelFileError, match=r"missing or zero jamba\.ssm\.inner_size"):
+            read_gguf(make_gguf(arch="jamba", kv=kv))
+
+    def test_gpt_oss_slides_on_even_layers_and_llama4_chunks(self, make_gguf: Callable[..., Path]) -> None:
+        oss = read_gguf(make_gguf(arch="gpt-oss", kv={"gpt-oss.attention.sliding_window": 128})).arch
+        assert oss.swa_layers == frozenset({0}) and oss.layer_kind(1).value == "full"
+        llama4 = read_gguf(make_gguf(name="l4.gguf", arch="llama4", kv={"llama4.block_count": 4})).arch
+        assert (llama4.chunk_tokens, llama4.chunked_layers) == (8192, frozenset({0, 1, 2}))
+
+    def test_an_unknown_architecture_plans_full_attention_and_says_so(
+        self, make_gguf: Callable[..., Path]
+    ) -> None:
+        from tuilab.core.fit import plan
+        from tuilab.models.profiles import load_hardware_profile
+
+        model = read_gguf(make_gguf(arch="brandnew"))
+        assert any("unknown architecture brandnew" in n for n in model.notes)
+        fit = plan(model.arch, None, load_hardware_profile("rtx-3090-24gb"), ctx_tokens=1024)
+        assert fit.weights_bytes == sum(t.n_bytes or 0 for t in model.arch.tensors)
+        assert "unknown architecture brandnew: KV planned as full attention" in fit.basis["kv_cache"]
+        assert "GGUF header of" in fit.basis["model"]
+
+    @pytest.mark.parametrize(
+        ("type_name", "block"), [("MXFP4", 32), ("NVFP4", 64), ("Q1_0", 128)], ids=["39", "40", "41"]
+    )
+    def test_new_ggml_types_read_from_the_header(
+        self, make_gguf: Callable[..., Path], type_name: str, block: int
+    ) -> None:
+        tensors = [("token_embd.weight", "F32", (256, 4)), ("blk.0.ffn_up.weight", type_name, (256, 8))]
+        model = read_gguf(make_gguf(tensors=tensors, n_tokens=0, kv={"llama.block_count": 1}))
+        t = next(t for t in model.arch.tensors if t.ggml_type == type_name)
+        assert t.n_bytes == 256 * 8 // block * gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[type_name]][1]
+
+
 class TestLargeFilesReadOnlyTheHeader:
     def test_tokenizer_arrays_are_counted_not_stored(self, tmp_path: Path) -> None:
         # Llama 3 sizes: 128,256 tokens and ~280k merges (Meta-Llama-3-8B tokenizer.json)

@@ -173,9 +173,13 @@ class TestFamilies:
         assert gate.shape == (2048,)
 
     def test_unknown_model_type_reads_llama_keys(self, make_hf_dir: MakeDir) -> None:
-        model = read_hf_config(make_hf_dir({**CONFIGS["llama"], "model_type": "granite"}))
-        assert (model.model_type, model.arch.family, model.arch.hidden_size) == ("granite", "granite", 4096)
-        assert model.notes
+        model = read_hf_config(make_hf_dir({**CONFIGS["llama"], "model_type": "brand_new"}))
+        assert (model.model_type, model.arch.family, model.arch.hidden_size) == (
+            "brand_new",
+            "brand_new",
+            4096,
+        )
+        assert model.notes and not model.arch.known_family
 
     def test_bitnet_reports_its_quant_method_not_mlx(self, make_hf_dir: MakeDir) -> None:
         model = read_hf_config(make_hf_dir(CONFIGS["bitnet"]))
@@ -258,6 +262,41 @@ class TestMLXQuantization:
 
 def llama_with(**changes: object) -> str:
     return json.dumps({**CONFIGS["llama"], **changes})
+
+
+class TestPlanBasisNamesTheConfig:
+    """Issue 12 item 20: a plan from a Hugging Face or MLX folder says its architecture came from the
+    config.json, not from a "GGUF header"."""
+
+    @pytest.mark.parametrize("config", [CONFIGS["llama"], MLX_LLAMA], ids=["hf-folder", "mlx-folder"])
+    def test_model_line(self, make_hf_dir: MakeDir, config: dict[str, Any]) -> None:
+        from tuilab.core.fit import plan
+        from tuilab.core.quant import parse_quant
+        from tuilab.models.profiles import load_hardware_profile
+
+        directory = make_hf_dir(config, name="m")
+        arch = read_hf_config(directory).arch
+        fit = plan(arch, parse_quant("mlx-4bit"), load_hardware_profile("m4-max-40c-128gb"), ctx_tokens=1024)
+        assert fit.basis["model"] == f"m: config.json at {directory / 'config.json'}"
+
+
+class TestArchFromConfig:
+    def test_reads_a_config_held_in_memory_like_a_folder(self, make_hf_dir: MakeDir) -> None:
+        from tuilab.models.hf import arch_from_config
+
+        from_dir = read_hf_config(make_hf_dir(CONFIGS["gemma3"], name="g")).arch
+        held = arch_from_config(CONFIGS["gemma3"], "g")
+        assert (held.tensors, held.swa_layers, held.family) == (
+            from_dir.tensors,
+            from_dir.swa_layers,
+            "gemma3",
+        )
+
+    def test_a_bad_value_is_one_model_file_error_naming_the_source(self) -> None:
+        from tuilab.models.hf import arch_from_config
+
+        with pytest.raises(ModelFileError, match="catalog entry x"):
+            arch_from_config({**CONFIGS["llama"], "hidden_size": "big"}, "x", source="catalog entry x")
 
 
 class TestBrokenConfigs:

@@ -155,7 +155,7 @@ def _host_memory(
 
 def _kv_bytes(arch: ModelArch, layers: range, ctx_tokens: int, kv: str) -> int:
     ctx = pad_tokens(ctx_tokens, MLX_KV_STEP_TOKENS)
-    return sum(kv_layer_bytes(arch, i, ctx, kv_type(kv), 0) for i in layers)
+    return sum(kv_layer_bytes(arch, i, ctx, kv_type(kv), 0, engine="mlx") for i in layers)
 
 
 def _read_bytes(weights: Sequence[SizedTensor], arch: ModelArch, head: bool) -> dict[str, int]:

@@ -17,6 +17,7 @@ from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.hardware import MIB, HardwareSpec
 from tuilab.core.memory import (
     MemoryBreakdown,
+    describe_kv,
     llama_cpp_memory,
     llama_gpu_layer_range,
     mlx_memory,
@@ -325,7 +326,7 @@ def _basis(
         "model": f"{arch.name}: {_model_origin(arch)}",
         "hardware": f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})",
         "budget": _budget_basis(hw, req),
-        "kv_cache": f"{req.kv_type}, {req.ctx_tokens} tokens, {arch.n_layers} layers x {arch.kv_dim} wide",
+        "kv_cache": describe_kv(arch, req.kv_type, req.ctx_tokens),
         "speed": " | ".join(prediction.basis),
     }
     for key in (
@@ -341,9 +342,12 @@ def _basis(
 
 
 def _model_origin(arch: ModelArch) -> str:
-    """Where the architecture came from: the GGUF file, else the source most of its values cite."""
+    """Where the architecture came from: the GGUF file, the config.json (Hugging Face and MLX folders),
+    else the source most of its values cite."""
     if "file" in arch.sources:
         return f"GGUF header of {arch.sources['file']}"
+    if "config" in arch.sources:
+        return f"config.json at {arch.sources['config']}"
     counts = Counter(arch.sources.values())
     return counts.most_common(1)[0][0] if counts else "given directly"
 

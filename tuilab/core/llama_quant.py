@@ -112,6 +112,7 @@ _KEEP_SUBSTRINGS = (
     "laurel",
     "per_layer_model_proj",
     "ssm_conv1d",
+    "shortconv.conv.weight",  # LFM2's convolution, "small yet 2D" like Mamba's
     "attn_rel_b.weight",
     "time_mix_",
     "position_embd",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tuilab.core.arch import ModelArch
+from tuilab.core.arch import LayerKind, ModelArch
 from tuilab.core.hardware import MIB
 from tuilab.core.quant import GGML_TYPES, KVType, SizedTensor
 
@@ -77,15 +77,87 @@ def pad_tokens(ctx_tokens: int, pad: int) -> int:
     return -(-max(ctx_tokens, 1) // pad) * pad
 
 
-def kv_layer_bytes(arch: ModelArch, layer: int, ctx_tokens: int, kv: KVType, n_ubatch: int) -> int:
-    """K and V of one layer. Sliding-window layers keep only the window plus one micro-batch."""
+def kv_layer_bytes(
+    arch: ModelArch, layer: int, ctx_tokens: int, kv: KVType, n_ubatch: int, *, engine: str = "llama.cpp"
+) -> int:
+    """What one layer keeps for one sequence: K and V of the tokens it attends to, or its fixed state.
+
+    Sliding-window and chunked layers keep the window plus one micro-batch: llama.cpp sizes that cache
+    GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) (src/llama-kv-cache-iswa.cpp, quoted in
+    ikawrakow/ik_llama.cpp#1607), for chunked attention with n_swa the chunk size; mlx-lm's
+    RotatingKVCache and ChunkedKVCache (mlx_lm/models/cache.py) hold the window plus the prefill chunk it
+    is processing. MLA layers cache their latent in K only. Recurrent layers hold their state whatever
+    the context."""
+    state = 0
+    if arch.layer_kind(layer) is LayerKind.RECURRENT:
+        state = recurrent_state_bytes(arch, engine)
+        if not arch.parallel_attention:
+            return state
     cells = ctx_tokens
-    if arch.is_sliding(layer) and arch.sliding_window is not None:
-        cells = min(ctx_tokens, arch.sliding_window + n_ubatch)
-    per_row = arch.kv_dim * cells
+    window = arch.window_tokens(layer)
+    if window is not None:
+        if engine == "llama.cpp":
+            cells = min(ctx_tokens, pad_tokens(window + n_ubatch, LLAMA_KV_PAD_TOKENS))
+        else:  # "The largest size is self.max_size + S - 1" (RotatingKVCache._update_concat)
+            cells = min(ctx_tokens, window + max(n_ubatch - 1, 0))
+    k_bytes = _kv_row_bytes(arch.k_elems_per_token * cells, kv)
+    return state + k_bytes + _kv_row_bytes(arch.v_elems_per_token * cells, kv)
+
+
+def _kv_row_bytes(n_elements: int, kv: KVType) -> int:
+    if not n_elements:
+        return 0
     ggml = GGML_TYPES.get(kv.name.upper())
-    one = ggml.tensor_bytes(per_row) if ggml is not None else int(per_row * kv.bits_per_element / 8)
-    return 2 * one
+    return ggml.tensor_bytes(n_elements) if ggml is not None else int(n_elements * kv.bits_per_element / 8)
+
+
+# llama.cpp keeps recurrent states in F32 whatever the KV type (`GGML_TYPE_F32` for type_r and type_s where
+# src/llama-model.cpp creates llama_memory_recurrent and llama_memory_hybrid), one row per sequence.
+LLAMA_STATE_BYTES_PER_ELEMENT = 4
+# mlx-lm keeps the convolution state in the activations' dtype (bf16) and the SSM / delta-net state in
+# float32 (mlx_lm/models/gated_delta.py and ssm.py create it with dtype=mx.float32).
+MLX_CONV_STATE_BYTES_PER_ELEMENT = 2
+MLX_SSM_STATE_BYTES_PER_ELEMENT = 4
+
+
+def recurrent_state_bytes(arch: ModelArch, engine: str = "llama.cpp") -> int:
+    """The fixed state of one recurrent layer for one sequence: n_embd_r() + n_embd_s() elements
+    (src/llama-memory-recurrent.cpp allocates r_l and s_l of those widths, one row per sequence)."""
+    r = arch.recurrent
+    if r is None:
+        return 0
+    if engine == "mlx":
+        return (
+            r.conv_elems * MLX_CONV_STATE_BYTES_PER_ELEMENT + r.state_elems * MLX_SSM_STATE_BYTES_PER_ELEMENT
+        )
+    return (r.conv_elems + r.state_elems) * LLAMA_STATE_BYTES_PER_ELEMENT
+
+
+def describe_kv(arch: ModelArch, kv_type_name: str, ctx_tokens: int) -> str:
+    """The KV plan in words: how many layers of each kind, their widths and windows."""
+    counts = arch.layer_kind_counts()
+    unknown = ""
+    if not arch.known_family:
+        unknown = f" (unknown architecture {arch.family}: KV planned as full attention on every layer)"
+    if counts == {LayerKind.FULL: arch.n_layers} and not arch.is_mla:
+        return f"{kv_type_name}, {ctx_tokens} tokens, {arch.n_layers} layers x {arch.kv_dim} wide{unknown}"
+    parts = []
+    width = f"{arch.k_elems_per_token}-wide MLA latent" if arch.is_mla else f"{arch.kv_dim} wide"
+    for kind, what in (
+        (LayerKind.FULL, f"full attention, {width}"),
+        (LayerKind.SLIDING, f"sliding window of {arch.sliding_window}, {width}"),
+        (LayerKind.CHUNKED, f"chunked attention of {arch.chunk_tokens}, {width}"),
+    ):
+        if counts.get(kind):
+            parts.append(f"{counts[kind]} layers {what}")
+    if counts.get(LayerKind.RECURRENT) and arch.recurrent is not None:
+        r = arch.recurrent
+        alongside = f", alongside full attention {width}" if arch.parallel_attention else ""
+        parts.append(
+            f"{counts[LayerKind.RECURRENT]} {r.kind} layers with a fixed state of "
+            f"{r.conv_elems + r.state_elems} elements each{alongside}"
+        )
+    return f"{kv_type_name}, {ctx_tokens} tokens: " + "; ".join(parts) + unknown
 
 
 def llama_gpu_layer_range(n_layers: int, gpu_layers: int) -> range:
@@ -182,7 +254,8 @@ def mlx_memory(
 ) -> MemoryBreakdown:
     """MLX: weights, KV cache and working memory all in the unified (wired) pool."""
     ctx = pad_tokens(ctx_tokens, MLX_KV_STEP_TOKENS)
-    kv_total = sum(kv_layer_bytes(arch, i, ctx, kv, 0) for i in range(arch.n_layers))
+    step = MLX_PREFILL_STEP_TOKENS
+    kv_total = sum(kv_layer_bytes(arch, i, ctx, kv, step, engine="mlx") for i in range(arch.n_layers))
     chunk = min(ctx, MLX_PREFILL_STEP_TOKENS)
     ffn = arch.expert_ffn_size * max(1, arch.n_experts_used) if arch.is_moe else arch.ffn_size
     # bf16 logits of the chunk, and its widest activations (gate and up of the FFN) in bf16.

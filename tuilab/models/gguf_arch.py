@@ -10,13 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tuilab.core.arch import ModelArch, TensorInfo, swa_layers_from_pattern
+from tuilab.core.arch import KNOWN_FAMILIES, ModelArch, RecurrentShape, TensorInfo, swa_layers_from_pattern
 from tuilab.core.errors import ModelFileError
 
 # Sliding-window layer patterns llama.cpp sets when the file has no pattern key
 # (llama_hparams::set_swa_pattern calls in src/llama-model.cpp).
-_DEFAULT_SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "cohere2": 4}
+_DEFAULT_SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "cohere2": 4, "gpt-oss": 2}
+# Llama 4's chunked attention is fixed in llama.cpp, not a GGUF key: n_swa = 8192 with
+# LLAMA_SWA_TYPE_CHUNKED on 3 of every 4 layers (set_swa_pattern(4), src/llama-model.cpp LLM_ARCH_LLAMA4).
+_CHUNKED = {"llama4": (8192, 4)}
+# Recurrent layers: the delta-net families put every full_attention_interval-th layer (default 4) on
+# full attention (llama-model.cpp QWEN3NEXT/QWEN35: recurrent_layer_arr[i] = (i + 1) % interval != 0);
+# the hybrids mark their recurrent layers with head_count_kv 0 (LFM2, Granite 4, Jamba, Nemotron-H);
+# pure Mamba models are recurrent throughout.
+_INTERVAL_FAMILIES = frozenset({"qwen3next", "qwen35", "qwen35moe"})
+_KV_ZERO_FAMILIES = {"lfm2": "shortconv", "lfm2moe": "shortconv", "granitehybrid": "mamba2",
+                     "jamba": "mamba", "nemotron_h": "mamba2", "nemotron_h_moe": "mamba2"}  # fmt: skip
+_PURE_RECURRENT = {"mamba": "mamba", "mamba2": "mamba2", "falcon-h1": "mamba2"}
+# Falcon-H1 also attends on every layer (llama_memory_hybrid with both filters true, src/llama-model.cpp)
+_PARALLEL_ATTENTION = frozenset({"falcon-h1"})
 # Values later code loops over are bounded: LLAMA_MAX_LAYERS = 512 and LLAMA_MAX_EXPERTS = 512
 # (src/llama-hparams.h), with 8x headroom; other sizes must fit the uint32 the spec gives them.
 _MAX_LAYERS = 4096
@@ -56,6 +70,13 @@ def build_arch(
     swa_layers = _swa_layers(fields, family, n_layers, window)
     ffn_size = fields.get("feed_forward_length") or _shape_dim(by_name, "blk.0.ffn_down.weight", 0)
     n_experts = fields.get("expert_count") or 0
+    expert_ffn = fields.get("expert_feed_forward_length") or (ffn_size if n_experts else 0)
+    # DeepSeek-style files give the shared experts' count; their width is the routed experts'
+    n_shared = fields.get("expert_shared_count") or 0
+    shared_ffn = fields.get("expert_shared_feed_forward_length") or n_shared * expert_ffn
+    mla = _mla(fields)
+    if family not in KNOWN_FAMILIES:
+        fields.notes.append(f"unknown architecture {family}: KV planned as full attention on every layer")
     arch = ModelArch(
         name=_name(meta, path),
         family=family,
@@ -63,24 +84,93 @@ def build_arch(
         hidden_size=hidden,
         n_heads=n_heads,
         n_kv_heads=fields.get("attention.head_count_kv") or n_heads,
-        head_dim=fields.get("attention.key_length") or hidden // n_heads,
+        head_dim=mla.pop("head_dim", 0) or fields.get("attention.key_length") or hidden // n_heads,
         ffn_size=ffn_size,
         vocab_size=_vocab_size(fields, by_name),
         tied_embeddings="output.weight" not in by_name,
         n_experts=n_experts,
         n_experts_used=fields.get("expert_used_count") or 0,
-        expert_ffn_size=fields.get("expert_feed_forward_length") or (ffn_size if n_experts else 0),
-        shared_expert_ffn_size=fields.get("expert_shared_feed_forward_length") or 0,
+        expert_ffn_size=expert_ffn,
+        shared_expert_ffn_size=shared_ffn,
         sliding_window=window or None,
         swa_layers=swa_layers,
         attn_bias="blk.0.attn_q.bias" in by_name or "blk.0.attn_qkv.bias" in by_name,
         qk_norm="blk.0.attn_q_norm.weight" in by_name,
         fused_qkv="blk.0.attn_qkv.weight" in by_name,
         max_ctx_tokens=fields.get("context_length") or ModelArch.max_ctx_tokens,
+        attn_sinks="blk.0.attn_sinks.weight" in by_name or "blk.0.attn_sinks" in by_name,
+        n_dense_lead_layers=fields.get("leading_dense_block_count") or 0,
+        moe_layer_step=fields.get("interleave_moe_layer_step") or 1,
+        known_family=family in KNOWN_FAMILIES,
+        **mla,
+        **_chunked(family, n_layers),
+        **_recurrent(fields, family, n_layers, hidden),
         sources={"file": str(path), **fields.sources},
         tensors=tensors,
     )
     return arch, tuple(fields.notes)
+
+
+def _mla(fields: _Fields) -> dict[str, Any]:
+    """DeepSeek-style MLA: the cache holds kv_lora_rank + the rope dimension per token (llama.cpp's
+    n_embd_head_k for MLA files); key_length_mla / value_length_mla are the per-head widths, written by
+    converters since the K/V split (older files carry them in key_length / value_length)."""
+    lora = fields.get("attention.kv_lora_rank")
+    if not lora:
+        return {}
+    rope = fields.get("rope.dimension_count") or 0
+    head = fields.get("attention.key_length_mla") or fields.get("attention.key_length") or 0
+    value = fields.get("attention.value_length_mla") or fields.get("attention.value_length") or 0
+    mla = {"kv_lora_rank": lora, "q_lora_rank": fields.get("attention.q_lora_rank") or 0}
+    mla |= {"qk_rope_head_dim": rope, "v_head_dim": value}
+    return mla | ({"head_dim": head} if head else {})
+
+
+def _chunked(family: str, n_layers: int) -> dict[str, Any]:
+    if family not in _CHUNKED:
+        return {}
+    chunk, pattern = _CHUNKED[family]
+    return {"chunk_tokens": chunk, "chunked_layers": swa_layers_from_pattern(n_layers, pattern)}
+
+
+def _recurrent(fields: _Fields, family: str, n_layers: int, hidden: int) -> dict[str, Any]:
+    """Which layers hold a fixed state instead of a KV cache, and the state's shape from `{arch}.ssm.*`
+    and `{arch}.shortconv.l_cache` (src/llama-hparams.cpp n_embd_r / n_embd_s read these)."""
+    layers: frozenset[int] = frozenset()
+    kind = _KV_ZERO_FAMILIES.get(family) or _PURE_RECURRENT.get(family)
+    if family in _INTERVAL_FAMILIES:
+        interval = fields.get("full_attention_interval") or 4
+        layers, kind = frozenset(i for i in range(n_layers) if (i + 1) % interval), "gated_delta"
+    elif family in _PURE_RECURRENT:
+        layers = frozenset(range(n_layers))
+    elif kind is not None:
+        kv_heads = fields.meta.get(f"{family}.attention.head_count_kv")
+        if isinstance(kv_heads, ArrayInfo) and kv_heads.values is not None:
+            layers = frozenset(i for i, n in enumerate(kv_heads.values[:n_layers]) if n == 0)
+    if not layers or kind is None:
+        return {}
+    shape = _recurrent_shape(fields, kind, hidden)
+    return {
+        "recurrent": shape,
+        "recurrent_layers": layers,
+        "parallel_attention": family in _PARALLEL_ATTENTION,
+    }
+
+
+def _recurrent_shape(fields: _Fields, kind: str, hidden: int) -> RecurrentShape:
+    """llama.cpp requires the conv, inner and state sizes of every SSM family (load_hparams reads them
+    without a default); a file without them is refused in one line."""
+    if kind == "shortconv":
+        return RecurrentShape(kind, d_conv=fields.required("shortconv.l_cache"), d_inner=hidden)
+    return RecurrentShape(
+        kind,
+        d_conv=fields.required("ssm.conv_kernel"),
+        d_inner=fields.required("ssm.inner_size"),
+        d_state=fields.required("ssm.state_size"),
+        n_group=fields.get("ssm.group_count") or (0 if kind == "mamba" else 1),
+        n_heads=fields.get("ssm.time_step_rank") or 0,
+        dt_rank=fields.get("ssm.time_step_rank") or 0,
+    )
 
 
 class _Fields:

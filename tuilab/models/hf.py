@@ -1,18 +1,20 @@
-"""Hugging Face model directories: config.json to `ModelArch`, MLX quantization, weight bytes, and the
-local hub cache. Reads files only: huggingface_hub is never imported (its import alone is slow, and
-`tuilab fit` must start fast), so the cache layout is resolved here the way huggingface_hub does it.
+"""Hugging Face model directories: config.json to `ModelArch` (a folder's, or contents held in memory
+through `arch_from_config`), MLX quantization, weight bytes, and the local hub cache. Reads files only:
+huggingface_hub is never imported (its import alone is slow, and `tuilab fit` must start fast), so the
+cache layout is resolved here the way huggingface_hub does it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuilab.core.arch import ModelArch, swa_layers_from_pattern
+from tuilab.core.arch import ModelArch, RecurrentShape, swa_layers_from_pattern
 from tuilab.core.errors import ModelFileError, UsageError
 from tuilab.models.safetensors import load_json, read_safetensors, safetensors_files
 
@@ -22,14 +24,20 @@ _MLX_DEFAULT_MODE = "affine"  # mlx.nn.quantize(mode="affine") when mlx-lm write
 # Bounds against hostile configs: the tensor list loops over layers, so cap them like the GGUF reader
 # (LLAMA_MAX_LAYERS = 512 and LLAMA_MAX_EXPERTS = 512 in llama.cpp's src/llama-hparams.h, 8x headroom).
 _MAX_LAYERS = 4096
-_LOOPED_KEYS = frozenset({"num_hidden_layers", "num_local_experts", "num_experts", "num_experts_per_tok"})
+_LOOPED_KEYS = frozenset(
+    {"num_hidden_layers", "num_local_experts", "num_experts", "num_experts_per_tok", "n_routed_experts"}
+)
 _MAX_VALUE = 2**32 - 1
+
+
+Extras = Callable[["_Config", int], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class _Family:
     """How one `model_type` maps onto ModelArch: defaults for keys its configs leave out (the
-    transformers config class defaults) and the structural facts fixed by its modeling code."""
+    transformers config class defaults), the structural facts fixed by its modeling code, and `extras`
+    for the layer kinds, attention and MoE layout it reads from its own keys."""
 
     gguf_arch: str  # the family name llama.cpp's converter gives it (convert_hf_to_gguf.py)
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -40,6 +48,204 @@ class _Family:
     fused_gate_up: bool = False
     swa: str = "none"  # "all" layers, "qwen" (use_sliding_window), "pattern", "ignored"
     note: str = ""
+    extras: Extras | None = None
+
+
+def _layer_types(c: _Config, n_layers: int) -> list[str] | None:
+    """transformers >= 4.53 configs list each layer's kind ("full_attention", "sliding_attention",
+    "linear_attention", "conv", "mamba", ...)."""
+    kinds = c.cfg.get("layer_types")
+    if isinstance(kinds, list) and len(kinds) == n_layers and all(isinstance(k, str) for k in kinds):
+        return kinds
+    return None
+
+
+_RECURRENT_LAYER_TYPES = frozenset({"linear_attention", "conv", "mamba"})
+
+
+def _recurrent_from_types(c: _Config, n_layers: int) -> frozenset[int] | None:
+    kinds = _layer_types(c, n_layers)
+    return None if kinds is None else frozenset(i for i, k in enumerate(kinds) if k in _RECURRENT_LAYER_TYPES)
+
+
+def _moe_counts(c: _Config) -> dict[str, Any]:
+    n_experts = c.opt("n_routed_experts") or c.opt("num_local_experts") or c.opt("num_experts") or 0
+    return {"n_experts": n_experts, "n_experts_used": c.opt("num_experts_per_tok") or 0}
+
+
+def _mla_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """DeepSeek V2/V3 and Kimi K2 (configuration_deepseek_v3.py): MLA attention, routed experts of
+    moe_intermediate_size, n_shared_experts of the same width, the first first_k_dense_replace layers
+    dense with intermediate_size."""
+    rope, nope = c.req("qk_rope_head_dim"), c.req("qk_nope_head_dim")
+    moe = _moe_counts(c)
+    expert = c.opt("moe_intermediate_size") or 0
+    return {
+        **moe,
+        "head_dim": nope + rope,
+        "kv_lora_rank": c.req("kv_lora_rank"),
+        "q_lora_rank": c.opt("q_lora_rank") or 0,
+        "qk_rope_head_dim": rope,
+        "v_head_dim": c.opt("v_head_dim") or nope + rope,
+        "expert_ffn_size": expert if moe["n_experts"] else 0,
+        "shared_expert_ffn_size": (c.opt("n_shared_experts") or 0) * expert if moe["n_experts"] else 0,
+        "n_dense_lead_layers": c.opt("first_k_dense_replace") or 0,
+        "moe_layer_step": c.opt("moe_layer_freq") or 1,
+    }
+
+
+def _glm4_moe_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """GLM-4.5 (configuration_glm4_moe.py): DeepSeek-style MoE with GQA attention; the MTP layer
+    (num_nextn_predict_layers) is not among num_hidden_layers and is left out."""
+    moe = _moe_counts(c)
+    expert = c.opt("moe_intermediate_size") or 0
+    return {
+        **moe,
+        "expert_ffn_size": expert,
+        "shared_expert_ffn_size": (c.opt("n_shared_experts") or 0) * expert,
+        "n_dense_lead_layers": c.opt("first_k_dense_replace") or 0,
+        "qk_norm": c.flag("use_qk_norm", False),
+    }
+
+
+def _gpt_oss_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """gpt-oss (modeling_gpt_oss.py): biased q/k/v/o, a learned sink per head, biased experts of
+    intermediate_size, sliding window of 128 on every other layer (layer_types)."""
+    used = c.opt("num_experts_per_tok") or c.opt("experts_per_token") or 0
+    return {"attn_sinks": True, "expert_bias": True, "attn_bias": True, "n_experts_used": used}
+
+
+def _qwen3_next_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Qwen3-Next and Qwen3.5 (modeling_qwen3_next.py): gated delta net layers with every
+    full_attention_interval-th layer full attention (or layer_types), gated queries, gated shared expert."""
+    recurrent = _recurrent_from_types(c, n_layers)
+    if recurrent is None:
+        interval = c.opt("full_attention_interval") or 4
+        recurrent = frozenset(i for i in range(n_layers) if (i + 1) % interval)
+    v_heads, k_heads = c.req("linear_num_value_heads"), c.req("linear_num_key_heads")
+    shape = RecurrentShape(
+        kind="gated_delta",
+        d_conv=c.opt("linear_conv_kernel_dim") or 4,
+        d_inner=v_heads * c.req("linear_value_head_dim"),
+        d_state=c.req("linear_key_head_dim"),
+        n_group=k_heads,
+        n_heads=v_heads,
+    )
+    extras: dict[str, Any] = {"recurrent": shape, "recurrent_layers": recurrent, "attn_output_gate": True}
+    if c.opt("num_experts"):
+        extras["shared_expert_ffn_size"] = c.opt("shared_expert_intermediate_size") or 0
+    return extras
+
+
+def _lfm2_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """LFM2 (modeling_lfm2.py): short-convolution layers but the full_attn_idxs (or layer_types); the
+    feed-forward width is block_ff_dim, auto-adjusted to 2/3, times the multiplier, rounded up to
+    block_multiple_of (Lfm2MLP)."""
+    hidden = c.req("hidden_size")
+    recurrent = _recurrent_from_types(c, n_layers)
+    if recurrent is None:
+        idxs = c.cfg.get("full_attn_idxs")
+        full = {i for i in idxs if isinstance(i, int)} if isinstance(idxs, list) else set(range(n_layers))
+        recurrent = frozenset(i for i in range(n_layers) if i not in full)
+    ff = c.opt("block_ff_dim") or c.req("intermediate_size")
+    if c.flag("block_auto_adjust_ff_dim", False):
+        ff = int(2 * ff / 3)
+        multiplier = c.cfg.get("block_ffn_dim_multiplier")
+        if isinstance(multiplier, (int, float)) and not isinstance(multiplier, bool):
+            ff = int(multiplier * ff)
+        multiple = c.opt("block_multiple_of") or 1
+        ff = multiple * math.ceil(ff / multiple)
+    shape = RecurrentShape(kind="shortconv", d_conv=c.opt("conv_L_cache") or 3, d_inner=hidden)
+    return {"recurrent": shape, "recurrent_layers": recurrent, "ffn_size": ff}
+
+
+def _mamba2_shape(c: _Config, hidden: int) -> RecurrentShape:
+    n_heads = c.req("mamba_n_heads")
+    d_inner = (c.opt("mamba_d_head") or 0) * n_heads or (c.opt("mamba_expand") or 2) * hidden
+    return RecurrentShape(
+        kind="mamba2",
+        d_conv=c.opt("mamba_d_conv") or 4,
+        d_inner=d_inner,
+        d_state=c.req("mamba_d_state"),
+        n_group=c.opt("mamba_n_groups") or 1,
+        n_heads=n_heads,
+    )
+
+
+def _granite_hybrid_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Granite 4.0 hybrids (modeling_granitemoehybrid.py): Mamba 2 layers but the "attention" ones in
+    layer_types; every layer has a shared MLP of shared_intermediate_size, plus experts of
+    intermediate_size where num_local_experts > 0."""
+    recurrent = _recurrent_from_types(c, n_layers) or frozenset()
+    shared = c.opt("shared_intermediate_size") or c.req("intermediate_size")
+    extras: dict[str, Any] = {
+        "recurrent": _mamba2_shape(c, c.req("hidden_size")),
+        "recurrent_layers": recurrent,
+        **_moe_counts(c),
+    }
+    if extras["n_experts"]:
+        extras |= {"expert_ffn_size": c.req("intermediate_size"), "shared_expert_ffn_size": shared}
+    else:
+        extras["ffn_size"] = shared
+    return extras
+
+
+def _falcon_h1_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Falcon-H1 (modeling_falcon_h1.py): attention and a Mamba 2 mixer side by side in every layer, so
+    every layer keeps both a KV cache and a state (mlx_lm/models/falcon_h1.py: CacheList(ArraysCache,
+    KVCache) per layer); the mixer is mamba_d_ssm wide."""
+    shape = _mamba2_shape(c, c.req("hidden_size"))
+    d_ssm = c.opt("mamba_d_ssm")
+    if d_ssm:
+        shape = RecurrentShape("mamba2", shape.d_conv, d_ssm, shape.d_state, shape.n_group, shape.n_heads)
+    return {"recurrent": shape, "recurrent_layers": frozenset(range(n_layers)), "parallel_attention": True}
+
+
+def _jamba_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Jamba (configuration_jamba.py): attention on layers i % attn_layer_period == attn_layer_offset,
+    Mamba 1 elsewhere; experts on layers i % expert_layer_period == expert_layer_offset."""
+    hidden = c.req("hidden_size")
+    period, offset = c.opt("attn_layer_period") or 8, c.opt("attn_layer_offset") or 4
+    dt_rank = c.cfg.get("mamba_dt_rank")
+    shape = RecurrentShape(
+        kind="mamba",
+        d_conv=c.opt("mamba_d_conv") or 4,
+        d_inner=(c.opt("mamba_expand") or 2) * hidden,
+        d_state=c.opt("mamba_d_state") or 16,
+        dt_rank=dt_rank if isinstance(dt_rank, int) and dt_rank > 0 else math.ceil(hidden / 16),
+    )
+    step, expert_offset = c.opt("expert_layer_period") or 2, c.opt("expert_layer_offset") or 1
+    if (expert_offset + 1) % step:
+        raise ModelFileError(
+            str(c.path), f"expert_layer_offset {expert_offset} with period {step} is not planned"
+        )
+    return {
+        "recurrent": shape,
+        "recurrent_layers": frozenset(i for i in range(n_layers) if i % period != offset),
+        "moe_layer_step": step,
+        **_moe_counts(c),
+    }
+
+
+def _llama4_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Llama 4 (modeling_llama4.py): chunked attention of attention_chunk_size on the RoPE layers (all but
+    every 4th, no_rope_layers), MoE every interleave_moe_layer_step-th layer with one shared expert of
+    intermediate_size, dense layers of intermediate_size_mlp."""
+    no_rope = c.cfg.get("no_rope_layers")
+    if isinstance(no_rope, list) and len(no_rope) == n_layers:
+        chunked = frozenset(i for i, use_rope in enumerate(no_rope) if use_rope)
+    else:
+        chunked = frozenset(i for i in range(n_layers) if (i + 1) % 4)
+    expert = c.req("intermediate_size")
+    return {
+        **_moe_counts(c),
+        "chunk_tokens": c.opt("attention_chunk_size") or None,
+        "chunked_layers": chunked,
+        "ffn_size": c.opt("intermediate_size_mlp") or expert,
+        "expert_ffn_size": expert,
+        "shared_expert_ffn_size": expert,
+        "moe_layer_step": c.opt("interleave_moe_layer_step") or 1,
+    }
 
 
 _UNTIED = {"tie_word_embeddings": False}  # LlamaConfig and kin default to separate lm_head weights
@@ -50,15 +256,31 @@ _GEMMA3_TEXT_DEFAULTS = {
     "max_position_embeddings": 131_072, "sliding_window": 4096, "sliding_window_pattern": 6,
     "tie_word_embeddings": True,
 }  # fmt: skip
+_MLA = _Family("deepseek2", _UNTIED, attn_bias=False, extras=_mla_extras)
+_QWEN3_NEXT = _Family("qwen3next", _UNTIED, qk_norm=True, extras=_qwen3_next_extras)
 _FAMILIES: dict[str, _Family] = {
     "llama": _Family("llama", _UNTIED),
     "mistral": _Family("llama", _UNTIED, swa="all"),
+    "ministral3": _Family("mistral3", _UNTIED),
     "mixtral": _Family("llama", _UNTIED, swa="all"),
+    "granite": _Family("granite", _UNTIED),
+    "smollm3": _Family("smollm3", _UNTIED),
+    "olmo2": _Family("olmo2", _UNTIED, qk_norm=True, extra_norms=0),
     # Qwen2Attention builds q/k/v with bias=True regardless of config (modeling_qwen2.py)
     "qwen2": _Family("qwen2", _UNTIED, attn_bias=True, swa="qwen"),
     "qwen2_moe": _Family("qwen2moe", _UNTIED, attn_bias=True, swa="qwen"),
     "qwen3": _Family("qwen3", _UNTIED, qk_norm=True, swa="qwen"),
     "qwen3_moe": _Family("qwen3moe", _UNTIED, qk_norm=True, swa="qwen"),
+    "qwen3_next": _QWEN3_NEXT,
+    # the text towers of Qwen2.5-VL and Qwen3-VL are Qwen2 and Qwen3 decoders (llama.cpp qwen2vl, qwen3vl)
+    "qwen2_5_vl": _Family("qwen2vl", _UNTIED, attn_bias=True),
+    "qwen2_5_vl_text": _Family("qwen2vl", _UNTIED, attn_bias=True),
+    "qwen3_vl_text": _Family("qwen3vl", _UNTIED, qk_norm=True),
+    "qwen3_vl_moe_text": _Family("qwen3vlmoe", _UNTIED, qk_norm=True),
+    "ernie4_5": _Family("ernie4_5", {"tie_word_embeddings": True}),
+    "glm4": _Family("glm4", _UNTIED),
+    "qwen3_5_text": _Family("qwen35", _UNTIED, qk_norm=True, extras=_qwen3_next_extras),
+    "qwen3_5_moe_text": _Family("qwen35moe", _UNTIED, qk_norm=True, extras=_qwen3_next_extras),
     # Gemma2Config defaults (configuration_gemma2.py); pre/post feed-forward norms are the 2 extras
     "gemma2": _Family(
         "gemma2",
@@ -67,6 +289,8 @@ _FAMILIES: dict[str, _Family] = {
         swa="pattern",
     ),
     "gemma3_text": _Family("gemma3", _GEMMA3_TEXT_DEFAULTS, qk_norm=True, extra_norms=2, swa="pattern"),
+    # Cohere2Config (configuration_cohere2.py): 3 sliding layers of 4096 to 1 global, tied embeddings
+    "cohere2": _Family("cohere2", {"tie_word_embeddings": True, "sliding_window_pattern": 4}, swa="pattern"),
     # Phi-3 stores qkv_proj and gate_up_proj fused; llama.cpp disables its sliding window
     # ("Phi SWA is currently disabled", src/llama-model.cpp) and mlx_lm/models/phi3.py keeps a full cache
     "phi3": _Family(
@@ -74,6 +298,27 @@ _FAMILIES: dict[str, _Family] = {
     ),
     # BitNet adds attn_sub_norm and ffn_sub_norm per layer (modeling_bitnet.py)
     "bitnet": _Family("bitnet", _UNTIED, extra_norms=2),
+    "deepseek_v2": _MLA,
+    "deepseek_v3": _MLA,
+    "kimi_k2": _MLA,
+    # DeepSeek-V3.2 adds a lightning indexer whose small per-token key cache is not planned
+    "deepseek_v32": _Family(
+        "deepseek2",
+        _UNTIED,
+        attn_bias=False,
+        extras=_mla_extras,
+        note="the sparse-attention indexer's cache is not planned",
+    ),
+    "glm4_moe": _Family("glm4moe", _UNTIED, extras=_glm4_moe_extras),
+    # gpt-oss: head_dim 64 and sliding_window 128 on alternate layers (layer_types)
+    "gpt_oss": _Family(
+        "gpt-oss", {**_UNTIED, "sliding_window_pattern": 2}, swa="pattern", extras=_gpt_oss_extras
+    ),
+    "llama4_text": _Family("llama4", _UNTIED, extras=_llama4_extras),
+    "lfm2": _Family("lfm2", {"tie_word_embeddings": True}, qk_norm=True, extras=_lfm2_extras),
+    "granitemoehybrid": _Family("granitehybrid", _UNTIED, extras=_granite_hybrid_extras),
+    "jamba": _Family("jamba", _UNTIED, extras=_jamba_extras),
+    "falcon_h1": _Family("falcon-h1", _UNTIED, extras=_falcon_h1_extras),
 }
 _LLAMA_LIKE = _Family("", _UNTIED, note="unknown model_type: read as a Llama-shaped decoder")
 
@@ -105,12 +350,8 @@ def read_hf_config(path: Path) -> HFModel:
     raw = load_json(config_path, _MAX_CONFIG_BYTES)
     if not isinstance(raw, dict):
         raise ModelFileError(str(config_path), "config.json is not a JSON object")
-    text = raw["text_config"] if isinstance(raw.get("text_config"), dict) else raw
-    model_type = _model_type(raw, text)
-    family = _FAMILIES.get(model_type, _LLAMA_LIKE)
-    cfg = {**family.defaults, **{k: v for k, v in text.items() if v is not None or k == "sliding_window"}}
     directory = config_path.parent
-    arch = _build_arch(_Config(config_path, model_type, cfg), family, _model_name(directory))
+    arch, model_type, notes = _parse_config(raw, _model_name(directory), str(config_path))
     bits, group_size, mode = _mlx_quantization(raw)
     return HFModel(
         path=directory,
@@ -123,16 +364,40 @@ def read_hf_config(path: Path) -> HFModel:
         quant_method=_quant_method(raw),
         weights_bytes=read_safetensors(directory).tensor_bytes if safetensors_files(directory) else None,
         dtype=_str_or_none(raw.get("torch_dtype") or raw.get("dtype")),
-        notes=tuple(n for n in (family.note,) if n),
+        notes=notes,
     )
 
 
+def arch_from_config(config: Mapping[str, Any], name: str, source: str = "config.json") -> ModelArch:
+    """The `ModelArch` a config.json's contents describe (text_config nesting included), for configs held
+    in memory such as a catalog's; `source` names where it came from in errors and the plan's basis.
+    Raises ModelFileError for missing or bad keys."""
+    return _parse_config(config, name, source)[0]
+
+
+def _parse_config(raw: Mapping[str, Any], name: str, source: str) -> tuple[ModelArch, str, tuple[str, ...]]:
+    text = raw["text_config"] if isinstance(raw.get("text_config"), dict) else raw
+    model_type = _model_type(raw, text)
+    family = _FAMILIES.get(model_type, _LLAMA_LIKE)
+    cfg = {**family.defaults, **{k: v for k, v in text.items() if v is not None or k == "sliding_window"}}
+    arch = _build_arch(_Config(Path(source), model_type, cfg), family, name)
+    return arch, model_type, tuple(n for n in (family.note,) if n)
+
+
+# Multimodal wrappers whose text model_type the config may leave implicit in text_config.
+_TEXT_MODEL_TYPES = {
+    "gemma3": "gemma3_text",
+    "llama4": "llama4_text",
+    "qwen3_vl": "qwen3_vl_text",
+    "qwen3_vl_moe": "qwen3_vl_moe_text",
+    "qwen3_5": "qwen3_5_text",
+    "qwen3_5_moe": "qwen3_5_moe_text",
+}
+
+
 def _model_type(raw: Mapping[str, Any], text: Mapping[str, Any]) -> str:
-    model_type = text.get("model_type") or raw.get("model_type") or ""
-    # gemma3 multimodal configs may leave the text model_type implicit
-    if model_type == "gemma3":
-        return "gemma3_text"
-    return str(model_type)
+    model_type = str(text.get("model_type") or raw.get("model_type") or "")
+    return _TEXT_MODEL_TYPES.get(model_type, model_type)
 
 
 class _Config:
@@ -166,8 +431,10 @@ class _Config:
 def _build_arch(c: _Config, family: _Family, name: str) -> ModelArch:
     hidden, n_heads, n_layers = c.req("hidden_size"), c.req("num_attention_heads"), c.req("num_hidden_layers")
     window, swa_layers = _sliding_window(c, family, n_layers)
-    ffn_size, n_experts = c.req("intermediate_size"), c.opt("num_local_experts") or c.opt("num_experts") or 0
-    return ModelArch(
+    ffn_size = c.opt("intermediate_size") or 0
+    moe = _moe_counts(c)
+    n_experts = moe["n_experts"]
+    fields: dict[str, Any] = dict(
         name=name,
         family=family.gguf_arch or c.model_type or "llama",
         n_layers=n_layers,
@@ -179,7 +446,7 @@ def _build_arch(c: _Config, family: _Family, name: str) -> ModelArch:
         vocab_size=c.req("vocab_size"),
         tied_embeddings=c.flag("tie_word_embeddings", False),
         n_experts=n_experts,
-        n_experts_used=c.opt("num_experts_per_tok") or 0,
+        n_experts_used=moe["n_experts_used"],
         # Mixtral's experts are intermediate_size wide; Qwen MoE names their width separately
         expert_ffn_size=(c.opt("moe_intermediate_size") or ffn_size) if n_experts else 0,
         shared_expert_ffn_size=(c.opt("shared_expert_intermediate_size") or 0) if n_experts else 0,
@@ -191,8 +458,14 @@ def _build_arch(c: _Config, family: _Family, name: str) -> ModelArch:
         fused_gate_up=family.fused_gate_up,
         extra_norms_per_layer=family.extra_norms,
         max_ctx_tokens=c.opt("max_position_embeddings") or ModelArch.max_ctx_tokens,
-        sources={"file": str(c.path), "model_type": c.model_type},
+        known_family=family is not _LLAMA_LIKE,
+        sources={"config": str(c.path), "model_type": c.model_type},
     )
+    if family.extras is not None:
+        fields.update(family.extras(c, n_layers))
+    if not fields["ffn_size"]:
+        raise ModelFileError(str(c.path), f"config.json has no positive 'intermediate_size' ({c.model_type})")
+    return ModelArch(**fields)
 
 
 def _sliding_window(c: _Config, family: _Family, n_layers: int) -> tuple[int | None, frozenset[int]]:
@@ -201,9 +474,8 @@ def _sliding_window(c: _Config, family: _Family, n_layers: int) -> tuple[int | N
         return None, frozenset()
     if family.swa == "qwen" and not c.flag("use_sliding_window", False):
         return None, frozenset()  # Qwen configs carry a window that is off unless use_sliding_window
-    layer_types = c.cfg.get("layer_types")
-    if isinstance(layer_types, list) and len(layer_types) == n_layers:
-        # transformers >= 4.53 writes the per-layer kinds explicitly
+    layer_types = _layer_types(c, n_layers)
+    if layer_types is not None:
         layers = frozenset(i for i, kind in enumerate(layer_types) if kind == "sliding_attention")
     elif family.swa == "all":
         layers = frozenset(range(n_layers))

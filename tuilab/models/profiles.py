@@ -31,15 +31,14 @@ _CITABLE = {
     "gpu": ("cores", "memory_mib", "bandwidth_gbps", "fp16_tflops", "reserved_mib"),
 }
 HARDWARE_SOURCE_KEYS = tuple(f"{table}.{key}" for table, keys in _CITABLE.items() for key in keys)
-# The [arch] keys of a model profile: ModelArch's own fields plus swa_pattern (see swa_layers_from_pattern).
-ARCH_KEYS = (
-    *(
-        f.name
-        for f in fields(ModelArch)
-        if f.name not in {"name", "swa_layers", "sources", "tensors", "file_type"}
-    ),
-    "swa_pattern",
-)
+# The [arch] keys of a model profile: ModelArch's own fields plus swa_pattern (see swa_layers_from_pattern),
+# less those a profile cannot set (the layer kinds, MLA and MoE layout that config.json and GGUF files give).
+_NOT_IN_PROFILES = {
+    "name", "swa_layers", "sources", "tensors", "file_type", "chunk_tokens", "chunked_layers", "recurrent",
+    "recurrent_layers", "parallel_attention", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "v_head_dim",
+    "attn_sinks", "attn_output_gate", "n_dense_lead_layers", "moe_layer_step", "expert_bias", "known_family",
+}  # fmt: skip
+ARCH_KEYS = (*(f.name for f in fields(ModelArch) if f.name not in _NOT_IN_PROFILES), "swa_pattern")
 
 
 @dataclass(frozen=True)

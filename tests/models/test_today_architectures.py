@@ -1,0 +1,231 @@
+"""Today's architectures from their config.json: layer kinds, KV cache and recurrent state against real
+llama.cpp log lines, and parameter counts against the published totals (within 2%)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import today_configs as cfg
+
+from tuilab.core.arch import LayerKind, ModelArch
+from tuilab.core.errors import ModelFileError
+from tuilab.core.hardware import MIB
+from tuilab.core.memory import LLAMA_N_UBATCH, kv_layer_bytes, pad_tokens, recurrent_state_bytes
+from tuilab.core.quant import kv_type, parse_quant, weight_tensors
+from tuilab.models.hf import arch_from_config
+
+
+def arch(config: dict[str, Any], name: str = "model") -> ModelArch:
+    return arch_from_config(config, name)
+
+
+def llama_kv_bytes(a: ModelArch, ctx: int, kv: str = "f16", kinds: set[LayerKind] | None = None) -> int:
+    """What llama.cpp allocates for the KV cache and recurrent state of these layers at this context."""
+    padded = pad_tokens(ctx, 256)
+    layers = [i for i in range(a.n_layers) if kinds is None or a.layer_kind(i) in kinds]
+    return sum(kv_layer_bytes(a, i, padded, kv_type(kv), LLAMA_N_UBATCH) for i in layers)
+
+
+class TestKvMatchesLlamaCppLogs:
+    def test_gpt_oss_20b_keeps_a_window_on_half_its_layers(self) -> None:
+        """gpt-oss-20b at -c 131072, f16, as llama.cpp logs it (CUDA0 and MTL0 runs of the MXFP4 GGUF):
+            llama_kv_cache: size = 3072.00 MiB (131072 cells,  12 layers,  1/1 seqs), ...
+            llama_kv_cache_iswa: creating     SWA KV cache, size = 768 cells
+            llama_kv_cache: size =   18.00 MiB (   768 cells,  12 layers,  1/1 seqs), ...
+        Planned as full attention on all 24 layers it would be 6144 MiB, what ik_llama.cpp allocates for
+        the same model and context (https://github.com/ikawrakow/ik_llama.cpp/issues/822:
+        "KV self size  = 6144.00 MiB, K (f16): 3072.00 MiB, V (f16): 3072.00 MiB")."""
+        a = arch(cfg.GPT_OSS_20B)
+        assert llama_kv_bytes(a, 131072, kinds={LayerKind.FULL}) == 3072 * MIB
+        assert llama_kv_bytes(a, 131072, kinds={LayerKind.SLIDING}) == 18 * MIB
+        assert a.layer_kind_counts() == {LayerKind.SLIDING: 12, LayerKind.FULL: 12}
+
+    def test_deepseek_caches_one_latent_per_token(self) -> None:
+        """DeepSeek-R1 (DeepSeek-V3's shape) at 32768 tokens with a q8_0 cache, as ik_llama.cpp logs it
+        (https://github.com/ikawrakow/ik_llama.cpp/pull/259): "KV self size  = 1166.62 MiB, c^KV (q8_0):
+        1166.62 MiB, kv^T: not used" - 61 layers x (kv_lora_rank 512 + rope 64) per token, no V, which is
+        also what llama.cpp allocates (src/llama-kv-cache.cpp: has_v = !is_mla)."""
+        a = arch(cfg.DEEPSEEK_V3)
+        assert round(llama_kv_bytes(a, 32768, "q8_0") / MIB, 2) == 1166.62
+        assert (a.k_elems_per_token, a.v_elems_per_token) == (576, 0)
+
+    def test_qwen3_5_keeps_kv_on_a_quarter_and_a_fixed_state_elsewhere(self) -> None:
+        """A Qwen3.5 model of this linear-attention shape (32 layers, every 4th full attention), as
+        llama.cpp logs it (https://github.com/JamePeng/llama-cpp-python/issues/78):
+            llama_memory_recurrent: size =   50.25 MiB (     1 cells,  32 layers,  1 seqs),
+                R (f32):    2.25 MiB, S (f32):   48.00 MiB"""
+        a = arch(cfg.QWEN3_5_4B)
+        state = sum(kv_layer_bytes(a, i, 4096, kv_type("f16"), 512) for i in sorted(a.recurrent_layers))
+        assert state == int(50.25 * MIB)
+        assert a.recurrent is not None
+        r_bytes = len(a.recurrent_layers) * a.recurrent.conv_elems * 4
+        assert r_bytes == int(2.25 * MIB)
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 24, LayerKind.FULL: 8}
+
+    def test_recurrent_state_does_not_grow_with_context(self) -> None:
+        a = arch(cfg.QWEN3_NEXT_80B)
+        short, long = (llama_kv_bytes(a, n, kinds={LayerKind.RECURRENT}) for n in (4096, 262144))
+        assert short == long == 36 * recurrent_state_bytes(a)
+
+
+class TestLayerKinds:
+    @pytest.mark.parametrize(
+        ("config", "counts"),
+        [
+            pytest.param(cfg.QWEN3_NEXT_80B, {LayerKind.RECURRENT: 36, LayerKind.FULL: 12}, id="qwen3-next"),
+            pytest.param(cfg.LFM2_1_2B, {LayerKind.RECURRENT: 10, LayerKind.FULL: 6}, id="lfm2-conv"),
+            pytest.param(cfg.JAMBA_V01, {LayerKind.RECURRENT: 28, LayerKind.FULL: 4}, id="jamba-1-in-8"),
+            pytest.param(
+                cfg.GRANITE_4_H_TINY, {LayerKind.RECURRENT: 36, LayerKind.FULL: 4}, id="granite-4-mamba2"
+            ),
+            pytest.param(cfg.LLAMA4_SCOUT, {LayerKind.CHUNKED: 36, LayerKind.FULL: 12}, id="llama4-chunked"),
+            pytest.param(cfg.DEEPSEEK_V3, {LayerKind.FULL: 61}, id="deepseek-mla-on-every-layer"),
+        ],
+    )
+    def test_counts(self, config: dict[str, Any], counts: dict[LayerKind, int]) -> None:
+        assert arch(config).layer_kind_counts() == counts
+
+    def test_llama4_chunks_are_8192_tokens_on_rope_layers(self) -> None:
+        a = arch(cfg.LLAMA4_SCOUT)
+        assert a.chunk_tokens == 8192
+        assert a.layer_kind(3) is LayerKind.FULL and a.layer_kind(0) is LayerKind.CHUNKED
+
+    def test_chunked_layers_keep_a_chunk_plus_a_micro_batch(self) -> None:
+        a = arch(cfg.LLAMA4_SCOUT)
+        per_token = 2 * a.kv_dim * 2  # K and V, f16
+        assert kv_layer_bytes(a, 0, 131072, kv_type("f16"), 512) == (8192 + 512) * per_token
+        assert kv_layer_bytes(a, 3, 131072, kv_type("f16"), 512) == 131072 * per_token
+
+    def test_granite_mamba2_state(self) -> None:
+        """n_embd_r() = (d_conv - 1) * (d_inner + 2 * n_group * d_state), n_embd_s() = d_state * d_inner
+        (llama-hparams.cpp), with d_inner = mamba_n_heads * mamba_d_head."""
+        a = arch(cfg.GRANITE_4_H_TINY)
+        assert a.recurrent is not None
+        assert (a.recurrent.conv_elems, a.recurrent.state_elems) == (3 * (3072 + 256), 128 * 3072)
+        assert a.shared_expert_ffn_size == 1024 and a.expert_ffn_size == 512
+
+    def test_lfm2_state_is_two_conv_inputs_per_channel(self) -> None:
+        """llama-hparams.cpp n_embd_r() for LFM2: n_embd * (shortconv_l_cache - 1); no SSM state."""
+        a = arch(cfg.LFM2_1_2B)
+        assert a.recurrent is not None
+        assert (a.recurrent.conv_elems, a.recurrent.state_elems) == (2048 * 2, 0)
+
+    def test_gpt_oss_has_sinks_and_biased_experts(self) -> None:
+        names = {t.name for t in arch(cfg.GPT_OSS_20B).tensors}
+        assert {"blk.0.attn_sinks.weight", "blk.0.ffn_down_exps.bias", "blk.0.attn_q.bias"} <= names
+
+
+class TestMoELayout:
+    def test_deepseek_leads_with_dense_layers_and_a_shared_expert(self) -> None:
+        a = arch(cfg.DEEPSEEK_V3)
+        names = {t.name for t in a.tensors}
+        assert "blk.2.ffn_gate.weight" in names and "blk.2.ffn_gate_exps.weight" not in names
+        assert {"blk.3.ffn_gate_exps.weight", "blk.3.ffn_gate_shexp.weight"} <= names
+        assert a.shared_expert_ffn_size == 2048
+
+    def test_mla_tensors(self) -> None:
+        shapes = {t.name: t.shape for t in arch(cfg.DEEPSEEK_V3).tensors}
+        assert shapes["blk.0.attn_kv_a_mqa.weight"] == (7168, 576)
+        assert shapes["blk.0.attn_q_b.weight"] == (1536, 128 * 192)
+        assert shapes["blk.0.attn_k_b.weight"] == (128, 512, 128)
+        assert shapes["blk.0.attn_v_b.weight"] == (512, 128, 128)
+
+    def test_llama4_maverick_interleaves_dense_and_moe_layers(self) -> None:
+        a = arch(cfg.LLAMA4_MAVERICK)
+        shapes = {t.name: t.shape for t in a.tensors}
+        assert shapes["blk.0.ffn_up.weight"] == (5120, 16384)  # dense: intermediate_size_mlp
+        assert shapes["blk.1.ffn_up_exps.weight"] == (5120, 8192, 128)
+        assert shapes["blk.1.ffn_up_shexp.weight"] == (5120, 8192)
+
+    def test_qwen3_next_has_a_gated_shared_expert(self) -> None:
+        names = {t.name for t in arch(cfg.QWEN3_NEXT_80B).tensors}
+        assert {"blk.0.ffn_gate_inp_shexp.weight", "blk.0.ffn_up_shexp.weight"} <= names
+
+
+# Published totals: DeepSeek-V3 671B main model (its README, MTP module excluded); gpt-oss 20.91B / 116.83B
+# and 3.61B / 5.13B active (OpenAI's gpt-oss model card, table 1); Qwen3-Next-80B-A3B 80B; Qwen3.5-4B
+# 4.21B ("model params = 4.21 B" in llama.cpp's load log); LFM2-1.2B 1.17B (its model card); Jamba-v0.1
+# 52B total, 12B active (its model card, 51.6B in AI21's paper); Llama-4-Scout 109B (model card, with the
+# vision encoder); GLM-4.5 355B total, 32B active (its model card, with the MTP layer); Kimi K2 32B active;
+# Granite-4.0-H-Tiny 7B total (its model card); Llama-4-Maverick 400B total (its model card).
+PUBLISHED_TOTALS = [
+    pytest.param(cfg.DEEPSEEK_V3, 671e9, id="deepseek-v3"),
+    pytest.param(cfg.GPT_OSS_20B, 20.91e9, id="gpt-oss-20b"),
+    pytest.param(cfg.GPT_OSS_120B, 116.83e9, id="gpt-oss-120b"),
+    pytest.param(cfg.QWEN3_NEXT_80B, 80e9, id="qwen3-next-80b"),
+    pytest.param(cfg.QWEN3_5_4B, 4.21e9, id="qwen3.5-4b"),
+    pytest.param(cfg.LFM2_1_2B, 1.17e9, id="lfm2-1.2b"),
+    pytest.param(cfg.JAMBA_V01, 51.6e9, id="jamba-v0.1"),
+    pytest.param(cfg.LLAMA4_SCOUT, 109e9, id="llama4-scout"),
+    pytest.param(cfg.LLAMA4_MAVERICK, 400e9, id="llama4-maverick"),
+    pytest.param(cfg.GLM_4_5, 355e9, id="glm-4.5"),
+    pytest.param(cfg.GRANITE_4_H_TINY, 7e9, id="granite-4.0-h-tiny"),
+]
+PUBLISHED_ACTIVE = [
+    pytest.param(cfg.DEEPSEEK_V3, 37e9, id="deepseek-v3"),
+    pytest.param(cfg.GPT_OSS_20B, 3.61e9, id="gpt-oss-20b"),
+    pytest.param(cfg.GPT_OSS_120B, 5.13e9, id="gpt-oss-120b"),
+    pytest.param(cfg.JAMBA_V01, 12e9, id="jamba-v0.1"),
+    pytest.param(cfg.KIMI_K2, 32e9, id="kimi-k2"),
+]
+
+
+class TestParameterCountsMatchPublishedTotals:
+    @pytest.mark.parametrize(("config", "published"), PUBLISHED_TOTALS)
+    def test_total_within_two_percent(self, config: dict[str, Any], published: float) -> None:
+        assert arch(config).n_params == pytest.approx(published, rel=0.02)
+
+    @pytest.mark.parametrize(("config", "published"), PUBLISHED_ACTIVE)
+    def test_active_within_three_percent(self, config: dict[str, Any], published: float) -> None:
+        """Active counts include the output head, as the published ones do; the embedding is one row."""
+        assert arch(config).n_active_params == pytest.approx(published, rel=0.03)
+
+
+class TestPublishedFileSizes:
+    @pytest.mark.parametrize(
+        ("config", "published_bytes"),
+        [
+            # https://huggingface.co/ggml-org/gpt-oss-20b-GGUF: gpt-oss-20b-mxfp4.gguf, 12.1 GB
+            pytest.param(cfg.GPT_OSS_20B, 12.1e9, id="gpt-oss-20b"),
+            # https://huggingface.co/ggml-org/gpt-oss-120b-GGUF: three parts, 63.4 GB together
+            pytest.param(cfg.GPT_OSS_120B, 63.4e9, id="gpt-oss-120b"),
+        ],
+    )
+    def test_mxfp4_experts_and_q8_0_elsewhere(self, config: dict[str, Any], published_bytes: float) -> None:
+        """MXFP4_MOE: the expert tensors in MXFP4 (17 bytes per 32 weights), every other matrix in Q8_0
+        (llama-quant.cpp); the size Hugging Face lists is rounded to 3 significant figures."""
+        weights = weight_tensors(parse_quant("MXFP4_MOE"), arch(config))
+        assert {w.type_name for w in weights if "_exps.weight" in w.name} == {"MXFP4"}
+        assert sum(w.n_bytes for w in weights) == pytest.approx(published_bytes, rel=0.005)
+
+
+class TestParallelHybrid:
+    def test_falcon_h1_keeps_kv_and_a_mamba2_state_on_every_layer(self) -> None:
+        """llama.cpp runs Falcon-H1 with a hybrid memory whose attention and recurrent filters both take
+        every layer; mlx_lm/models/falcon_h1.py gives each layer CacheList(ArraysCache, KVCache)."""
+        a = arch(cfg.FALCON_H1_7B)
+        kv_only = 2 * 4096 * a.kv_dim * 2
+        assert kv_layer_bytes(a, 0, 4096, kv_type("f16"), 512) == kv_only + recurrent_state_bytes(a)
+        names = {t.name for t in a.tensors}
+        assert {"blk.0.attn_q.weight", "blk.0.ssm_in.weight"} <= names
+
+    def test_mlx_4bit_weights_match_the_published_safetensors(self) -> None:
+        """https://huggingface.co/mlx-community/Falcon-H1-7B-Instruct-4bit: 4,268,832,515 bytes of
+        safetensors tensor data (as a public model-sizing test suite records it); ours is 180 KB (0.004%)
+        less, a few small per-layer vectors Falcon-H1's mixer adds to Mamba 2's."""
+        weights = weight_tensors(parse_quant("mlx-4bit"), arch(cfg.FALCON_H1_7B))
+        assert sum(w.n_bytes for w in weights) == pytest.approx(4_268_832_515, rel=1e-4)
+
+
+class TestUnknownArchitectures:
+    def test_unknown_model_type_is_full_attention_and_says_so(self) -> None:
+        config = {**cfg.GPT_OSS_20B, "model_type": "falcon_h9"}
+        a = arch(config)
+        assert not a.known_family
+        assert a.layer_kind_counts() == {LayerKind.FULL: 24}
+
+    def test_a_hybrid_without_its_shape_keys_is_one_clear_error(self) -> None:
+        config = {k: v for k, v in cfg.QWEN3_NEXT_80B.items() if k != "linear_num_value_heads"}
+        with pytest.raises(ModelFileError, match="linear_num_value_heads"):
+            arch(config)
