@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tuilab.core.arch import ModelArch
+from tuilab.core.arch import LayerKind, ModelArch
 from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.ggml import GGML_TYPES, GGML_TYPES_BY_ID, GGMLType, ggml_type
 from tuilab.core.llama_quant import LLAMA_FILE_TYPES, LlamaFileType, llama_file_type
@@ -91,7 +91,7 @@ def kv_type_refusal(kv_name: str, arch: ModelArch, rotating_cache: bool = False)
             f"KV cache type {kv.name!r} cannot go with --max-kv-size: mlx-lm cannot quantize the "
             "rotating cache it makes (RotatingKVCache); use f16"
         )
-    sliding = sorted(arch.swa_layers) if arch.sliding_window else []
+    sliding = [i for i in range(arch.n_layers) if arch.layer_kind(i) is LayerKind.SLIDING]
     if sliding:
         return (
             f"KV cache type {kv.name!r} cannot hold {arch.name}: {len(sliding)} of its {arch.n_layers} "
