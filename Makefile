@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint setup clean
+.PHONY: run test test-slow lint wheel-check setup clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,12 @@ lint: $(STAMP)
 	$(BIN)/mypy tuilab
 	$(BIN)/lint-imports
 
-test: lint
+# Builds the wheel, installs it without extras into a fresh venv in a temp dir and runs `tuilab fit` and
+# `tuilab hw` from outside the checkout (scripts/check_wheel.py; ~12 CPU seconds with a warm pip cache).
+wheel-check: $(STAMP)
+	$(BIN)/python scripts/check_wheel.py
+
+test: lint wheel-check
 	$(BIN)/pytest -q -m "not slow"
 
 test-slow: $(STAMP)

@@ -17,9 +17,10 @@ import psutil
 import pytest
 
 from tuilab.cli import main
-from tuilab.cli.hw import machine_spec, render, report_dict
+from tuilab.cli.hw import render, report_dict
 from tuilab.core.hardware import GIB, Platform
 from tuilab.hardware.detect import detect_hardware
+from tuilab.lab.machine import machine_spec
 from tuilab.models.profiles import match_hardware_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,7 +217,7 @@ class TestMeasure:
     def test_later_runs_use_the_measurement_without_numpy(self, tmp_path: Path) -> None:
         assert tuilab_in(tmp_path, "hw", "--measure").returncode == 0
         code = (
-            "import json, sys; from tuilab.cli.hw import detect; d = detect(); "
+            "import json, sys; from tuilab.lab.machine import detect; d = detect(); "
             "print(json.dumps([d.spec.source('ram_bandwidth_gbps'), list(d.notes), 'numpy' in sys.modules]))"
         )
         env = {**os.environ, "TUILAB_HOME": str(tmp_path)}

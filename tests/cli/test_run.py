@@ -1,14 +1,18 @@
 """`tuilab run`: streamed text on stdout, stats on stderr, one JSON line with --json, and loads the fit
-plan refuses turned away with exit 3 before any engine starts."""
+plan refuses turned away with exit 3 before any engine starts. A context past the trained one runs at the
+trained one, with a note (the one rule of tuilab.lab.planning)."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 
 from tuilab.cli import main
+from tuilab.core.hardware import MIB, HardwareSpec
+from tuilab.models.profiles import load_hardware_profile
 from tuilab.models.tiny import TinyModels
 
 JSON_KEYS = {
@@ -55,22 +59,40 @@ class TestRunStreams:
         assert result["process_peak_bytes"] == result["peak_memory_bytes"]
         assert (result["mlx_active_peak_bytes"] is not None) is (engine == "mlx")
 
+    def test_llama_cpp_reports_where_it_ran_and_what_it_was_built_with(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        pytest.importorskip("llama_cpp")
+        assert main(["run", str(tiny_models.gguf_f16), "--max-tokens", "2", "--json", "--ctx", "512"]) == 0
+        out, err = capsys.readouterr()
+        result = last_json_line(out)
+        assert (result["backend"], result["build_backends"]) == ("cpu", ["CPU"])  # this box: a CPU build
+        assert err.startswith("llama.cpp on cpu (build: CPU) · ")
+
     def test_demo_runs_without_a_path(self, capsys: pytest.CaptureFixture[str]) -> None:
         pytest.importorskip("llama_cpp")
         assert main(["run", "demo", "--max-tokens", "4", "--json"]) == 0
         assert last_json_line(capsys.readouterr().out)["gen_tokens"] == 4
 
 
+def small_machine() -> HardwareSpec:
+    """A CPU-only machine with 64 MiB free: a real profile's numbers, less its GPU and most of its RAM, so
+    the tiny model (about 0.14 GB planned) cannot fit. The only way to get a no-fit on any test machine."""
+    return replace(
+        load_hardware_profile("rtx-3060-12gb"), gpus=(), ram_available_bytes=64 * MIB, os_reserve_bytes=0
+    )
+
+
 class TestRunRefuses:
-    def test_a_kv_cache_larger_than_ram_is_refused_with_the_numbers(
-        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    def test_a_load_the_plan_says_will_not_fit_is_refused_with_the_numbers(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        # 10^9 tokens of this model's f16 KV cache are ~1 TB: more than any test machine's RAM.
+        monkeypatch.setattr("tuilab.cli.run.machine_spec", lambda profile: small_machine())
         start_s = time.perf_counter()
-        assert main(["run", str(tiny_models.gguf_f16), "--ctx", "1000000000"]) == 3
+        assert main(["run", str(tiny_models.gguf_f16)]) == 3
         err = capsys.readouterr().err
         assert "will not fit" in err and "--force" in err
-        assert "KV cache 1024.00 GB" in err and "RAM" in err
+        assert "KV cache" in err and "0.07 GB RAM" in err
         assert time.perf_counter() - start_s < 10  # refused before any engine started
 
     @pytest.mark.parametrize(
@@ -104,3 +126,26 @@ class TestMaxKvSize:
 
     def test_zero_is_refused(self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["run", str(tiny_models.mlx_dir), "--max-kv-size", "0"]) == 2
+
+
+class TestRunContext:
+    def test_a_context_past_the_trained_one_runs_at_the_trained_one_and_says_so(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert (
+            main(["run", str(tiny_models.gguf_f16), "--ctx", "1000000", "--max-tokens", "2", "--json"]) == 0
+        )
+        captured = capsys.readouterr()
+        assert last_json_line(captured.out)["ctx"] == 2048  # the tiny model's trained context
+        assert "note: context 1000000 tokens asked; planned at 2048" in captured.err
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [(["--ctx", "0"], "at least 1 token"), (["--gpu-layers", "-3"], "0 or more")],
+        ids=["zero-context", "negative-gpu-layers"],
+    )
+    def test_the_same_bad_values_fit_refuses_exit_2(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    ) -> None:
+        assert main(["run", str(tiny_models.gguf_f16), *extra]) == 2
+        assert message in capsys.readouterr().err

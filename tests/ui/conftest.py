@@ -15,9 +15,9 @@ import pytest
 from tuilab.bench.ladder import LadderOptions
 from tuilab.core.hardware import GIB, HardwareSpec
 from tuilab.hardware.sampler import GpuSample, Sample
+from tuilab.lab.machine import FrozenSampler, detect_machine
 from tuilab.models.profiles import load_hardware_profile
 from tuilab.ui.app import TuilabApp
-from tuilab.ui.machine import FrozenSampler, detect_machine
 
 RECORDED_MACHINE_PROFILE = "rtx-3060-12gb"
 # One sample as `tuilab hw --watch` printed it on a 32 GiB desktop with a 12 GiB RTX 3060 at idle.

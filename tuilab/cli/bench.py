@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     from tuilab.bench.ladder import LadderOptions, run_ladder
     from tuilab.bench.report import KLD_THRESHOLD, markdown
-    from tuilab.cli.hw import machine_spec
+    from tuilab.lab.machine import machine_spec
 
     options = LadderOptions(
         quants=_quants(args.quants),

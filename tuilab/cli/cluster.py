@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan, plan_cluster
+from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan
 from tuilab.core.errors import FitRefusedError, UsageError
 from tuilab.core.links import DEFAULT_LINK, LINKS
 from tuilab.core.plan_types import gb
-from tuilab.core.quant import kv_type_refusal
-from tuilab.engines.protocol import MLX, MLX_KV_BITS, check_kv_type
+from tuilab.engines.protocol import MLX, MLX_KV_BITS
+from tuilab.lab.launch import prepare_cluster_run
+from tuilab.lab.planning import FitQuery, plan_cluster_fit
+from tuilab.lab.session import Generation, Listener, consume, interrupt_cancels
 
 
 def add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -53,22 +54,18 @@ def cluster_hosts(args: argparse.Namespace) -> tuple[ClusterHost, ...]:
     return hostfile_hosts(read_hostfile(args.hostfile))
 
 
-def run_cluster_fit(args: argparse.Namespace) -> int:
+def run_cluster_fit(args: argparse.Namespace, query: FitQuery) -> int:
     """`tuilab fit MODEL --hosts/--hostfile`: the cluster plan as a table or one JSON object."""
     from tuilab.models.resolve import resolve_model
 
-    if args.engine not in (None, "mlx"):
+    if query.engine not in (None, MLX):
         raise UsageError("a cluster runs on MLX distributed; --engine must be mlx")
-    model = resolve_model(args.model, args.quant, "mlx")
-    plan = _plan(args, model.arch, model.quant, cluster_hosts(args), args.ctx)
+    model = resolve_model(args.model, args.quant, MLX)
+    plan = plan_cluster_fit(
+        model.arch, model.quant, cluster_hosts(args), query, mode=args.split, link=args.link
+    )
     print(json.dumps(plan.to_dict(), indent=2) if args.json else render_cluster(plan))
     return 0
-
-
-def _plan(args: argparse.Namespace, arch: Any, quant: Any, hosts: Any, ctx: int) -> ClusterPlan:
-    return plan_cluster(
-        arch, quant, hosts, ctx_tokens=ctx, kv_type=args.kv_type, mode=args.split, link=args.link
-    )
 
 
 def render_cluster(plan: ClusterPlan) -> str:
@@ -100,65 +97,48 @@ def render_cluster(plan: ClusterPlan) -> str:
     return "\n".join(lines)
 
 
-def run_cluster_command(args: argparse.Namespace) -> int:
+def run_cluster_command(args: argparse.Namespace, query: FitQuery) -> int:
     """`tuilab run MODEL --hostfile FILE`: check the cluster plan if the hosts name profiles, then stream."""
-    from tuilab.cli.run import resolve_for_run
     from tuilab.engines.distributed import DistributedJob, DistributedRun, check_mlx_versions
-    from tuilab.engines.events import Finished, Loaded, Stats, Tokens
     from tuilab.models.hosts import check_hostfile_addresses, read_hostfile
 
-    kv = check_kv_type(MLX, args.kv_type)  # the plan counts this KV cache, so the ranks must hold it
-    kv_bits = MLX_KV_BITS.get(kv)
-    hostfile = read_hostfile(args.hostfile)
-    model = resolve_for_run(args.model, "mlx")
-    refusal = kv_type_refusal(kv, model.arch)
-    if refusal:
-        raise UsageError(refusal)
-    fit = _check_cluster_fit(args, model, hostfile)
+    try:
+        launch = prepare_cluster_run(
+            args.model, read_hostfile(args.hostfile), query, mode=args.split, link=args.link, force=args.force
+        )
+    except FitRefusedError as exc:
+        raise FitRefusedError(f"{exc}; pass --force to run anyway") from None
+    if launch.fit is None:
+        print("tuilab: note: hosts without a 'profile' key; running without a fit check", file=sys.stderr)
+    elif launch.warning:
+        print(f"tuilab: warning: {launch.warning}; running anyway (--force)", file=sys.stderr)
+    hostfile = launch.hostfile
     backend = hostfile.backend or LINKS[args.link].backend
     check_hostfile_addresses(hostfile, backend)
     check_mlx_versions()
     names = tuple(h.ssh for h in hostfile.hosts)
-    mode = "auto" if args.split == "auto" else args.split
-    job = DistributedJob(str(Path(str(model.path)).resolve()), names, args.prompt, args.max_tokens, backend,
-                         mode, args.temperature, kv_bits=kv_bits)  # fmt: skip
-    loaded = stats = None
-    with DistributedRun(hostfile.path, job) as run:
-        for event in run.events():
-            if isinstance(event, Tokens):
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
-            elif isinstance(event, Loaded):
-                loaded = event
-            elif isinstance(event, Stats):
-                stats = event
-            elif isinstance(event, Finished):
-                print()
-    result = _result(model.name, names, loaded, stats, fit)
-    print(_stats_line(result), file=sys.stderr)
+    job = DistributedJob(launch.model_path, names, args.prompt, args.max_tokens, backend, args.split,
+                         args.temperature, kv_bits=MLX_KV_BITS.get(launch.kv_type))  # fmt: skip
+    with DistributedRun(hostfile.path, job) as run, interrupt_cancels(run.cancel):
+        result = consume(run.events(), Listener(text=_write))
+    if result.finished is not None:
+        print()
+    summary = _result(launch.model.name, names, result, launch.fit)
+    print(_stats_line(summary), file=sys.stderr)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(summary))
     return 0
 
 
-def _check_cluster_fit(args: argparse.Namespace, model: Any, hostfile: Any) -> dict[str, Any] | None:
-    from tuilab.models.hosts import hostfile_hosts
-
-    if any(h.profile is None for h in hostfile.hosts):
-        print("tuilab: note: hosts without a 'profile' key; running without a fit check", file=sys.stderr)
-        return None
-    ctx = args.ctx or min(4096, model.arch.max_ctx_tokens)
-    plan = _plan(args, model.arch, model.quant, hostfile_hosts(hostfile), ctx)
-    if plan.verdict == "no_fit" and not args.force:
-        raise FitRefusedError(
-            f"the cluster plan says it will not fit: {plan.reason}; pass --force to run anyway"
-        )
-    return plan.to_dict()
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _result(
-    model: str, hosts: tuple[str, ...], loaded: Any, stats: Any, fit: dict[str, Any] | None
+    model: str, hosts: tuple[str, ...], result: Generation, fit: ClusterPlan | None
 ) -> dict[str, Any]:
+    loaded, stats = result.loaded, result.stats
     return {
         "engine": "mlx-distributed",
         "model": model,
@@ -171,7 +151,7 @@ def _result(
         "gen_tps": stats.gen_tps if stats else None,
         "peak_memory_bytes": stats.peak_memory_bytes if stats else None,
         "kv_cache_bytes": stats.kv_cache_bytes if stats else None,
-        "predicted_tg_tps": fit.get("predicted_tg_tps") if fit else None,
+        "predicted_tg_tps": round(fit.predicted_tg_tps, 2) if fit else None,
     }
 
 

@@ -1,6 +1,8 @@
 """`tuilab fit`: will MODEL fit at this quant and context, and how fast will it run.
 
-Renders `core.fit.plan()` as an aligned table or one JSON object; `--ladder` plans every rung. Imports
+Renders the typed `FitPlan` of `tuilab.lab.planning` as an aligned table, or one JSON object with
+`--json`; `--ladder` plans every rung. A context past the model's trained one is planned at the trained
+one, and the basis says so (the same rule as `tuilab run` and the lab). Imports
 stay light (no textual, mlx or llama_cpp) so the answer comes back in well under half a second.
 """
 
@@ -8,17 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from tuilab.cli import cluster
-from tuilab.core.errors import UsageError
-from tuilab.core.fit import plan
-from tuilab.core.hardware import HardwareSpec, parse_size_bytes, with_gpu_budget
+from tuilab.core.hardware import HardwareSpec, parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
-from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, kv_type_refusal, parse_quant
-from tuilab.models.resolve import ResolvedModel, resolve_model
-
-DEFAULT_CTX_TOKENS = 4096
+from tuilab.lab.machine import machine_spec
+from tuilab.lab.planning import DEFAULT_CTX_TOKENS, FitQuery, context_note, plan_fit, plan_ladder
+from tuilab.models.resolve import resolve_model
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--quant", help="e.g. Q4_K_M, Q8_0, IQ2_XS, mlx-4bit, mlx-8bit-g32 (default: the file's, or Q4_K_M)"
     )
     p.add_argument(
-        "--ctx", type=int, default=DEFAULT_CTX_TOKENS, help="context length in tokens (default 4096)"
-    )
+        "--ctx", type=int,
+        help=f"context length in tokens (default {DEFAULT_CTX_TOKENS}); past the model's trained context "
+        "the plan is made at the trained one, and says so",
+    )  # fmt: skip
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0, mlx-kv8, mlx-kv4")
     p.add_argument("--engine", choices=("llama.cpp", "mlx"), help="default: from the quant or model format")
     p.add_argument(
@@ -56,82 +56,34 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def machine(
-    profile: str | None, gpu_budget_bytes: int | None = None, replay: str | None = None
-) -> HardwareSpec:
-    """This machine (detected), a named hardware profile or a recorded machine, optionally GPU-capped."""
-    from tuilab.cli.hw import machine_spec
-
-    if profile and replay:
-        raise UsageError("give --hardware or --hw-replay, not both")
-    hw = machine_spec(profile, replay)
-    return with_gpu_budget(hw, gpu_budget_bytes) if gpu_budget_bytes else hw
+def query_from(args: argparse.Namespace) -> FitQuery:
+    """The fit question the options ask; a bad value (ctx 0, negative GPU layers) is a usage error."""
+    return FitQuery(
+        ctx_tokens=args.ctx, kv_type=args.kv_type, engine=args.engine, gpu_layers=args.gpu_layers,
+        flash_attn=not args.no_flash_attn,
+    )  # fmt: skip
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    query = query_from(args)
     if cluster.wants_cluster(args):
-        return cluster.run_cluster_fit(args)
-    hw = machine(args.hardware, args.gpu_budget, args.hw_replay)
+        return cluster.run_cluster_fit(args, query)
+    hw = machine_spec(args.hardware, args.gpu_budget, args.hw_replay)
     model = resolve_model(args.model, args.quant, args.engine)
     if args.ladder:
-        return _ladder(args, model, hw)
-    refusal = kv_type_refusal(args.kv_type, model.arch) if model.engine == "mlx" else None
-    if refusal:  # the same rule `tuilab run` and the MLX engine apply (core.quant.kv_type_refusal)
-        raise UsageError(refusal)
-    fit = _plan(args, model, hw, model.quant, model.engine)
-    if args.json:
-        print(json.dumps(fit.to_dict(), indent=2))
-    else:
-        print(render_plan(fit))
+        return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
+    fit = plan_fit(model, hw, query)
+    print(json.dumps(fit.to_dict(), indent=2) if args.json else render_plan(fit))
     return 0
 
 
-def _plan(
-    args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec, quant: Any, engine: str
-) -> FitPlan:
-    return plan(
-        model.arch,
-        quant,
-        hw,
-        ctx_tokens=args.ctx,
-        kv_type=args.kv_type,
-        engine=engine,
-        gpu_layers=args.gpu_layers,
-        flash_attn=not args.no_flash_attn,
-    )
-
-
-def _ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec) -> int:
-    engines = [args.engine] if args.engine else ["llama.cpp", "mlx"]
-    rungs: list[FitPlan] = []
-    for engine in engines:
-        ladder = LLAMA_LADDER if engine == "llama.cpp" else MLX_LADDER
-        kv = kv_type_or_f16(engine, args.kv_type)
-        for name in ladder:
-            q = parse_quant(name)
-            rungs.append(
-                plan(
-                    model.arch,
-                    q,
-                    hw,
-                    ctx_tokens=args.ctx,
-                    kv_type=kv,
-                    engine=engine,
-                    gpu_layers=args.gpu_layers,
-                    flash_attn=not args.no_flash_attn,
-                    advise=False,
-                )
-            )
+def _ladder(args: argparse.Namespace, model: str, hw: HardwareSpec, rungs: list[FitPlan]) -> int:
+    ctx = rungs[0].ctx_tokens
     if args.json:
-        out = {
-            "model": model.name,
-            "hardware": hw.name,
-            "ctx": args.ctx,
-            "rungs": [r.to_dict() for r in rungs],
-        }
+        out = {"model": model, "hardware": hw.name, "ctx": ctx, "rungs": [r.to_dict() for r in rungs]}
         print(json.dumps(out, indent=2))
     else:
-        print(render_ladder(model.name, hw, args.ctx, rungs))
+        print(render_ladder(model, hw, ctx, rungs))
     return 0
 
 
@@ -179,6 +131,9 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
         f"{'quant':<14}{'engine':<11}{'weights':>10}{'device':>10}{'verdict':>17}{'max ctx':>9}{'tok/s':>8}"
     )
     lines = [f"{model} on {hw.name} ({where}), ctx {ctx}", "", head, "-" * len(head)]
+    note = context_note(rungs[0]) if rungs else None
+    if note:
+        lines[1:1] = [f"context: {note}"]
     for r in rungs:
         lines.append(
             f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(r.memory.device_bytes)[:-3]:>10}"

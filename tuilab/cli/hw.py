@@ -1,7 +1,7 @@
 """`tuilab hw`: this machine as the fit oracle sees it: budget per engine, each number's source, warnings.
 
-It joins tuilab.hardware's detection with tuilab.models' hardware profiles (only the CLI layer may see
-both); `machine_spec()` is what `tuilab fit` uses when no --hardware is given. `--watch` streams memory;
+The machine comes from `tuilab.lab.machine` (detection joined with the hardware profiles), as every
+face gets it. `--watch` streams memory;
 `--measure` times the host's memory bandwidth once and caches it for every later detection.
 """
 
@@ -20,32 +20,15 @@ from tuilab.core.errors import UsageError
 from tuilab.core.hardware import GIB, MIB, HardwareSpec
 from tuilab.core.plan_types import gb
 from tuilab.hardware.budget import EngineBudget, engine_budgets
-from tuilab.hardware.detect import Detection, detect_hardware, detect_replay
+from tuilab.hardware.detect import Detection
 from tuilab.hardware.host import probe_host
 from tuilab.hardware.membw import measure_host, save_measurement
 from tuilab.hardware.record import record_machine
 from tuilab.hardware.sampler import DEFAULT_INTERVAL_S, MemorySampler, Sample
-from tuilab.models import profiles
+from tuilab.lab.machine import detect, profile_spec
 
 # One --watch line a second: readable live, while the sampler underneath reads at 2 Hz.
 WATCH_INTERVAL_S = 1.0
-
-
-def load_profile(name: str) -> HardwareSpec:
-    """A named hardware profile; an unknown name raises UnknownNameError with close matches."""
-    return profiles.load_hardware_profile(name)
-
-
-def detect(replay: str | None = None) -> Detection:
-    """Detect this machine (or the one recorded in `replay`), matched against the hardware profiles."""
-    if replay:
-        return detect_replay(Path(replay), profiles.match_hardware_profile)
-    return detect_hardware(profiles.match_hardware_profile)
-
-
-def machine_spec(profile: str | None, replay: str | None = None) -> HardwareSpec:
-    """The spec `tuilab fit` plans for: the named profile, a recorded machine, or this machine."""
-    return load_profile(profile) if profile else detect(replay).spec
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         record_machine(Path(args.record))
         print(f"recorded this machine's probe outputs in {args.record}", file=sys.stderr)
     if args.profile:
-        report = report_dict(load_profile(args.profile), None, args.profile)
+        report = report_dict(profile_spec(args.profile), None, args.profile)
     else:
         detection = detect(args.record or args.replay)
         report = report_dict(detection.spec, detection, None)

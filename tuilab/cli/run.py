@@ -15,24 +15,16 @@ from typing import Any, TextIO
 from tuilab.cli import cluster
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
 from tuilab.core.hardware import parse_size_bytes
-from tuilab.core.plan_types import gb
-from tuilab.core.quant import kv_type_refusal
-from tuilab.engines.client import EngineWorker
-from tuilab.engines.events import Failed, Finished, GuardSpec, Loaded, MemoryWarning, Stats, Tokens
-from tuilab.engines.guard import guard_for_plan
-from tuilab.engines.protocol import (
-    ENGINE_FORMATS,
-    MLX,
-    LoadSpec,
-    SamplingParams,
-    check_kv_type,
-    engine_name,
-)
-from tuilab.models.resolve import ResolvedModel, resolve_model
+from tuilab.core.plan_types import FitPlan, gb
+from tuilab.engines.events import Finished, Loaded, MemoryWarning, Stats
+from tuilab.engines.protocol import SamplingParams, engine_name
+from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
+from tuilab.lab.machine import machine_spec
+from tuilab.lab.planning import DEFAULT_CTX_TOKENS, FitQuery
+from tuilab.lab.session import Listener, Session, interrupt_cancels
 
 DEFAULT_PROMPT = "Once upon a time"
 DEFAULT_MAX_TOKENS = 128
-DEFAULT_CTX_TOKENS = 4096  # the same default as `tuilab fit`, capped at the model's trained context
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--engine", help="llama.cpp or mlx (default: from the model's format)")
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"prompt text (default {DEFAULT_PROMPT!r})")
     p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help="tokens to generate (128)")
-    p.add_argument("--ctx", type=int, help="context length in tokens (default: 4096 or the model's maximum)")
+    p.add_argument(
+        "--ctx", type=int,
+        help=f"context length in tokens (default {DEFAULT_CTX_TOKENS}); never past the model's trained one",
+    )  # fmt: skip
     p.add_argument("--gpu-layers", type=int, help="llama.cpp layers to offload (default: the fit plan's)")
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0, mlx-kv8, mlx-kv4")
     p.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: physical cores)")
@@ -73,37 +68,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_command(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
-    if cluster.wants_cluster(args):
-        return cluster.run_cluster_command(args)
     engine = engine_name(args.engine) if args.engine else None
-    model = resolve_for_run(args.model, engine)
-    engine = engine or model.engine
-    kv = check_kv_type(engine, args.kv_type)
-    check_max_kv_size(args.max_kv_size, engine)
-    refusal = kv_type_refusal(kv, model.arch, rotating_cache=args.max_kv_size is not None)
-    if refusal:
-        raise UsageError(refusal)
-    ctx_tokens = args.ctx or min(DEFAULT_CTX_TOKENS, model.arch.max_ctx_tokens)
-    fit = check_fit(
-        model, engine=engine, ctx_tokens=ctx_tokens, kv_type=kv, gpu_layers=args.gpu_layers, force=args.force
-    )
-    gpu_layers = args.gpu_layers if args.gpu_layers is not None else fit.get("gpu_layers")
-    spec = LoadSpec(
-        str(model.path),
-        ctx_tokens=ctx_tokens,
-        gpu_layers=gpu_layers,
-        kv_type=kv,
-        threads=args.threads,
+    query = FitQuery(
+        ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers,
         max_kv_tokens=args.max_kv_size,
-    )
+    )  # fmt: skip
+    if cluster.wants_cluster(args):
+        return cluster.run_cluster_command(args, query)
+    model = resolve_for_run(args.model, engine)
+    try:
+        launch = prepare_run(
+            model, machine_spec(None), query, threads=args.threads, force=args.force,
+            memory_guard=not args.no_memory_guard, memory_budget_bytes=args.memory_budget,
+        )  # fmt: skip
+    except FitRefusedError as exc:
+        raise FitRefusedError(f"{exc}; pass --force to load anyway") from None
+    if launch.note:
+        print(f"tuilab: note: context {launch.note}", file=sys.stderr)
+    if launch.warning:
+        print(f"tuilab: warning: {launch.warning}; loading anyway (--force)", file=sys.stderr)
     sampling = SamplingParams(temperature=args.temperature)
-    guard = None if args.no_memory_guard else guard_for_plan(fit, engine, args.memory_budget)
-    loaded, stats, finished = stream_run(
-        engine, spec, args.prompt, args.max_tokens, sampling, sys.stdout, guard=guard
-    )
-    print(stats_line(engine, model, loaded, stats, finished, fit), file=sys.stderr)
+    loaded, stats, finished = stream_run(launch, args.prompt, args.max_tokens, sampling, sys.stdout)
+    print(stats_line(launch, loaded, stats, finished), file=sys.stderr)
     if args.json:
-        print(json.dumps(result_dict(engine, model, loaded, stats, finished, fit)))
+        print(json.dumps(result_dict(launch, loaded, stats, finished)))
     return 0
 
 
@@ -117,118 +105,45 @@ def _size(text: str) -> int:
     return size
 
 
-def check_max_kv_size(max_kv_size: int | None, engine: str) -> None:
-    """--max-kv-size is mlx-lm's rotating cache: MLX only, and at least one token."""
-    if max_kv_size is None:
-        return
-    if engine != MLX:
-        raise UsageError(f"--max-kv-size is an MLX option (mlx-lm's rotating KV cache); {engine} has none")
-    if max_kv_size < 1:
-        raise UsageError(f"--max-kv-size must be at least 1 token, got {max_kv_size}")
-
-
-def resolve_for_run(spec: str, engine: str | None) -> ResolvedModel:
-    """Resolve MODEL to something with weights on disk that the chosen engine can load."""
-    if spec == "demo" and engine == MLX:
-        from tuilab.models.tiny import ensure_demo_model
-
-        spec = str(ensure_demo_model() / "tiny-mlx")
-    model = resolve_model(spec, None, engine)
-    if model.path is None:
-        raise UsageError(f"{spec!r} is a profile without weights; give a GGUF file or a model directory")
-    wanted = engine or model.engine
-    if model.format not in ENGINE_FORMATS[wanted]:
-        raise UsageError(
-            f"{model.path}: a {model.format} model; {wanted} loads {', '.join(ENGINE_FORMATS[wanted])}"
-        )
-    return model
-
-
-def check_fit(
-    model: ResolvedModel, *, engine: str, ctx_tokens: int, kv_type: str, gpu_layers: int | None, force: bool
-) -> dict[str, Any]:
-    """The fit plan for this load on this machine, as a dict; raises FitRefusedError on no_fit unless forced.
-
-    The one place `tuilab run` talks to the fit oracle, so a change in its names touches only this function.
-    """
-    from tuilab.cli.hw import machine_spec
-    from tuilab.core.fit import plan
-
-    fit = plan(
-        model.arch,
-        model.quant,
-        machine_spec(None),
-        ctx_tokens=ctx_tokens,
-        kv_type=kv_type,
-        engine=engine,
-        gpu_layers=gpu_layers,
-    ).to_dict()
-    if fit["verdict"] == "no_fit":
-        message = refusal_message(fit)
-        if not force:
-            raise FitRefusedError(f"{message}; pass --force to load anyway")
-        print(f"tuilab: warning: {message}; loading anyway (--force)", file=sys.stderr)
-    return fit
-
-
-def refusal_message(fit: dict[str, Any]) -> str:
-    parts = [
-        f"the fit plan says it will not fit: {fit['reason']}",
-        f"weights {gb(fit['weights_bytes'])}, KV cache {gb(fit['kv_cache_bytes'])} at {fit['ctx']} tokens, "
-        f"compute {gb(fit['compute_bytes'])}, total {gb(fit['total_bytes'])}",
-        f"budget {gb(fit['budget_bytes'])} GPU, {gb(fit['host_budget_bytes'])} RAM",
-    ]
-    parts += [f"advice: {a}" for a in fit.get("advice", [])]
-    return "; ".join(parts)
-
-
 def stream_run(
-    engine: str,
-    spec: LoadSpec,
-    prompt: str,
-    max_tokens: int,
-    sampling: SamplingParams,
-    out: TextIO,
-    guard: GuardSpec | None = None,
+    launch: Launch, prompt: str, max_tokens: int, sampling: SamplingParams, out: TextIO
 ) -> tuple[Loaded, Stats, Finished]:
-    """Load in a fresh worker, write text to `out` as it arrives; Ctrl-C cancels and still reports stats.
-    With `guard`, a memory warning goes to stderr and the worker stops at the limit (reason 'memory')."""
-    with EngineWorker(engine) as worker:
-        loaded = worker.load(spec)
-        if isinstance(loaded, Failed):
-            raise EngineError(f"{engine} could not load {spec.path}: {loaded.describe()}")
-        stats: Stats | None = None
-        events = worker.generate(prompt, max_tokens, sampling, guard)
-        while True:
-            try:
-                event = next(events)
-            except KeyboardInterrupt:
-                worker.cancel()  # a second Ctrl-C while draining ends the command
-                continue
-            if isinstance(event, Tokens):
-                out.write(event.text)
-                out.flush()
-            elif isinstance(event, Stats):
-                stats = event
-            elif isinstance(event, MemoryWarning):
-                print(f"\ntuilab: warning: {event.describe()}", file=sys.stderr)
-            elif isinstance(event, Failed):
-                raise EngineError(f"{engine} failed while generating: {event.describe()}")
-            elif isinstance(event, Finished):
-                out.write("\n")
-                out.flush()  # the text ends before the stats line on stderr starts
-                if stats is None:
-                    raise EngineError(f"{engine} finished without stats")
-                return loaded, stats, event
+    """Load in a fresh session, write text to `out` as it arrives; Ctrl-C cancels and still reports stats.
+    The launch's memory guard (unless --no-memory-guard) warns on stderr and stops the worker at the limit
+    (finish reason 'memory')."""
+
+    def write(text: str) -> None:
+        out.write(text)
+        out.flush()
+
+    def warn(event: MemoryWarning) -> None:
+        print(f"\ntuilab: warning: {event.describe()}", file=sys.stderr)
+
+    with Session() as session:
+        loaded = session.load(launch.engine, launch.spec, launch.label)
+        if not isinstance(loaded, Loaded):
+            raise EngineError(f"{launch.engine} could not load {launch.spec.path}: {loaded.describe()}")
+        with interrupt_cancels(session.cancel):
+            result = session.generate(
+                prompt, max_tokens, sampling, Listener(text=write, memory_warning=warn), guard=launch.guard
+            )
+    if result.failed is not None:
+        raise EngineError(f"{launch.engine} failed while generating: {result.failed.describe()}")
+    write("\n")  # the text ends before the stats line on stderr starts
+    if result.stats is None or result.finished is None:
+        raise EngineError(f"{launch.engine} finished without stats")
+    return loaded, result.stats, result.finished
 
 
-def result_dict(
-    engine: str, model: ResolvedModel, loaded: Loaded, stats: Stats, finished: Finished, fit: dict[str, Any]
-) -> dict[str, Any]:
+def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished) -> dict[str, Any]:
+    fit: FitPlan = launch.fit
     return {
-        "engine": engine,
-        "model": model.name,
-        "quant": model.quant_name,
+        "engine": launch.engine,
+        "backend": loaded.info.backend,
+        "build_backends": list(loaded.info.build_backends),
+        "model": launch.model.name,
+        "quant": launch.model.quant_name,
+        "ctx": launch.spec.ctx_tokens,
         "ttft_s": stats.ttft_s,
         "prompt_tokens": stats.prompt_tokens,
         "prompt_tps": stats.prompt_tps,
@@ -238,16 +153,14 @@ def result_dict(
         "peak_memory_source": stats.peak_memory_source,
         "process_peak_bytes": stats.rss_peak_bytes,  # macOS phys_footprint, Linux VmHWM
         "mlx_active_peak_bytes": stats.engine_peak_memory_bytes,
-        "predicted_tg_tps": fit.get("predicted_tg_tps"),
-        "predicted_memory_bytes": fit.get("total_bytes"),
+        "predicted_tg_tps": round(fit.predicted_tg_tps, 2),
+        "predicted_memory_bytes": fit.memory.total_bytes,
         "load_s": loaded.load_s,
         "finish_reason": finished.reason,
     }
 
 
-def stats_line(
-    engine: str, model: ResolvedModel, loaded: Loaded, stats: Stats, finished: Finished, fit: dict[str, Any]
-) -> str:
+def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished) -> str:
     def rate(tps: float | None) -> str:
         return "-" if tps is None else f"{tps:.1f} tok/s"
 
@@ -255,9 +168,18 @@ def stats_line(
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
     if stats.engine_peak_memory_bytes:
         peak += f" (MLX active {gb(stats.engine_peak_memory_bytes)})"
+    model, fit = launch.model, launch.fit
     return (
-        f"{engine} · {model.name} {model.quant_name or ''} · load {loaded.load_s:.2f} s · ttft {ttft}"
+        f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"
+        f" · load {loaded.load_s:.2f} s · ttft {ttft}"
         f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
-        f" · peak {peak} · predicted {rate(fit.get('predicted_tg_tps'))}, {gb(fit.get('total_bytes', 0))}"
+        f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
     )
+
+
+def engine_label(engine: str, loaded: Loaded) -> str:
+    """ "llama.cpp on cuda (build: CUDA, CPU)": where the model ran, and what the installed engine was
+    built with, so a CPU-only build of llama-cpp-python shows itself (README, "Install")."""
+    built = f" (build: {', '.join(loaded.info.build_backends)})" if loaded.info.build_backends else ""
+    return f"{engine} on {loaded.info.backend}{built}"

@@ -35,6 +35,9 @@ from tuilab.engines.protocol import (
 
 # "load_tensors: offloaded 33/33 layers to GPU" (llama.cpp src/llama-model.cpp, load_tensors).
 _OFFLOAD_RE = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
+# llama_print_system_info() (llama.cpp src/llama.cpp) writes "NAME : FEATURE = VALUE | ..." for each ggml
+# backend registry that lists features: "CUDA : ARCHS = 700 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | ...".
+_REGISTRY_RE = re.compile(r"(?:^|\|)\s*([A-Za-z][\w-]*) : ")
 _PIECE_BYTES = 256  # longest token piece seen in common vocabs is < 128 bytes; grown on demand
 
 
@@ -51,6 +54,11 @@ def _on_log(level: int, text: bytes | None, _user_data: Any) -> None:
 
 
 _LOG_CALLBACK = lc.llama_log_callback(_on_log)
+
+
+def build_backends(system_info: str) -> tuple[str, ...]:
+    """The backends a llama.cpp build has, in the order it registered them, from its system info."""
+    return tuple(_REGISTRY_RE.findall(system_info))
 
 
 def _route_logs_to(ring: LogRing) -> None:
@@ -151,6 +159,7 @@ class LlamaCppEngine:
             gpu_layers=int(offloaded.group(1)) if offloaded else 0,
             ctx_tokens=self._n_ctx,
             buffers=buffers,
+            build_backends=build_backends(lc.llama_print_system_info().decode("utf-8", errors="replace")),
         )
 
     def unload(self) -> None:

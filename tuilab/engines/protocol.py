@@ -105,6 +105,9 @@ class LoadInfo:
     gpu_layers: int | None
     ctx_tokens: int | None
     buffers: tuple[BufferSize, ...] = field(default_factory=tuple)
+    # The compute backends this build of the engine has ("CUDA", "CPU"), so a run shows whether a GPU
+    # build is the one installed; () where the engine does not say.
+    build_backends: tuple[str, ...] = ()
 
     @property
     def device_bytes(self) -> int:

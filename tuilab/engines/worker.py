@@ -43,6 +43,10 @@ from tuilab.engines.protocol import ENGINE_NAMES, LLAMA_CPP, MLX, Engine, Engine
 FLUSH_INTERVAL_S = 0.025
 
 
+# The extra that installs each engine's library (pyproject.toml, [project.optional-dependencies]).
+ENGINE_EXTRAS = {LLAMA_CPP: "llama", MLX: "mlx"}
+
+
 def create_engine(name: str, log_echo: TextIO | None = None) -> Engine:
     """Import and build an engine by name; the import happens here, inside the worker, never in tuilab."""
     if name == LLAMA_CPP:
@@ -62,7 +66,13 @@ def worker_main(conn: Connection, engine_name: str, log_path: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle; it cancels us
     try:
         engine = create_engine(engine_name, log_echo=sys.stderr)
-    except Exception as exc:  # ImportError of a missing engine library, native init failure
+    except ModuleNotFoundError as exc:  # installed without the engine's extra: a hint, not a traceback
+        extra = ENGINE_EXTRAS.get(engine_name, engine_name)
+        _send(
+            conn, Failed(f"the {engine_name} engine is not installed ({exc}); install tuilab with [{extra}]")
+        )
+        return
+    except Exception as exc:  # a broken engine library, native init failure
         traceback.print_exc()
         _send(conn, Failed(f"cannot start the {engine_name} engine: {exc}", _tail(log_path)))
         return

@@ -1,12 +1,20 @@
-"""The lab app: owns the selection (model, quant, context, KV type, hardware), recomputes plans on a
-thread when it changes, and hands the results down to the panes; the engine runs on a thread worker.
+"""The lab app wires the panes together: it holds the selection (model, quant, context, KV type,
+hardware), hands it down to the panes, and routes what comes up (choices, engine and ladder news) to the
+pane or service that owns it. Plans are computed on threads; engine work belongs to `EngineRunner`.
 
 `run_app()` is what `tuilab` with no arguments calls. Attributes go down, messages come up: panes never
-read each other, and every action is reachable from a key and from the command palette.
+read each other, and every action is reachable from a key and from the command palette. Nothing here
+reads the disk on the event loop once the first frame is up: profiles, models, plans, settings writes
+and ladder history are read on thread workers and delivered (the settings and the machine are read once,
+in `on_mount`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -20,26 +28,27 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tuilab.bench.report import LadderRun
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
 from tuilab.core.quant import kv_types_for
 from tuilab.hardware.sampler import MemorySampler
+from tuilab.lab.machine import SamplerLike, detect_machine, profile_names, profile_spec
+from tuilab.lab.planning import choose_quant, ladder_for
 from tuilab.models.discovery import FoundModel, discover
 from tuilab.models.profiles import model_profile_names
 from tuilab.models.resolve import ResolvedModel
 from tuilab.ui import catalog, commands, messages
 from tuilab.ui.catalog import ModelEntry
-from tuilab.ui.engine_runner import EngineRunner
-from tuilab.ui.ladder_control import LadderJob, cancel_ladder, ladder_ended, start_ladder
-from tuilab.ui.machine import SamplerLike, detect_machine, profile_names, profile_spec
+from tuilab.ui.engine_runner import EngineRunner, LaunchRequest
+from tuilab.ui.ladder_control import LadderJob, ended_words, latest_run
 from tuilab.ui.render import VERDICT_STYLES, ctx_label
-from tuilab.ui.run_control import start_load, start_run
 from tuilab.ui.screens.help import HelpScreen
 from tuilab.ui.screens.main import MainScreen
 from tuilab.ui.screens.picker import PickerScreen
 from tuilab.ui.settings import Selection, load_selection, save_selection, settings_path
-from tuilab.ui.threads import deliver
+from tuilab.ui.threads import deliver, os_error_line
 from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
 from tuilab.ui.widgets.fit_pane import FitPane
@@ -84,22 +93,26 @@ class TuilabApp(App[int]):
         config_dir: Path | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         ladder_options: LadderOptions | None = None,
+        exit_on_sigterm: bool = False,
     ) -> None:
         super().__init__()
+        self._exit_on_sigterm = exit_on_sigterm
         self._machine_source = machine
         self.sampler: SamplerLike = sampler if sampler is not None else MemorySampler()
         self._find_models = find_models
         self._settings_path = settings_path(config_dir)
+        self._save_lock = threading.Lock()
         self.max_tokens = max_tokens
         self.selection = Selection()
         self.machine_spec: HardwareSpec | None = None
         self.machine_warnings: tuple[str, ...] = ()
+        self.hw: HardwareSpec | None = None  # the spec plans are for: this machine or the chosen profile
         self.entries: list[ModelEntry] = []
         self.badges: dict[str, str] = {}
         self.fit: FitPlan | None = None
         self.model: ResolvedModel | None = None
         self._resolved: dict[tuple[str, str | None], ResolvedModel] = {}
-        self.runner = EngineRunner(self.post_message)
+        self.runner = EngineRunner(self.post_message, self._start_engine_thread)
         self.engine_state = "engine idle"
         self.ladder_options = ladder_options  # None: the bench's defaults (tests pass a tiny ladder)
         self.ladder_job: LadderJob | None = None
@@ -108,14 +121,43 @@ class TuilabApp(App[int]):
     # --- start and stop ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        # Read once, before the first frame: the settings, this machine and the saved profile. Everything
+        # after this reads the disk on threads (profiles are cached once read).
         self.selection, warning = load_selection(self._settings_path)
         if warning:
             self.notify(warning, title="settings", severity="warning", timeout=8)
         if self.selection.theme in self.available_themes:
             self.theme = self.selection.theme or self.theme
         self.machine_spec, self.machine_warnings = self._machine_source()
+        self.hw, hw_warning = self._hardware_for(self.selection.hardware_profile, self.machine_spec)
+        if hw_warning:
+            self.notify(hw_warning, title="hardware profile", severity="warning")
+            self.selection = replace(self.selection, hardware_profile=None)
         self.sampler.start()
+        if self._exit_on_sigterm:
+            self._handle_sigterm()
+        self._list_profiles()
         self.push_screen(self.main)  # pushed, not the default screen, so its .tcss is loaded
+
+    def _handle_sigterm(self) -> None:
+        """SIGTERM (kill, a closing tmux pane) exits as `q` does, so Textual gives the terminal back: out
+        of the alternate screen, mouse reporting off. Python's default would end the process mid-frame."""
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not Unix, not main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
+
+    @work(thread=True, group="profiles")
+    def _list_profiles(self) -> None:
+        """The profile list, read once here, so the palette and the picker never read the disk."""
+        profile_names()
+
+    @staticmethod
+    def _hardware_for(name: str | None, machine: HardwareSpec) -> tuple[HardwareSpec, str | None]:
+        if not name:
+            return machine, None
+        try:
+            return profile_spec(name), None
+        except TuilabError as exc:
+            return machine, str(exc)
 
     @on(MainScreen.Ready)
     def _main_ready(self) -> None:
@@ -125,23 +167,15 @@ class TuilabApp(App[int]):
         self.apply_selection(self.selection, save=False)
 
     def on_unmount(self) -> None:
-        if self.ladder_job is not None:
-            self.ladder_job.cancel()  # kills the step in progress; the thread leaves at once
         self.runner.close()
         self.sampler.stop()
 
     # --- selection --------------------------------------------------------------------------------
 
     def hardware(self) -> HardwareSpec:
-        assert self.machine_spec is not None
-        name = self.selection.hardware_profile
-        if name:
-            try:
-                return profile_spec(name)
-            except TuilabError as exc:
-                self.notify(str(exc), title="hardware profile", severity="warning")
-                self.selection = replace(self.selection, hardware_profile=None)
-        return self.machine_spec
+        """The spec plans are for; kept, never re-read (a status refresh parses nothing)."""
+        assert self.hw is not None
+        return self.hw
 
     def apply_selection(self, selection: Selection, *, save: bool = True) -> None:
         """The one place a selection change goes through: panes, plans, badges and the settings file."""
@@ -155,13 +189,19 @@ class TuilabApp(App[int]):
             self._compute_plans(selection, hw)
         self._compute_badges(selection, hw)
         if save:
-            self.save_settings()
+            self._save_settings()
 
-    def save_settings(self) -> None:
-        try:
-            save_selection(self._settings_path, replace(self.selection, theme=self.theme))
-        except OSError as exc:
-            self.notify(f"could not save settings: {exc}", severity="warning")
+    @work(thread=True, group="settings")
+    def _save_settings(self) -> None:
+        """Written on a thread; the lock and reading the selection at write time keep the newest last."""
+        with self._save_lock:
+            try:
+                save_selection(self._settings_path, replace(self.selection, theme=self.theme))
+            except OSError as exc:
+                deliver(self, self._warn, f"could not save settings: {exc}")
+
+    def _warn(self, text: str) -> None:
+        self.notify(text, severity="warning")
 
     def choose_model(self, key: str) -> None:
         self.apply_selection(replace(self.selection, model=key, quant=None))
@@ -170,20 +210,43 @@ class TuilabApp(App[int]):
         self.action_show_tab("fit")
 
     def choose_hardware(self, name: str | None) -> None:
-        self.apply_selection(replace(self.selection, hardware_profile=name or None))
+        """This machine at once; a profile once a thread has read it (the first time: cached after)."""
+        if not name:
+            self.hw = self.machine_spec
+            self.apply_selection(replace(self.selection, hardware_profile=None))
+        else:
+            self._read_profile(name)
+
+    @work(thread=True, exclusive=True, group="hardware")
+    def _read_profile(self, name: str) -> None:
+        assert self.machine_spec is not None
+        hw, warning = self._hardware_for(name, self.machine_spec)
+        deliver(self, self._profile_read, name, hw, warning)
+
+    def _profile_read(self, name: str, hw: HardwareSpec, warning: str | None) -> None:
+        if warning:
+            self.notify(warning, title="hardware profile", severity="warning")
+            return
+        self.hw = hw
+        self.apply_selection(replace(self.selection, hardware_profile=name))
 
     def resolve(self, key: str, quant: str | None) -> ResolvedModel:
+        """The model with a quant, resolved once (disk IO: called from the plan and badge threads)."""
         cached = self._resolved.get((key, quant))
         if cached is None:
-            cached = self._resolved[(key, quant)] = catalog.resolve(key, quant)
+            cached = self._resolved[(key, quant)] = choose_quant(key, quant)
         return cached
 
     # --- background computations ------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="discover")
     def _discover_models(self) -> None:
-        entries = catalog.catalog(self._find_models(), model_profile_names())
-        deliver(self, self._show_entries, entries)
+        try:
+            found = self._find_models()
+        except OSError as exc:  # the models folder cannot be read: list the demo and the profiles
+            deliver(self, self._warn, f"could not list the models on disk: {os_error_line(exc)}")
+            found = []
+        deliver(self, self._show_entries, catalog.catalog(found, model_profile_names()))
 
     def _show_entries(self, entries: list[ModelEntry]) -> None:
         self.entries = entries
@@ -199,7 +262,7 @@ class TuilabApp(App[int]):
                     self.resolve(entry.key, None), hw, selection.ctx_tokens, selection.kv_type, False
                 )
                 badges[entry.key] = catalog.BADGES[fit.verdict]
-            except TuilabError:
+            except (TuilabError, OSError):
                 badges[entry.key] = "error"
         if not get_current_worker().is_cancelled:
             deliver(self, self._show_badges, badges)
@@ -217,9 +280,12 @@ class TuilabApp(App[int]):
         except TuilabError as exc:
             deliver(self, self._show_plan_error, str(exc))
             return
+        except OSError as exc:  # an unreadable file or data folder: one line, never a traceback
+            deliver(self, self._show_plan_error, os_error_line(exc))
+            return
         if get_current_worker().is_cancelled:
             return
-        deliver(self, self._show_fit, model, fit)
+        deliver(self, self._show_fit, model, fit, _ladder_history(model.name))
         rows = catalog.context_table(model, hw, selection.kv_type)
         if not get_current_worker().is_cancelled:
             budget = catalog.budget_line_bytes(hw, model.engine)
@@ -232,10 +298,11 @@ class TuilabApp(App[int]):
         self.notify(error, title="model", severity="error")
         self._update_status()
 
-    def _show_fit(self, model: ResolvedModel, fit: FitPlan) -> None:
+    def _show_fit(self, model: ResolvedModel, fit: FitPlan, ladder: LadderRun | None) -> None:
         self.model, self.fit = model, fit
         self.main.query_one(FitPane).show(fit)
-        self.main.query_one(LadderPane).show(model.name, self.machine_spec.name if self.machine_spec else "")
+        machine = self.machine_spec.name if self.machine_spec else ""
+        self.main.query_one(LadderPane).show(model.name, ladder, machine)
         self._update_status()
 
     def _show_context(
@@ -257,12 +324,13 @@ class TuilabApp(App[int]):
         )
         model = f"{self.model.name} {fit.quant}" if self.model and fit else (sel.model or "no model")
         ctx = ctx_label(fit.ctx_tokens if fit else sel.ctx_tokens)
+        kv = fit.kv_type if fit else sel.kv_type  # the plan's: an MLX KV type never shows for llama.cpp
         status = Text.assemble(where, f" {hw.name} │ ", no_wrap=True, overflow="ellipsis")
         if fit is not None:
             status.append(
                 f" {catalog.BADGES[fit.verdict].upper()} ", VERDICT_STYLES[fit.verdict] + " reverse"
             )
-        status.append(f" {model} · {ctx} · KV {sel.kv_type} │ {self.engine_state}")
+        status.append(f" {model} · {ctx} · KV {kv} │ {self.engine_state}")
         self.main.query_one("#status", Static).update(status)
 
     def set_engine_state(self, state: str) -> None:
@@ -308,7 +376,16 @@ class TuilabApp(App[int]):
         self.set_context(catalog.step_ctx(self.selection.ctx_tokens, delta))
 
     def set_context(self, ctx_tokens: int) -> None:
-        self.apply_selection(replace(self.selection, ctx_tokens=ctx_tokens))
+        """Never past the model's trained context: the stored value stops there, and the user hears why."""
+        trained = self.model.arch.max_ctx_tokens if self.model is not None else None
+        if trained is not None and ctx_tokens > trained:
+            ctx_tokens = trained
+            self.notify(
+                f"{self.model.name if self.model else 'the model'} was trained for {ctx_label(trained)} "
+                "tokens: the context stops there", title="context", timeout=4,
+            )  # fmt: skip
+        if ctx_tokens != self.selection.ctx_tokens:
+            self.apply_selection(replace(self.selection, ctx_tokens=ctx_tokens))
 
     def action_kv(self) -> None:
         engine = self.model.engine if self.model else "llama.cpp"
@@ -319,30 +396,63 @@ class TuilabApp(App[int]):
         if self.model is None:
             self.notify("choose a model first (2)", severity="warning")
             return
-        ladder = catalog.ladder_for(self.model.engine)
+        ladder = ladder_for(self.model.engine)
         current = self.selection.quant or (self.fit.quant if self.fit else None)
         self.apply_selection(replace(self.selection, quant=catalog.step_name(ladder, current, delta)))
 
+    def _launch_request(self) -> LaunchRequest | None:
+        """The chosen model on this machine, or None after saying what is missing."""
+        key = self.selection.model
+        if key is None or self.machine_spec is None:
+            self.notify("choose a model first: 2 opens the list, Enter chooses", severity="warning")
+            return None
+        return LaunchRequest(key, self.selection.ctx_tokens, self.selection.kv_type, self.machine_spec)
+
     def action_load(self) -> None:
-        start_load(self)
+        request = self._launch_request()
+        if request is not None:
+            self._refused_if(self.runner.load(request))
 
     def action_run(self) -> None:
         self.action_show_tab("run")
 
     @on(Input.Submitted, "#prompt")
     def _prompt_submitted(self, event: Input.Submitted) -> None:
-        start_run(self, event.value or "Once upon a time")
+        request = self._launch_request()
+        if request is not None:
+            self._refused_if(self.runner.run(request, event.value or "Once upon a time", self.max_tokens))
+
+    def _refused_if(self, why: str | None) -> bool:
+        if why is not None:
+            self.notify(why, severity="warning")
+        return why is not None
 
     def action_cancel(self) -> None:
-        if self.runner.running:
-            self.runner.cancel()
+        job = self.ladder_job
+        stopping_already = job is not None and job.cancelling
+        what = self.runner.cancel()
+        if what == "generation":
             self.notify("cancelling the generation…", timeout=2)
-        elif not cancel_ladder(self) and isinstance(self.focused, Input):
+        elif what == "ladder":
+            if not stopping_already:
+                self.notify("stopping the ladder; finished rungs are kept", timeout=4)
+        elif isinstance(self.focused, Input):
             self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     def action_bench(self) -> None:
+        """`b`: a ladder for the chosen model on this machine; it owns the engine while it runs."""
         self.action_show_tab("ladder")
-        start_ladder(self)
+        if self.selection.model is None or self.model is None or self.machine_spec is None:
+            self.notify("choose a model first: 2 opens the list, Enter chooses", severity="warning")
+            return
+        from tuilab.bench.ladder import LadderOptions
+
+        pane = self.main.query_one(LadderPane)
+        options = self.ladder_options or LadderOptions()
+        job = LadderJob(pane.post_message, self.selection.model, self.model.name, self.machine_spec, options)
+        if not self._refused_if(self.runner.ladder(job.run, job.cancel)):
+            self.ladder_job = job
+            self.set_engine_state(f"ladder: {self.model.name}")
 
     @on(ModelsPane.Chosen)
     def _model_chosen(self, event: ModelsPane.Chosen) -> None:
@@ -352,17 +462,25 @@ class TuilabApp(App[int]):
         yield from super().get_system_commands(screen)
         yield from commands.app_commands(self)
 
-    # --- engine messages --------------------------------------------------------------------------
+    # --- engine and ladder news: routed to the Run pane and the status line -----------------------
+
+    def _start_engine_thread(self, work: Callable[[], None]) -> None:
+        self.run_worker(work, thread=True, group="engine", exit_on_error=False)
 
     def on_engine_loading(self, message: messages.EngineLoading) -> None:
-        self.engine_state = f"loading {message.label}"
         self.main.query_one(RunPane).show_loading(message.label)
-        self._update_status()
+        self.set_engine_state(f"loading {message.label}")
 
     def on_engine_loaded(self, message: messages.EngineLoaded) -> None:
-        self.engine_state = f"loaded {message.label}"
         self.main.query_one(RunPane).loaded(message.label, message.loaded.load_s)
-        self._update_status()
+        self.set_engine_state(f"loaded {message.label}")
+
+    def on_run_refused(self, message: messages.RunRefused) -> None:
+        self.notify(message.reason, title="refused", severity="error", timeout=10)
+
+    def on_run_started(self, message: messages.RunStarted) -> None:
+        self.main.query_one(RunPane).started(message.label, message.prompt, message.fit)
+        self.set_engine_state(f"generating {message.label}")
 
     def on_text_arrived(self, message: messages.TextArrived) -> None:
         if message.text:
@@ -373,27 +491,40 @@ class TuilabApp(App[int]):
 
     def on_run_finished(self, message: messages.RunFinished) -> None:
         self.main.query_one(RunPane).finished(message.stats, message.reason)
+        label = self.engine_state.removeprefix("generating ")
+        self.set_engine_state(f"loaded {label}")
 
     def on_memory_warned(self, message: messages.MemoryWarned) -> None:
         self.notify(message.text, title="memory", severity="warning", timeout=10)
 
     def on_run_failed(self, message: messages.RunFailed) -> None:
-        self.engine_state = "engine idle"
         self.main.query_one(RunPane).failed(message.error)
         self.notify(message.error.splitlines()[0], title="engine failed", severity="error", timeout=10)
-        self._update_status()
+        self.set_engine_state("engine idle")
 
     def on_ladder_ended(self, message: messages.LadderEnded) -> None:
-        ladder_ended(self, message)
+        self.ladder_job = None
+        self.set_engine_state("engine idle")
+        text, severity = ended_words(message)
+        title = "ladder failed" if severity == "error" else "ladder"
+        self.notify(text, title=title, severity=severity, timeout=10 if severity == "error" else 8)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.group == "engine":
             self.on_run_failed(messages.RunFailed(f"the engine thread stopped: {event.worker.error}"))
 
 
+def _ladder_history(model_name: str) -> LadderRun | None:
+    """The model's newest recorded ladder; an unreadable history shows as none (the bench rewrites it)."""
+    try:
+        return latest_run(model_name)
+    except (OSError, TuilabError):
+        return None
+
+
 def run_app() -> int:
     """Open the lab; the exit code for `tuilab` with no arguments."""
-    app = TuilabApp()
+    app = TuilabApp(exit_on_sigterm=True)
     app.run()
     return app.return_code or 0
 

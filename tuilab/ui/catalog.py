@@ -15,9 +15,10 @@ from tuilab.core.errors import TuilabError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, Verdict
-from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, kv_type_or_f16, parse_quant
+from tuilab.core.quant import MLX_LADDER, kv_type_or_f16, parse_quant
+from tuilab.lab.planning import FitQuery, choose_quant, for_engine, plan_fit
 from tuilab.models.discovery import FoundModel
-from tuilab.models.resolve import ResolvedModel, resolve_model
+from tuilab.models.resolve import ResolvedModel
 from tuilab.models.tiny import gguf_file_name
 
 # The context steps the issue asks for (2k ... 128k): powers of two, the sizes model cards and
@@ -70,41 +71,19 @@ def matches(entry: ModelEntry, query: str) -> bool:
     return all(word in haystack for word in query.lower().split())
 
 
-def resolve(key: str, quant: str | None) -> ResolvedModel:
-    """The model with the chosen quant. A profile takes any quant (its engine follows); a file on disk
-    falls back to its own quant when its engine cannot use the chosen one."""
-    model = resolve_model(key)
-    if quant is None or quant == model.quant_name:
-        return model
-    if model.format == "profile":
-        return resolve_model(key, quant)  # no file yet: any quant, and the engine follows it
-    wanted = parse_quant(quant)
-    if ladder_for(model.engine) is MLX_LADDER and not quant.lower().startswith("mlx-"):
-        return model
-    if ladder_for(model.engine) is LLAMA_LADDER and quant.lower().startswith("mlx-"):
-        return model
-    return ResolvedModel(model.name, model.arch, wanted, quant, model.path, model.engine, model.format)
-
-
-def ladder_for(engine: str) -> tuple[str, ...]:
-    return MLX_LADDER if engine == "mlx" else LLAMA_LADDER
-
-
 def fit_for(
     model: ResolvedModel, hw: HardwareSpec, ctx_tokens: int, kv_type: str, advise: bool = True
 ) -> FitPlan:
-    """The plan for this model on `hw`, the context capped at what the model was trained for."""
-    ctx = min(ctx_tokens, model.arch.max_ctx_tokens)
-    return plan(
-        model.arch, model.quant, hw, ctx_tokens=ctx, kv_type=kv_type_or_f16(model.engine, kv_type),
-        engine=model.engine, advise=advise,
-    )  # fmt: skip
+    """The plan for this model on `hw` as the lab asks it: the selection's KV type where the model's
+    engine offers it (else f16), the context under the lab's one rule (tuilab.lab.planning)."""
+    query = for_engine(FitQuery(ctx_tokens=ctx_tokens, kv_type=kv_type), model.engine, model.arch)
+    return plan_fit(model, hw, query, advise=advise)
 
 
 def badge_for(key: str, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
     """The fit badge of one catalog row; an unreadable model is "error", not a crash."""
     try:
-        return BADGES[fit_for(resolve(key, None), hw, ctx_tokens, kv_type, advise=False).verdict]
+        return BADGES[fit_for(choose_quant(key, None), hw, ctx_tokens, kv_type, advise=False).verdict]
     except TuilabError:
         return "error"
 

@@ -11,11 +11,13 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from tuilab.core.arch import ModelArch
-from tuilab.core.cluster import ClusterPlan, HostPlan, SplitMode, plan_cluster
+from tuilab.core.cluster import ClusterPlan, HostPlan, SplitMode
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.links import DEFAULT_LINK, LINKS
 from tuilab.core.plan_types import Verdict
-from tuilab.core.quant import QuantSpec, kv_type_or_f16, nominal_bits, parse_quant
+from tuilab.core.quant import QuantSpec, nominal_bits, parse_quant
+from tuilab.engines.protocol import MLX
+from tuilab.lab.planning import FitQuery, for_engine, plan_cluster_fit
 from tuilab.models.hosts import parse_hosts
 from tuilab.models.resolve import DEFAULT_MLX_QUANT, resolve_model
 from tuilab.ui.render import VERDICT_STYLES, ctx_label, gb, stacked_bar
@@ -85,11 +87,8 @@ def plan_request(request: ClusterRequest) -> tuple[ClusterModel, ClusterPlan]:
     """Resolve, parse the hosts and plan; every bad input is a TuilabError with its reason."""
     model = cluster_model(request.model_key, request.quant)
     hosts = parse_hosts(request.hosts_spec)
-    plan = plan_cluster(
-        model.arch, model.quant, hosts, ctx_tokens=min(request.ctx_tokens, model.arch.max_ctx_tokens),
-        kv_type=kv_type_or_f16("mlx", request.kv_type), link=request.link,
-    )  # fmt: skip
-    return model, plan
+    query = for_engine(FitQuery(ctx_tokens=request.ctx_tokens, kv_type=request.kv_type), MLX)
+    return model, plan_cluster_fit(model.arch, model.quant, hosts, query, link=request.link)
 
 
 # --- drawing ---------------------------------------------------------------------------------------------

@@ -3,24 +3,44 @@ context step, so anything a key does can also be found by typing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.app import SystemCommand
 
 from tuilab.core.links import LINKS
-from tuilab.ui.catalog import CTX_STEPS_TOKENS
-from tuilab.ui.machine import profile_names
+from tuilab.lab.machine import profile_names
+from tuilab.ui.catalog import CTX_STEPS_TOKENS, ModelEntry
 from tuilab.ui.render import ctx_label
-from tuilab.ui.screens.main import TABS
+from tuilab.ui.screens.main import TABS, MainScreen
 from tuilab.ui.widgets.cluster_pane import ClusterPane
 
-if TYPE_CHECKING:
-    from tuilab.ui.app import TuilabApp
+
+class LabActions(Protocol):
+    """What the palette calls: the app's actions (named here, so this module never imports the app)."""
+
+    @property
+    def main(self) -> MainScreen: ...
+    @property
+    def entries(self) -> Sequence[ModelEntry]: ...
+
+    def action_models(self) -> None: ...
+    def action_switch_hardware(self) -> None: ...
+    def action_run(self) -> None: ...
+    def action_load(self) -> None: ...
+    def action_cancel(self) -> None: ...
+    def action_bench(self) -> None: ...
+    def action_kv(self) -> None: ...
+    def action_quant(self, delta: int) -> None: ...
+    def action_help(self) -> None: ...
+    def action_show_tab(self, tab: str) -> None: ...
+    def set_context(self, ctx_tokens: int) -> None: ...
+    def choose_hardware(self, name: str | None) -> None: ...
+    def choose_model(self, key: str) -> None: ...
 
 
-def app_commands(app: TuilabApp) -> Iterator[SystemCommand]:
+def app_commands(app: LabActions) -> Iterator[SystemCommand]:
     yield SystemCommand("Switch model", "open the models list (2)", app.action_models)
     yield SystemCommand("Switch hardware", "this machine or a profile (h)", app.action_switch_hardware)
     yield SystemCommand("Run", "prompt the chosen model (r)", app.action_run)
@@ -51,7 +71,7 @@ def app_commands(app: TuilabApp) -> Iterator[SystemCommand]:
         )
 
 
-def cluster_commands(app: TuilabApp) -> Iterator[SystemCommand]:
+def cluster_commands(app: LabActions) -> Iterator[SystemCommand]:
     """The Cluster tab's controls, and one entry per link ("Cluster link: tb5")."""
     yield SystemCommand(
         "Cluster hosts", "plan across Macs: 2x m3-max-40c-64gb, or PROFILE,PROFILE (c)",
@@ -63,6 +83,6 @@ def cluster_commands(app: TuilabApp) -> Iterator[SystemCommand]:
         yield SystemCommand(f"Cluster link: {name}", link.label, partial(_set_link, app, name), False)
 
 
-def _set_link(app: TuilabApp, name: str) -> None:
+def _set_link(app: LabActions, name: str) -> None:
     app.action_show_tab("cluster")
     app.main.query_one(ClusterPane).set_link(name)

@@ -1,21 +1,27 @@
-"""Drives the engine worker for the app from a Textual thread worker: load when needed, generate, and
-post messages with text batched to about 20 updates a second.
+"""The lab's owner of engine work: loads, runs and ladders on Textual thread workers, one at a time.
 
-The model stays loaded between runs (a `ModelHost`); a worker that dies is forgotten, so the next run
-starts a fresh one, and the app stays up.
+Every start first claims the lab's one `Session` (tuilab.lab.session) on the UI thread, so no key
+sequence can start two owners (`l` then Enter is answered "a model is loading"); the thread releases it
+when it ends. Resolving and planning happen on the thread too (`tuilab.lab.launch`), never on the event
+loop. News goes up as messages posted through `post`; text is batched to about 20 updates a second.
 """
 
 from __future__ import annotations
 
-import time
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil
 from textual.message import Message
 
-from tuilab.engines.client import ModelHost
-from tuilab.engines.events import Failed, Finished, GuardSpec, MemoryWarning, Stats, Tokens
-from tuilab.engines.protocol import LoadSpec, SamplingParams
+from tuilab.core.errors import TuilabError
+from tuilab.core.hardware import HardwareSpec
+from tuilab.engines.events import Loaded
+from tuilab.engines.protocol import SamplingParams
+from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
+from tuilab.lab.planning import FitQuery, for_engine
+from tuilab.lab.session import Listener, Session
 from tuilab.ui.messages import (
     EngineLoaded,
     EngineLoading,
@@ -23,112 +29,176 @@ from tuilab.ui.messages import (
     RateUpdated,
     RunFailed,
     RunFinished,
+    RunRefused,
+    RunStarted,
     TextArrived,
 )
+from tuilab.ui.threads import os_error_line
 
 # 50 ms between text messages: 20 updates a second, faster than reading speed and far below what a
 # terminal over SSH redraws without falling behind (the issue's "~20 updates a second").
 FLUSH_INTERVAL_S = 0.05
+BUSY_WORDS = {
+    "load": "a model is loading; wait for it, or Esc",
+    "run": "already generating; Esc cancels",
+    "ladder": "a ladder is running; Esc stops it",
+}
+StartThread = Callable[[Callable[[], None]], object]
+
+
+def ui_threads() -> int:
+    """Engine threads for a run started from the lab: the engine's own default (physical cores, as
+    llama-bench picks them) but never every core, so the event loop keeps one and keys are answered while
+    a fast model streams (measured: with both cores of a 2-core box busy, key latency passed 100 ms)."""
+    logical = os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    return max(1, min(physical, logical - 1))
 
 
 @dataclass(frozen=True)
-class RunRequest:
-    engine: str
-    spec: LoadSpec
-    label: str
-    prompt: str
-    max_tokens: int
-    guard: GuardSpec | None = None  # the live memory guard (tuilab.engines.guard.guard_for_plan)
+class LaunchRequest:
+    """What the lab asks to load: the chosen model as it is on disk (a what-if quant only plans), with the
+    selection's context and KV type, on this machine (a what-if profile plans, it never runs)."""
+
+    key: str
+    ctx_tokens: int
+    kv_type: str
+    hw: HardwareSpec
+
+
+def launch_for(request: LaunchRequest) -> Launch:
+    """Resolve and plan (disk IO: call it on a thread); raises FitRefusedError or another TuilabError."""
+    model = resolve_for_run(request.key, None)
+    query = for_engine(
+        FitQuery(ctx_tokens=request.ctx_tokens, kv_type=request.kv_type), model.engine, model.arch
+    )
+    return prepare_run(model, request.hw, query, threads=ui_threads())  # guarded, as `tuilab run` is
 
 
 class EngineRunner:
-    """Call `run` on a thread; `cancel` and `close` from any thread."""
+    """Start work with `load`, `run` or `ladder` from the UI thread: each answers None when it started,
+    or why not. `cancel` and `close` from any thread."""
 
-    def __init__(self, post: Callable[[Message], object], flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(
+        self, post: Callable[[Message], object], start_thread: StartThread,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:  # fmt: skip
         self._post = post
+        self._start_thread = start_thread
         self._flush_interval_s = flush_interval_s
-        self.host = ModelHost()
-        self._loaded_key: tuple[str, LoadSpec] | None = None
-        self.engine_rss_bytes = 0
-        self.running = False
+        self.session = Session()
+        self._cancel_ladder: Callable[[], object] | None = None
+
+    @property
+    def busy(self) -> str | None:
+        """What holds the engine now: "load", "run", "ladder", or None."""
+        return self.session.owner
+
+    @property
+    def running(self) -> bool:
+        return self.session.owner == "run"
 
     @property
     def engine_pid(self) -> int | None:
-        return self.host.worker.pid if self.host.worker is not None else None
+        return self.session.engine_pid
 
-    def load(self, engine: str, spec: LoadSpec, label: str) -> bool:
-        """Load unless this exact spec is loaded already; False (and a RunFailed posted) on failure."""
-        if self._loaded_key == (engine, spec) and self.host.worker is not None and self.host.worker.alive:
-            return True
-        self._post(EngineLoading(label))
-        self._loaded_key = None
-        event = self.host.load(engine, spec)
-        if isinstance(event, Failed):
-            self._post(RunFailed(f"{engine} could not load {label}: {event.describe()}"))
-            return False
-        self._loaded_key = (engine, spec)
-        self.engine_rss_bytes = event.rss_bytes or 0
-        self._post(EngineLoaded(label, event))
-        return True
+    @property
+    def engine_rss_bytes(self) -> int:
+        return self.session.engine_rss_bytes
 
-    def run(self, request: RunRequest) -> None:
-        self.running = True
-        try:
-            if self.load(request.engine, request.spec, request.label):
-                self._stream(request.prompt, request.max_tokens, request.guard)
-        finally:
-            self.running = False
+    # --- starting work (UI thread) ------------------------------------------------------------------
 
-    def _stream(self, prompt: str, max_tokens: int, guard: GuardSpec | None = None) -> None:
-        worker = self.host.worker
-        assert worker is not None
-        pending: list[str] = []
-        last_flush_s = time.monotonic()
-        last_tokens, last_elapsed_s = 0, 0.0
-        stats: Stats | None = None
-        for event in worker.generate(prompt, max_tokens, SamplingParams(), guard):
-            if isinstance(event, Tokens):
-                pending.append(event.text)
-                if time.monotonic() - last_flush_s >= self._flush_interval_s:
-                    self._flush(pending, event, last_tokens, last_elapsed_s)
-                    last_flush_s, last_tokens, last_elapsed_s = (
-                        time.monotonic(),
-                        event.total_tokens,
-                        event.elapsed_s,
-                    )
-            elif isinstance(event, MemoryWarning):
-                self._post(MemoryWarned(event.describe()))
-            elif isinstance(event, Stats):
-                stats = event
-                self.engine_rss_bytes = event.rss_bytes or self.engine_rss_bytes
-            elif isinstance(event, Finished):
-                self._post(TextArrived("".join(pending)))
-                self._post(RunFinished(stats, event.reason))
-            elif isinstance(event, Failed):
-                self._post(TextArrived("".join(pending)))
-                self._forget()
-                self._post(RunFailed(f"the engine failed while generating: {event.describe()}"))
+    def load(self, request: LaunchRequest) -> str | None:
+        return self._start("load", lambda: self._load_thread(request))
 
-    def _flush(self, pending: list[str], event: Tokens, last_tokens: int, last_elapsed_s: float) -> None:
-        self._post(TextArrived("".join(pending)))
-        pending.clear()
-        span_s = event.elapsed_s - last_elapsed_s
-        if span_s > 0:
-            self._post(
-                RateUpdated(event.total_tokens, event.elapsed_s, (event.total_tokens - last_tokens) / span_s)
-            )
+    def run(self, request: LaunchRequest, prompt: str, max_tokens: int) -> str | None:
+        return self._start("run", lambda: self._run_thread(request, prompt, max_tokens))
 
-    def _forget(self) -> None:
-        """A dead worker: free what is left of it so the next run starts clean."""
-        self._loaded_key = None
-        self.engine_rss_bytes = 0
-        self.host.close()
+    def ladder(self, job: Callable[[], None], cancel: Callable[[], object]) -> str | None:
+        """A ladder owns the engine: the loaded model is closed first (every rung needs the memory)."""
 
-    def cancel(self) -> None:
-        if self.host.worker is not None:
-            self.host.worker.cancel()
+        def work() -> None:
+            self.session.close()
+            job()
+
+        return self._start("ladder", work, cancel)
+
+    def _start(
+        self, what: str, work: Callable[[], None], cancel: Callable[[], object] | None = None
+    ) -> str | None:
+        holder = self.session.claim(what)
+        if holder is not None:
+            return BUSY_WORDS[holder]
+        self._cancel_ladder = cancel
+
+        def owned() -> None:
+            try:
+                work()
+            finally:
+                self._cancel_ladder = None
+                self.session.release()
+
+        self._start_thread(owned)
+        return None
+
+    def cancel(self) -> str | None:
+        """Esc: stop what runs; the word for what was asked to stop, or None when nothing ran."""
+        if self.session.owner == "run":
+            self.session.cancel()
+            return "generation"
+        if self.session.owner == "ladder" and self._cancel_ladder is not None:
+            self._cancel_ladder()
+            return "ladder"
+        return None
 
     def close(self) -> None:
-        self.cancel()
-        self.host.close()
-        self._loaded_key = None
+        if self._cancel_ladder is not None:
+            self._cancel_ladder()  # kills the step in progress; the thread leaves at once
+        self.session.close()
+
+    # --- the threads --------------------------------------------------------------------------------
+
+    def _listener(self) -> Listener:
+        return Listener(
+            loading=lambda label: self._post(EngineLoading(label)),
+            loaded=lambda label, event: self._post(EngineLoaded(label, event)),
+            text=lambda text: self._post(TextArrived(text)),
+            rate=lambda total, elapsed, tps: self._post(RateUpdated(total, elapsed, tps)),
+            memory_warning=lambda event: self._post(MemoryWarned(event.describe())),
+        )
+
+    def _prepare(self, request: LaunchRequest) -> Launch | None:
+        try:
+            return launch_for(request)
+        except TuilabError as exc:
+            self._post(RunRefused(str(exc)))
+        except OSError as exc:  # an unreadable model file or folder: one line, the app stays up
+            self._post(RunRefused(os_error_line(exc)))
+        return None
+
+    def _load(self, launch: Launch) -> bool:
+        event = self.session.load(launch.engine, launch.spec, launch.label, self._listener())
+        if not isinstance(event, Loaded):
+            self._post(RunFailed(f"{launch.engine} could not load {launch.label}: {event.describe()}"))
+            return False
+        return True
+
+    def _load_thread(self, request: LaunchRequest) -> None:
+        launch = self._prepare(request)
+        if launch is not None:
+            self._load(launch)
+
+    def _run_thread(self, request: LaunchRequest, prompt: str, max_tokens: int) -> None:
+        launch = self._prepare(request)
+        if launch is None:
+            return
+        if not self._load(launch):
+            return
+        self._post(RunStarted(launch.label, prompt, launch.fit))
+        result = self.session.generate(
+            prompt, max_tokens, SamplingParams(), self._listener(), self._flush_interval_s, launch.guard
+        )
+        if result.failed is not None:
+            self._post(RunFailed(f"the engine failed while generating: {result.failed.describe()}"))
+        else:
+            self._post(RunFinished(result.stats, result.reason))

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from tuilab.core.plan_types import FitPlan
 from tuilab.engines.events import Loaded, Stats
 
 if TYPE_CHECKING:  # the ladder module pulls in the engines and numpy; messages need only the type
     from tuilab.bench.ladder import Progress
+    from tuilab.bench.report import LadderRun
 
 
 class EngineLoading(Message):
@@ -28,6 +30,24 @@ class EngineLoaded(Message):
         super().__init__()
         self.label = label
         self.loaded = loaded
+
+
+class RunRefused(Message):
+    """A load or run was not started: the model cannot run here, or the plan says it will not fit."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class RunStarted(Message):
+    """The model is loaded and the prompt went to the engine; `fit` is the plan that allowed it."""
+
+    def __init__(self, label: str, prompt: str, fit: FitPlan) -> None:
+        super().__init__()
+        self.label = label
+        self.prompt = prompt
+        self.fit = fit
 
 
 class TextArrived(Message):
@@ -71,22 +91,26 @@ class RunFailed(Message):
 
 
 class LadderStepped(Message):
-    """A ladder moved on a step; only the newest matters (each one also rereads the history)."""
+    """A ladder moved on a step; only the newest matters. `run` is the model's newest recorded ladder,
+    read from the history by the ladder thread, so the pane never reads the disk."""
 
-    def __init__(self, model: str, progress: Progress) -> None:
+    def __init__(self, model: str, progress: Progress, run: LadderRun | None = None) -> None:
         super().__init__()
         self.model = model
         self.progress = progress
+        self.run = run
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, LadderStepped)
 
 
 class LadderEnded(Message):
-    """The ladder thread is done: `outcome` is "done", "cancelled" or "failed" (then `error` says why)."""
+    """The ladder thread is done: `outcome` is "done", "cancelled" or "failed" (then `error` says why);
+    `run` is the model's newest recorded ladder, read on the ladder thread."""
 
-    def __init__(self, model: str, outcome: str, error: str = "") -> None:
+    def __init__(self, model: str, outcome: str, error: str = "", run: LadderRun | None = None) -> None:
         super().__init__()
         self.model = model
         self.outcome = outcome
         self.error = error
+        self.run = run

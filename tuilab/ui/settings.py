@@ -17,9 +17,9 @@ from typing import Any
 import tomli_w
 
 from tuilab import paths
+from tuilab.lab.planning import DEFAULT_CTX_TOKENS
 
 SETTINGS_FILE = "settings.toml"
-DEFAULT_CTX_TOKENS = 4096  # the same default as `tuilab fit` and `tuilab run`
 
 
 @dataclass(frozen=True)

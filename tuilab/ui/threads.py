@@ -18,3 +18,10 @@ def deliver(app: App[Any], callback: Callable[..., None], *args: Any) -> None:
             callback(*args)
 
     app.call_from_thread(if_running)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system error met on a thread (a data folder under a regular file, a model
+    that cannot be read), as the CLI prints it: the reason, then the path."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"

@@ -31,7 +31,7 @@ from tuilab.ui.cluster_view import (
     render_cluster,
 )  # fmt: skip
 from tuilab.ui.settings import Selection
-from tuilab.ui.threads import deliver
+from tuilab.ui.threads import deliver, os_error_line
 
 EMPTY = "Choose a model in the Models tab (2) to plan it across several Macs."
 HINT = (
@@ -106,12 +106,22 @@ class ClusterPane(VerticalScroll):
     @on(Input.Submitted, "#cluster-hosts")
     def _hosts_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        spec = event.value.strip()
+        self._check_hosts(event.value.strip())
+
+    @work(thread=True, exclusive=True, group="cluster-hosts")
+    def _check_hosts(self, spec: str) -> None:
+        """Profiles only, read on a thread (they are files): a typo is answered at once."""
         try:
-            parse_hosts(spec)  # profiles only: cheap, and a typo is answered at once
+            parse_hosts(spec)
         except TuilabError as exc:
-            self.notify(str(exc), title="cluster hosts", severity="error", timeout=8)
+            deliver(self.app, self._hosts_refused, str(exc))
             return
+        deliver(self.app, self._hosts_accepted, spec)
+
+    def _hosts_refused(self, error: str) -> None:
+        self.notify(error, title="cluster hosts", severity="error", timeout=8)
+
+    def _hosts_accepted(self, spec: str) -> None:
         self.user_hosts = True
         self._set_hosts(spec)
         self.focus()  # out of the box, so `L` and the tab keys work again
@@ -137,6 +147,9 @@ class ClusterPane(VerticalScroll):
             model, plan = plan_request(request)
         except TuilabError as exc:
             deliver(self.app, self._show_error, request, str(exc))
+            return
+        except OSError as exc:  # e.g. a data folder that cannot be made: one line, the app stays up
+            deliver(self.app, self._show_error, request, os_error_line(exc))
             return
         if not get_current_worker().is_cancelled:
             deliver(self.app, self._show_plan, request, model, plan)

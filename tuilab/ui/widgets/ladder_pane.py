@@ -1,6 +1,7 @@
 """The ladder pane: the latest quantization-ladder results for the chosen model (table, tokens/s and KLD
 bars, the sweet spot marked), a live progress line while a ladder runs, and how to make one when there
-are no results yet.
+are no results yet. The recorded run comes down as an attribute (read from the history off the event
+loop); the pane never reads the disk.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tuilab.bench.report import LadderRun, load_history
-from tuilab.ui.ladder_view import ladder_view, pick_run, progress_line
+from tuilab.bench.report import LadderRun
+from tuilab.ui.ladder_view import ladder_view, progress_line
 from tuilab.ui.messages import LadderEnded, LadderStepped
 
 
@@ -40,10 +41,6 @@ class _SizedView:
         yield ladder_view(self.run, options.max_width, self.this_machine)
 
 
-def latest_run(model_name: str) -> LadderRun | None:
-    return pick_run(load_history(model_name, machine=None))
-
-
 class LadderPane(VerticalScroll):
     """The ladder thread posts its messages here; `LadderEnded` then bubbles on to the app."""
 
@@ -57,10 +54,9 @@ class LadderPane(VerticalScroll):
         yield Static(empty_state(None), id="ladder-body")
         yield Static("", id="ladder-hint", classes="hint")
 
-    def show(self, model: str | None, this_machine: str = "") -> None:
-        """The newest recorded ladder of `model` (read from the history now), or the empty state."""
+    def show(self, model: str | None, run: LadderRun | None, this_machine: str = "") -> None:
+        """`run`, the newest recorded ladder of `model`, or the empty state when there is none."""
         self.model, self.this_machine = model, this_machine
-        run = latest_run(model) if model is not None else None
         body = self.query_one("#ladder-body", Static)
         body.update(empty_state(model) if run is None else _SizedView(run, this_machine))
         hint = "" if run is None or model is None else f"b runs the ladder of {model} again on this machine"
@@ -76,10 +72,10 @@ class LadderPane(VerticalScroll):
     def _stepped(self, message: LadderStepped) -> None:
         self.show_progress(progress_line(message.model, message.progress))
         if message.model == self.model:
-            self.show(self.model, self.this_machine)  # a finished rung is in the history already
+            self.show(self.model, message.run, self.this_machine)  # a finished rung is in it already
 
     @on(LadderEnded)
     def _ended(self, message: LadderEnded) -> None:
         self.show_progress(None)
         if message.model == self.model:
-            self.show(self.model, self.this_machine)
+            self.show(self.model, message.run, self.this_machine)

@@ -1,0 +1,84 @@
+"""The hardware a plan is for: this machine as detected (matched to a profile when one fits), or a named
+hardware profile for "what if". The one join of tuilab.hardware's detection and tuilab.models' profiles.
+
+Profiles are parsed once per process and kept: they are package data that does not change while tuilab
+runs, and the lab asks for the chosen profile at every status refresh.
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from tuilab.core.errors import UsageError
+from tuilab.core.hardware import HardwareSpec, with_gpu_budget
+from tuilab.hardware.detect import Detection, detect_hardware, detect_replay
+from tuilab.hardware.sampler import Sample
+from tuilab.models import profiles
+
+
+def detect(replay: str | None = None) -> Detection:
+    """Detect this machine (or the one recorded in `replay` by `tuilab hw --record`), matched against the
+    hardware profiles."""
+    if replay:
+        return detect_replay(Path(replay), profiles.match_hardware_profile)
+    return detect_hardware(profiles.match_hardware_profile)
+
+
+def detect_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
+    """This machine's spec and the warnings a user should see before trusting it."""
+    detection = detect()
+    return detection.spec, detection.warnings
+
+
+@cache
+def profile_spec(name: str) -> HardwareSpec:
+    """A named hardware profile, parsed once; an unknown name raises UnknownNameError with close matches
+    (errors are not cached, so a typo is answered every time it is made)."""
+    return profiles.load_hardware_profile(name)
+
+
+@lru_cache(maxsize=1)
+def _profile_names() -> tuple[str, ...]:
+    return tuple(profiles.hardware_profile_names())
+
+
+def profile_names() -> list[str]:
+    """The hardware profiles' names, listed once per process."""
+    return list(_profile_names())
+
+
+def machine_spec(
+    profile: str | None, gpu_budget_bytes: int | None = None, replay: str | None = None
+) -> HardwareSpec:
+    """The spec to plan for: the named profile, a recorded machine (`replay`), or this machine as
+    detected; optionally the GPU capped."""
+    if profile and replay:
+        raise UsageError("give --hardware or --hw-replay, not both")
+    hw = profile_spec(profile) if profile else detect(replay).spec
+    return with_gpu_budget(hw, gpu_budget_bytes) if gpu_budget_bytes else hw
+
+
+class SamplerLike(Protocol):
+    """What a live memory view reads: tuilab.hardware.sampler.MemorySampler, or a frozen one in tests."""
+
+    def start(self) -> object: ...
+    def stop(self) -> None: ...
+    def latest(self) -> Sample | None: ...
+
+
+class FrozenSampler:
+    """A sampler that always returns one recorded sample, so snapshots do not change with the machine."""
+
+    def __init__(self, sample: Sample | None) -> None:
+        self.sample = sample
+
+    def start(self) -> FrozenSampler:
+        return self
+
+    def stop(self) -> None:
+        return None
+
+    def latest(self) -> Sample | None:
+        return self.sample
