@@ -9,7 +9,7 @@ import pytest
 
 from tuilab.cli import main
 from tuilab.core.errors import UsageError
-from tuilab.models.hosts import hostfile_hosts, parse_hosts, read_hostfile
+from tuilab.models.hosts import check_hostfile_addresses, hostfile_hosts, parse_hosts, read_hostfile
 from tuilab.models.tiny import TinyModels
 
 
@@ -109,3 +109,24 @@ class TestRunAcrossHosts:
         code, _, err = run_cli(capsys, "run", str(tiny_models.mlx_dir), "--hostfile", str(path),
                                "--kv-type", "q8_0")  # fmt: skip
         assert code == 2 and "q8_0" in err and "mlx-kv8" in err
+
+
+class TestHostfileAddressesAreCheckedUpFront:
+    """mlx.launch's ring backend refuses a host without "ips" (mlx/_distributed_utils/launch.py,
+    launch_ring); tuilab says so before starting anything, naming the hosts."""
+
+    def test_a_ring_host_without_an_ip_is_refused_naming_it(
+        self, capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "h.json"
+        hosts = [{"ssh": "studio-1", "ips": ["10.0.0.1"]}, {"ssh": "studio-2"}]
+        path.write_text(json.dumps({"backend": "ring", "hosts": hosts}))
+        code, _, err = run_cli(capsys, "run", str(tiny_models.mlx_dir), "--hostfile", str(path))
+        assert code == 2 and "studio-2" in err and "studio-1" not in err and "IP address" in err
+
+    def test_nccl_needs_only_rank_0s_address(self, tmp_path: Path) -> None:
+        path = tmp_path / "h.json"
+        path.write_text(json.dumps([{"ssh": "a", "ips": ["10.0.0.1"]}, {"ssh": "b"}]))
+        check_hostfile_addresses(read_hostfile(path), "nccl")  # no error: rank 0 has one
+        with pytest.raises(UsageError, match="every host"):
+            check_hostfile_addresses(read_hostfile(path), "ring")

@@ -254,3 +254,15 @@ class TestMinTps:
     def test_a_floor_of_zero_is_one_clear_line(self, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = run_cli(capsys, *self.ARGS, "--min-tps", "0")
         assert code == 2 and err.strip() == "tuilab: error: --min-tps must be above 0, got 0"
+
+
+class TestQuantizedMlxCacheRefusedForSlidingWindows:
+    def test_fit_refuses_a_quantized_mlx_cache_for_gemma_2(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert (
+            main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--kv-type", "mlx-kv4"]) == 2
+        )
+        err = capsys.readouterr().err
+        assert "sliding window" in err and len(err.strip().splitlines()) == 1
+
+    def test_fit_plans_f16_for_gemma_2_as_before(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--json"]) == 0

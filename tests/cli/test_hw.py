@@ -88,7 +88,7 @@ class TestHumanTable:
         text = render(report_dict(detection.spec, detection, None))
         assert "profile m3-max-40c-48gb" in text.splitlines()[0]
         wired_row = next(line for line in text.splitlines() if line.strip().startswith("wired limit"))
-        assert "400 GB/s" in text and "36.0 GiB" in wired_row and "default:" in wired_row
+        assert "400 GB/s" in text and "37.4 GiB" in wired_row and "default:" in wired_row
         gpu_memory_row = next(line for line in text.splitlines() if line.strip().startswith("memory"))
         assert gpu_memory_row.rstrip().endswith("sysctl hw.memsize")  # its source, not "unknown"
         assert any(line.split()[:3] == ["mlx", "Metal", "(wired)"] for line in text.splitlines())
@@ -104,7 +104,7 @@ class TestRealProfilesFillTheGaps:
         )
         assert detection.profile_name == "m3-max-40c-48gb"
         assert detection.spec.ram_bandwidth_gbps == 400.0
-        assert detection.spec.wired_limit_bytes == 36 * GIB
+        assert detection.spec.wired_limit_bytes == 40_200_900_000
         assert "apple.com" in detection.spec.source("ram_bandwidth_gbps")
 
     def test_rtx_3060_matches_its_profile_and_keeps_its_measured_360_gbps(self) -> None:
@@ -171,6 +171,26 @@ class TestWatch:
         _, err = proc.communicate(timeout=10)
         assert "RAM " in first
         assert proc.returncode == 0 and "Traceback" not in err
+
+
+class TestWatchOptionsAreChecked:
+    """Issue 12 item 3: `--interval -1` gave a ValueError traceback and `--count -1` ran forever."""
+
+    @pytest.mark.parametrize(
+        ("args", "named"),
+        [
+            pytest.param(["--interval", "-1"], "--interval", id="negative-interval"),
+            pytest.param(["--interval", "0"], "--interval", id="zero-interval"),
+            pytest.param(["--interval", "nan"], "--interval", id="nan-interval"),
+            pytest.param(["--count", "-1"], "--count", id="negative-count"),
+        ],
+    )
+    def test_bad_values_exit_2_with_one_line(
+        self, args: list[str], named: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["hw", "--watch", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and named in err and "Traceback" not in err
 
 
 def tuilab_in(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

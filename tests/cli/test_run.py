@@ -25,6 +25,9 @@ JSON_KEYS = {
     "gen_tokens",
     "gen_tps",
     "peak_memory_bytes",
+    "peak_memory_source",
+    "process_peak_bytes",
+    "mlx_active_peak_bytes",
     "predicted_tg_tps",
     "predicted_memory_bytes",
 }
@@ -52,6 +55,9 @@ class TestRunStreams:
             assert isinstance(result[key], int | float) and result[key] > 0, key
         assert out.strip().splitlines()[0].strip()  # the generated text came first
         assert "tok/s" in err
+        # the process's own peak is the headline; MLX's active peak goes beside it, only for MLX
+        assert result["process_peak_bytes"] == result["peak_memory_bytes"]
+        assert (result["mlx_active_peak_bytes"] is not None) is (engine == "mlx")
 
     def test_llama_cpp_reports_where_it_ran_and_what_it_was_built_with(
         self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
@@ -104,6 +110,22 @@ class TestRunRefuses:
     ) -> None:
         assert main(["run", str(tiny_models.gguf_f16), *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+class TestMaxKvSize:
+    def test_is_an_mlx_option(self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["run", str(tiny_models.gguf_f16), "--max-kv-size", "64"]) == 2
+        assert "MLX option" in capsys.readouterr().err
+
+    def test_a_quantized_kv_cache_cannot_go_with_it(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code = main(["run", str(tiny_models.mlx_dir), "--max-kv-size", "64", "--kv-type", "mlx-kv4"])
+        err = capsys.readouterr().err
+        assert code == 2 and "RotatingKVCache" in err and len(err.strip().splitlines()) == 1
+
+    def test_zero_is_refused(self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["run", str(tiny_models.mlx_dir), "--max-kv-size", "0"]) == 2
 
 
 class TestRunContext:

@@ -49,7 +49,8 @@ class TestAppleSpec:
         assert M3_MAX.asked[-1] == ("apple", "Apple M3 Max", 48 * GIB, 40)
         assert detection.profile_name == "m3-max-40c-48gb"
         assert (spec.platform, spec.ram_bytes, spec.cpu_cores) == (Platform.APPLE, 48 * GIB, 16)
-        assert spec.wired_limit_bytes == 36 * GIB and spec.wired_limit_is_default
+        # the recent macOS default for 48 GiB
+        assert spec.wired_limit_bytes == 40_200_900_000 and spec.wired_limit_is_default
         assert spec.ram_bandwidth_gbps == 400.0 and spec.gpus[0].bandwidth_gbps == 400.0
         assert spec.source("ram_bandwidth_gbps") == "profile m3-max-40c-48gb"  # the stand-in cites nothing
         assert spec.source("ram_bytes") == "detected: sysctl hw.memsize"

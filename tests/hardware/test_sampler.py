@@ -7,9 +7,10 @@ import threading
 import time
 from collections.abc import Callable
 
+import psutil
 from recorded import RecordedNVML
 
-from tuilab.hardware.sampler import MemorySampler, Sample
+from tuilab.hardware.sampler import MemorySampler, Sample, _NvmlSession
 
 ALLOCATION_BYTES = 500 * 1024 * 1024
 PAGE_BYTES = 4096
@@ -77,3 +78,34 @@ class TestGpuReadings:
         with MemorySampler(interval_s=0.05, nvml=RecordedNVML("rtx-3060", broken=["nvmlInit"])) as sampler:
             sample = wait_for(sampler, lambda s: True)
         assert sample is not None and sample.gpus == ()
+
+
+class _PsutilThatFailsAtFirst:
+    """Real psutil, except that `virtual_memory()` raises RuntimeError for its first `failures` calls, as
+    psutil did on a macOS beta (issue 14: "psutil.virtual_memory() raises RuntimeError")."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.Process = psutil.Process
+        self.swap_memory = psutil.swap_memory
+
+    def virtual_memory(self) -> object:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("host_statistics64(HOST_VM_INFO64) syscall failed")
+        return psutil.virtual_memory()
+
+
+class TestSurvivesAFailingPsutil:
+    def test_the_thread_keeps_sampling_after_psutil_raises(self) -> None:
+        ps = _PsutilThatFailsAtFirst(failures=2)
+        with MemorySampler(interval_s=0.02, ps=ps) as sampler:
+            sample = wait_for(sampler, lambda s: s.ram_total_bytes > 0)
+            assert sampler._thread is not None and sampler._thread.is_alive()
+        assert sample is not None and ps.failures == 0
+
+    def test_the_failure_is_kept_as_the_reason(self) -> None:
+        sampler = MemorySampler(ps=_PsutilThatFailsAtFirst(failures=1))
+        sampler._sample_into_history(_NvmlSession(None))
+        assert sampler.latest() is None
+        assert sampler.last_error is not None and "RuntimeError" in sampler.last_error

@@ -31,6 +31,9 @@ HARDWARE_NAMES = [
     "m4-10c-16gb",
     "m4-pro-20c-48gb",
     "m4-max-40c-128gb",
+    "m4-max-32c-36gb",
+    "m5-pro-20c-64gb",
+    "m5-max-40c-128gb",
     "rtx-3060-12gb",
     "rtx-3070-8gb",
     "rtx-3080-10gb",
@@ -122,9 +125,15 @@ class TestSpotValues:
         assert spec.ram_bytes == 48 * GIB and spec.ram_bandwidth_gbps == 400.0
         gpu = spec.gpus[0]
         assert (gpu.memory_bytes, gpu.bandwidth_gbps, gpu.backend) == (48 * GIB, 400.0, "metal")
-        # macOS's default working set above 32 GiB is three quarters of RAM.
-        assert spec.wired_limit_bytes == 36 * GIB and spec.wired_limit_is_default
+        # A profile assumes a recent macOS, whose default working set on 48 GiB reads 40200.90 MB.
+        assert spec.wired_limit_bytes == 40_200_900_000 and spec.wired_limit_is_default
+        assert "macOS 15+" in spec.source("wired_limit_bytes")
         assert spec.os_reserve_bytes == 4 * GIB
+
+    def test_m5_max_has_super_and_performance_cores_at_614_gbps(self) -> None:
+        spec = load_hardware_profile("m5-max-40c-128gb")
+        assert (spec.cpu_cores, spec.ram_bandwidth_gbps, spec.gpus[0].fp16_tflops) == (18, 614.0, None)
+        assert spec.wired_limit_bytes == 115_448_730_000  # the 128 GiB reading on macOS 26
 
     def test_rtx_3060_has_12_gib_at_360_gbps_beside_host_ram(self) -> None:
         spec = load_hardware_profile("rtx-3060-12gb")
@@ -360,6 +369,9 @@ class TestFindHardwareProfile:
         ("platform", "chip", "memory_bytes", "gpu_cores", "expected"),
         [
             pytest.param("apple", "Apple M3 Max", 36 * GIB, 30, "m3-max-30c-36gb", id="binned-m3-max"),
+            pytest.param("apple", "Apple M4 Max", 36 * GIB, 32, "m4-max-32c-36gb", id="binned-m4-max"),
+            pytest.param("apple", "Apple M4 Max", 128 * GIB, 40, "m4-max-40c-128gb", id="full-m4-max"),
+            pytest.param("apple", "Apple M5 Max", 128 * GIB, 40, "m5-max-40c-128gb", id="m5-max"),
             pytest.param("apple", "Apple M3 Max", 48 * GIB, 40, "m3-max-40c-48gb", id="exact-m3-max"),
             pytest.param("apple", "Apple M3 Max", 128 * GIB, 40, "m3-max-40c-64gb", id="nearest-memory"),
             pytest.param("apple", "Apple M3 Max", 36 * GIB, None, "m3-max-30c-36gb", id="no-core-count"),

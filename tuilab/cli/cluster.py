@@ -99,8 +99,8 @@ def render_cluster(plan: ClusterPlan) -> str:
 
 def run_cluster_command(args: argparse.Namespace, query: FitQuery) -> int:
     """`tuilab run MODEL --hostfile FILE`: check the cluster plan if the hosts name profiles, then stream."""
-    from tuilab.engines.distributed import DistributedJob, DistributedRun
-    from tuilab.models.hosts import read_hostfile
+    from tuilab.engines.distributed import DistributedJob, DistributedRun, check_mlx_versions
+    from tuilab.models.hosts import check_hostfile_addresses, read_hostfile
 
     try:
         launch = prepare_cluster_run(
@@ -114,6 +114,8 @@ def run_cluster_command(args: argparse.Namespace, query: FitQuery) -> int:
         print(f"tuilab: warning: {launch.warning}; running anyway (--force)", file=sys.stderr)
     hostfile = launch.hostfile
     backend = hostfile.backend or LINKS[args.link].backend
+    check_hostfile_addresses(hostfile, backend)
+    check_mlx_versions()
     names = tuple(h.ssh for h in hostfile.hosts)
     job = DistributedJob(launch.model_path, names, args.prompt, args.max_tokens, backend, args.split,
                          args.temperature, kv_bits=MLX_KV_BITS.get(launch.kv_type))  # fmt: skip

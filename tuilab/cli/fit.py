@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--hardware", metavar="PROFILE", help="plan for a hardware profile instead of this machine"
     )
+    p.add_argument(
+        "--hw-replay", metavar="DIR", help="plan for the machine recorded in DIR by `tuilab hw --record`"
+    )
     p.add_argument("--gpu-layers", type=int, help="layers to offload (default: as many as fit)")
     p.add_argument("--gpu-budget", type=_size, metavar="SIZE", help="cap the GPU's free memory, e.g. 12GB")
     p.add_argument("--no-flash-attn", action="store_true", help="plan llama.cpp without flash attention")
@@ -86,7 +89,7 @@ def run_fit(args: argparse.Namespace) -> int:
     query = query_from(args)
     if cluster.wants_cluster(args):
         return cluster.run_cluster_fit(args, query)
-    hw = machine_spec(args.hardware, args.gpu_budget)
+    hw = machine_spec(args.hardware, args.gpu_budget, args.hw_replay)
     if args.rank:
         from tuilab.cli.fit_rank import run_rank
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from tuilab.core.errors import UsageError
@@ -22,6 +23,7 @@ from tuilab.hardware.budget import EngineBudget, engine_budgets
 from tuilab.hardware.detect import Detection
 from tuilab.hardware.host import probe_host
 from tuilab.hardware.membw import measure_host, save_measurement
+from tuilab.hardware.record import record_machine
 from tuilab.hardware.sampler import DEFAULT_INTERVAL_S, MemorySampler, Sample
 from tuilab.lab.machine import detect, profile_spec
 
@@ -48,19 +50,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="time the host's memory bandwidth (about a second), save it and use it from now on",
     )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="write this machine's raw probe outputs into DIR (for bug reports), then show them replayed",
+    )
+    parser.add_argument("--replay", metavar="DIR", help="answer as the machine recorded in DIR")
     parser.set_defaults(func=run)
 
 
+def check_watch_options(interval_s: float, count: int) -> None:
+    """A negative or zero interval, or a negative count, is a usage error (issue 12 item 3)."""
+    if not interval_s > 0 or interval_s == float("inf"):
+        raise UsageError(f"--interval must be a positive number of seconds, got {interval_s:g}")
+    if count < 0:
+        raise UsageError(f"--count must be 0 (never stop) or a positive number of lines, got {count}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_watch_options(args.interval, args.count)
     if args.measure and (args.watch or args.profile):
         raise UsageError("--measure measures this machine; it does not go with --watch or --profile")
+    sources = [flag for flag, on in (("--profile", args.profile), ("--record", args.record),
+                                      ("--replay", args.replay), ("--watch", args.watch)) if on]  # fmt: skip
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} do not go together; give one")
     if args.watch:
         return watch(args.interval, args.count)
     measured = measure() if args.measure else None
+    if args.record:
+        record_machine(Path(args.record))
+        print(f"recorded this machine's probe outputs in {args.record}", file=sys.stderr)
     if args.profile:
         report = report_dict(profile_spec(args.profile), None, args.profile)
     else:
-        detection = detect()
+        detection = detect(args.record or args.replay)
         report = report_dict(detection.spec, detection, None)
     if measured is not None:
         report["measured"] = measured
@@ -133,6 +157,9 @@ def _machine_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("RAM bandwidth", _gbps(m["ram_bandwidth_gbps"]), src.get("ram_bandwidth_gbps", "unknown")),
         ("CPU cores", str(m["cpu_cores"]), src.get("cpu_cores", "unknown")),
     ]
+    apple = (report.get("readings") or {}).get("apple") or {}
+    if apple.get("macos_version"):  # the wired-limit default depends on it
+        rows.append(("macOS", apple["macos_version"], "detected: sysctl kern.osproductversion"))
     for i, gpu in enumerate(m["gpus"]):
         rows.append((f"GPU {i}", gpu["name"], f"backend {gpu['backend']}"))
         rows.append(("  memory", _size(gpu["memory_bytes"]), _gpu_source(src, i, "memory_bytes")))
@@ -181,13 +208,24 @@ def watch_line(sample: Sample) -> str:
     return "  ".join(parts)
 
 
+def _try_sample(sampler: MemorySampler) -> Sample | None:
+    try:
+        return sampler.sample_now()
+    except Exception as exc:  # psutil failing on an unknown OS build: say so and keep watching
+        sampler.last_error = f"{type(exc).__name__}: {exc}"
+        return None
+
+
 def watch(interval_s: float, count: int) -> int:
     """Print a line per interval until Ctrl-C (exit 0, no traceback) or `count` lines."""
     printed = 0
     sampler = MemorySampler(interval_s=min(interval_s, DEFAULT_INTERVAL_S)).start()
     try:
         while True:
-            print(watch_line(sampler.latest() or sampler.sample_now()), flush=True)
+            sample = sampler.latest()
+            if sample is None:
+                sample = _try_sample(sampler)
+            print(watch_line(sample) if sample else f"memory unreadable: {sampler.last_error}", flush=True)
             printed += 1
             if 0 < count <= printed:
                 break

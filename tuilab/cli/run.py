@@ -15,8 +15,9 @@ from typing import Any, TextIO
 from tuilab.cli import cluster
 from tuilab.cli.offload import add_offload_options, offload_kwargs
 from tuilab.core.errors import EngineError, FitRefusedError, UsageError
+from tuilab.core.hardware import parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
-from tuilab.engines.events import Finished, Loaded, Stats
+from tuilab.engines.events import Finished, Loaded, MemoryWarning, Stats
 from tuilab.engines.prompt import read_prompt
 from tuilab.engines.protocol import SamplingParams, engine_name
 from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
@@ -48,6 +49,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="0 (the default) is greedy decoding")
     p.add_argument("--force", action="store_true", help="load even when the fit plan says it will not fit")
     add_offload_options(p)
+    p.add_argument(
+        "--max-kv-size",
+        type=int,
+        metavar="N",
+        help="MLX: keep at most N tokens in a rotating KV cache (mlx-lm max_kv_size); older ones drop out",
+    )
+    p.add_argument(
+        "--memory-budget",
+        type=_size,
+        metavar="SIZE",
+        help="stop generating (finish reason 'memory') when the worker would pass SIZE, e.g. 12GB "
+        "(default: the fit plan's budget)",
+    )
+    p.add_argument(
+        "--no-memory-guard", action="store_true", help="do not watch the worker's memory while generating"
+    )
     p.add_argument("--json", action="store_true", help="end stdout with one JSON object of the stats")
     cluster.add_run_options(p)
     p.set_defaults(func=run_command)
@@ -62,12 +79,16 @@ def run_command(args: argparse.Namespace) -> int:
     query = FitQuery(
         ctx_tokens=args.ctx, kv_type=args.kv_type, engine=engine, gpu_layers=args.gpu_layers,
         **offload_kwargs(args),
+        max_kv_tokens=args.max_kv_size,
     )  # fmt: skip
     if cluster.wants_cluster(args):
         return cluster.run_cluster_command(args, query)
     model = resolve_for_run(args.model, engine)
     try:
-        launch = prepare_run(model, machine_spec(None), query, threads=args.threads, force=args.force)
+        launch = prepare_run(
+            model, machine_spec(None), query, threads=args.threads, force=args.force,
+            memory_guard=not args.no_memory_guard, memory_budget_bytes=args.memory_budget,
+        )  # fmt: skip
     except FitRefusedError as exc:
         raise FitRefusedError(f"{exc}; pass --force to load anyway") from None
     if launch.note:
@@ -82,21 +103,38 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    try:
+        size = parse_size_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 bytes, got {text!r}")
+    return size
+
+
 def stream_run(
     launch: Launch, prompt: str, max_tokens: int, sampling: SamplingParams, out: TextIO
 ) -> tuple[Loaded, Stats, Finished]:
-    """Load in a fresh session, write text to `out` as it arrives; Ctrl-C cancels and still reports stats."""
+    """Load in a fresh session, write text to `out` as it arrives; Ctrl-C cancels and still reports stats.
+    The launch's memory guard (unless --no-memory-guard) warns on stderr and stops the worker at the limit
+    (finish reason 'memory')."""
 
     def write(text: str) -> None:
         out.write(text)
         out.flush()
+
+    def warn(event: MemoryWarning) -> None:
+        print(f"\ntuilab: warning: {event.describe()}", file=sys.stderr)
 
     with Session() as session:
         loaded = session.load(launch.engine, launch.spec, launch.label)
         if not isinstance(loaded, Loaded):
             raise loaded.error(f"{launch.engine} could not load {launch.spec.path}")
         with interrupt_cancels(session.cancel):
-            result = session.generate(prompt, max_tokens, sampling, Listener(text=write))
+            result = session.generate(
+                prompt, max_tokens, sampling, Listener(text=write, memory_warning=warn), guard=launch.guard
+            )
     if result.failed is not None:
         raise result.failed.error(f"{launch.engine} failed while generating")  # a user error exits 2
     write("\n")  # the text ends before the stats line on stderr starts
@@ -120,6 +158,9 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
         "gen_tokens": stats.gen_tokens,
         "gen_tps": stats.gen_tps,
         "peak_memory_bytes": stats.peak_memory_bytes,
+        "peak_memory_source": stats.peak_memory_source,
+        "process_peak_bytes": stats.rss_peak_bytes,  # macOS phys_footprint, Linux VmHWM
+        "mlx_active_peak_bytes": stats.engine_peak_memory_bytes,
         "predicted_tg_tps": round(fit.predicted_tg_tps, 2),
         "depth_tokens": _position(launch, stats).depth_tokens,
         "predicted_tg_tps_at_depth": round(_position(launch, stats).predicted_tg_tps, 2),
@@ -139,6 +180,8 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
 
     ttft = "-" if stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
+    if stats.engine_peak_memory_bytes:
+        peak += f" (MLX active {gb(stats.engine_peak_memory_bytes)})"
     model, fit = launch.model, launch.fit
     return (
         f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"

@@ -508,7 +508,8 @@ def _traffic(
         if not n_blocks and layout.output_device != i:
             continue
         g = hw.gpus[i]
-        kind = "metal" if hw.unified else g.backend
+        # MLX on a Mac has its own kernels and its own calibration (core.speed.MLX_*)
+        kind = ("mlx" if req.engine == "mlx" else "metal") if hw.unified else g.backend
         kv = placed.memory.kv_device_bytes if layout.n_devices == 1 else _kv_share(placed, n_blocks, arch)
         share = flops * max(n_blocks, 1) / arch.n_layers
         devices.append(

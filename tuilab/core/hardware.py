@@ -6,6 +6,7 @@ oracle only ever sees this type, so "this machine" and "what if an RTX 3060" are
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -79,22 +80,73 @@ class HardwareSpec:
         return self.sources.get(key, "unknown")
 
 
-# macOS's default GPU working set (MTLDevice.recommendedMaxWorkingSetSize) when iogpu.wired_limit_mb is
-# unset: about two thirds of RAM up to 32 GiB and three quarters above, as llama.cpp's Metal log prints
-# it (e.g. 16 GiB M1 Pro: 10922.67 MB; 36 GiB M3 Max: 27648 MB; 192 GiB M2 Ultra: 147456 MB), reported in
-# https://github.com/ggml-org/llama.cpp/discussions/2182 and mlx-lm's README "large models" note.
+# macOS's default GPU working set (MTLDevice.recommendedMaxWorkingSetSize) when iogpu.wired_limit_mb is 0.
+# Up to macOS 14 it was two thirds of RAM up to 32 GiB and three quarters above, as llama.cpp's Metal log
+# printed it in MiB (16 GiB: 10922.67; 32 GiB M2 Max: 21845.34, ollama/ollama#434; 64 GiB M1 Max: 49152.00,
+# ggml-org/llama.cpp#1870; 96 GiB M2 Max: 73728.00, ggml-org/llama.cpp#3213).
 SMALL_MAC_WIRED_FRACTION = 2 / 3
 LARGE_MAC_WIRED_FRACTION = 3 / 4
 LARGE_MAC_THRESHOLD_BYTES = 32 * GIB
+# Recent macOS (15 and 26) grants more. Readings of recommendedMaxWorkingSetSize with the sysctl at 0, as
+# today's llama.cpp logs them (`ggml_metal_device_init: recommendedMaxWorkingSetSize = X MB`, X in 1e6
+# bytes; quoted in public repositories' test fixtures and benchmark notes), and MLX/exo reports:
+#   16 GiB M4, macOS 15.6: ~10.67 GiB, still 2/3 (exo-explore/exo PR #1672);
+#   32 GiB M2 Max and M4: 26800.60 MB (78%);
+#   48 GiB M4 Pro, and M5 Max (ggml-org/llama.cpp PR #16634): 40200.90 MB (78%);
+#   64 GiB M3 Max: 55662.79 MB (81%);
+#   128 GiB M4 Max: 115448.73 MB (84%); 107.52 GiB on an M5 Max, macOS 26 (antirez/ds4 PR #893).
+# Between readings the fraction is interpolated linearly in RAM; below 16 GiB and above 128 GiB the
+# nearest reading's fraction holds. No 8, 24, 36, 96 or 192 GiB reading was found: those are interpolated.
+RECENT_MACOS_WORKING_SET_BYTES: tuple[tuple[int, int], ...] = (
+    (16 * GIB, 16 * GIB * 2 // 3),
+    (32 * GIB, 26_800_600_000),
+    (48 * GIB, 40_200_900_000),
+    (64 * GIB, 55_662_790_000),
+    (128 * GIB, 115_448_730_000),
+)
+_RECENT_READING_NOTES: dict[int, str] = {
+    16 * GIB: "16 GiB M4 on macOS 15.6, exo-explore/exo PR #1672",
+    32 * GIB: "26800.60 MB on 32 GiB M2 Max and M4 llama.cpp logs",
+    48 * GIB: "40200.90 MB on 48 GiB M4 Pro and M5 Max llama.cpp logs, ggml-org/llama.cpp PR #16634",
+    64 * GIB: "55662.79 MB on a 64 GiB M3 Max llama.cpp log",
+    128 * GIB: "115448.73 MB on 128 GiB M4 Max/M5 Max, antirez/ds4 PR #893",
+}
+RECENT_MACOS_MAJOR = 15  # the oldest macOS among the readings above; older ones keep the 2/3, 3/4 rule
 # What macOS itself needs when a user raises the wired limit: leave at least this much (community advice
-# in the same discussion; mlx-lm warns when a model is close to the working set).
+# in ggml-org/llama.cpp discussion #2182; mlx-lm warns when a model is close to the working set).
 MAC_MIN_OS_BYTES = 4 * GIB
 
 
-def default_wired_limit_bytes(ram_bytes: int) -> int:
-    """macOS's default GPU wired limit for a Mac with this much unified memory."""
-    fraction = LARGE_MAC_WIRED_FRACTION if ram_bytes > LARGE_MAC_THRESHOLD_BYTES else SMALL_MAC_WIRED_FRACTION
-    return int(ram_bytes * fraction)
+def default_wired_limit_bytes(ram_bytes: int, macos_major: int | None = None) -> int:
+    """macOS's default GPU wired limit for this much unified memory; `macos_major` None means a recent one."""
+    if macos_major is not None and macos_major < RECENT_MACOS_MAJOR:
+        large = ram_bytes > LARGE_MAC_THRESHOLD_BYTES
+        return int(ram_bytes * (LARGE_MAC_WIRED_FRACTION if large else SMALL_MAC_WIRED_FRACTION))
+    return int(ram_bytes * recent_working_set_fraction(ram_bytes))
+
+
+def wired_limit_source(ram_bytes: int, macos_major: int | None = None) -> str:
+    """Which macOS the default wired limit assumes for this RAM, and the reading behind its fraction."""
+    if macos_major is not None and macos_major < RECENT_MACOS_MAJOR:
+        rule = "3/4 of RAM above 32 GiB" if ram_bytes > LARGE_MAC_THRESHOLD_BYTES else "2/3 of RAM"
+        return f"default: macOS {macos_major} recommendedMaxWorkingSetSize, {rule} (llama.cpp Metal logs)"
+    fraction = recent_working_set_fraction(ram_bytes)
+    note = _RECENT_READING_NOTES.get(ram_bytes, "interpolated between the recorded readings")
+    return (
+        f"default: macOS {RECENT_MACOS_MAJOR}+ recommendedMaxWorkingSetSize, {fraction:.1%} of RAM "
+        f"({note}; core.hardware.RECENT_MACOS_WORKING_SET_BYTES)"
+    )
+
+
+def recent_working_set_fraction(ram_bytes: int) -> float:
+    """The recorded working-set fraction for this RAM on recent macOS, linear between readings."""
+    points = [(ram, limit / ram) for ram, limit in RECENT_MACOS_WORKING_SET_BYTES]
+    if ram_bytes <= points[0][0]:
+        return points[0][1]
+    for (ram_lo, frac_lo), (ram_hi, frac_hi) in itertools.pairwise(points):
+        if ram_bytes <= ram_hi:
+            return frac_lo + (frac_hi - frac_lo) * (ram_bytes - ram_lo) / (ram_hi - ram_lo)
+    return points[-1][1]
 
 
 def with_gpu_budget(hw: HardwareSpec, budget_bytes: int) -> HardwareSpec:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tuilab.core.arch import ModelArch
+from tuilab.core.arch import LayerKind, ModelArch
 from tuilab.core.errors import UnknownNameError, UsageError
 from tuilab.core.ggml import GGML_TYPES, GGML_TYPES_BY_ID, GGMLType, ggml_type
 from tuilab.core.llama_quant import LLAMA_FILE_TYPES, LlamaFileType, llama_file_type
@@ -32,6 +32,7 @@ __all__ = [
     "all_quant_names",
     "ggml_type",
     "kv_type",
+    "kv_type_refusal",
     "llama_file_type",
     "nominal_bits",
     "parse_quant",
@@ -73,6 +74,31 @@ def kv_type(name: str) -> KVType:
 def kv_types_for(engine: str) -> list[str]:
     """The KV cache types `engine` offers ("llama.cpp" or "mlx")."""
     return [name for name, kv in KV_TYPES.items() if kv.engine in ("any", engine)]
+
+
+def kv_type_refusal(kv_name: str, arch: ModelArch, rotating_cache: bool = False) -> str | None:
+    """Why `kv_name` cannot hold this model's cache, or None when it can.
+
+    mlx-lm keeps a sliding-window layer in a RotatingKVCache (and every layer when --max-kv-size is given),
+    and its RotatingKVCache.to_quantized raises "RotatingKVCache Quantization NYI" (mlx_lm/models/cache.py),
+    so an MLX quantized KV cache fails mid-generation on those: refuse it before anything loads.
+    """
+    kv = kv_type(kv_name)
+    if kv.engine != "mlx" or kv.name not in ("mlx-kv8", "mlx-kv4"):
+        return None
+    if rotating_cache:
+        return (
+            f"KV cache type {kv.name!r} cannot go with --max-kv-size: mlx-lm cannot quantize the "
+            "rotating cache it makes (RotatingKVCache); use f16"
+        )
+    sliding = [i for i in range(arch.n_layers) if arch.layer_kind(i) is LayerKind.SLIDING]
+    if sliding:
+        return (
+            f"KV cache type {kv.name!r} cannot hold {arch.name}: {len(sliding)} of its {arch.n_layers} "
+            f"layers use a {arch.sliding_window}-token sliding window, which mlx-lm keeps in a "
+            "RotatingKVCache that it cannot quantize; use f16"
+        )
+    return None
 
 
 def kv_type_or_f16(engine: str, name: str) -> str:

@@ -18,6 +18,11 @@ CUDA_PER_LAYER_S = 31e-6  # 1.0 ms for 32 layers, same fit
 # Metal: one efficiency fits F16 and Q4_0 on M1 Max and M2 Ultra (calibration.md, discussion #4167).
 METAL_EFFICIENCY = 0.88
 METAL_PER_LAYER_S = 165e-6
+# MLX (mlx-lm) on Apple Silicon, fitted on its own: least squares over four public MLX decode measurements
+# on M2 Ultra, M3 Ultra, M3 Max and M3 Pro (docs/benchmarks/calibration.md, "MLX generation"); residuals
+# within 11%, against -25% to +1% with the Metal constants above, which MLX's kernels outrun.
+MLX_EFFICIENCY = 0.865
+MLX_PER_LAYER_S = 85e-6
 # CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches, against the
 # copy bandwidth `tuilab hw --measure` reads (STREAM convention). On the 2-core dev VM (41 GB/s measured)
 # a shape-true Llama-3.2-1B read 40.8 GB/s at F16, 37.9 at Q8_0, 36.2 at Q4_K_M and 36.7 at Q4_0; on
@@ -48,11 +53,12 @@ _MLX_FLOAT_TYPES = frozenset({"fp16", "bf16", "fp32", "f16", "f32", "float16", "
 # Metal: M2 Ultra F16 pp512 1401 tok/s for a 6.7B model is 18.9 of 27.2 TFLOPS (discussion #4167).
 # CPU: unmeasured default.
 PP_ARCH_EFFICIENCY: Mapping[str, float] = {"ampere": 0.20, "ada": 0.265}
-PP_EFFICIENCY: Mapping[str, float] = {"cuda": 0.20, "metal": 0.69, "cpu": 0.30}
+# MLX takes Metal's figure: no public MLX prompt measurement was fitted yet.
+PP_EFFICIENCY: Mapping[str, float] = {"cuda": 0.20, "metal": 0.69, "mlx": 0.69, "cpu": 0.30}
 # Attention over the filled context (flash attention, FP16 tensor cores): RTX 3090 Llama-3-8B Q4_0
 # pp512@d32768 1448 tok/s (PR #17505) leaves 0.41 ms a token after the weights' 0.28 ms at the Ampere
 # efficiency; 17.3 GFLOP of attention a token in that time is 0.30 of 142 FP16 TFLOPS.
-ATTN_EFFICIENCY: Mapping[str, float] = {"cuda": 0.30, "metal": 0.69, "cpu": 0.30}
+ATTN_EFFICIENCY: Mapping[str, float] = {"cuda": 0.30, "metal": 0.69, "mlx": 0.69, "cpu": 0.30}
 # llama.cpp's default physical batch (n_ubatch 512): a prompt chunk's tokens see on average half of it.
 PP_CHUNK_TOKENS = 512
 _FLOAT_TYPES = frozenset({"F16", "BF16", "F32"})
@@ -64,7 +70,7 @@ CPU_TFLOPS_PER_CORE = 0.1
 class DeviceTraffic:
     """Bytes one device reads per generated token, by weight type, with its bandwidth and class."""
 
-    device_class: str  # "cuda", "metal", "cpu" or "mlx-cpu" (MLX's CPU backend)
+    device_class: str  # "cuda", "metal" (llama.cpp on a Mac), "mlx", "cpu" or "mlx-cpu" (MLX's CPU backend)
     bandwidth_gbps: float
     weight_bytes_by_type: Mapping[str, int]
     kv_bytes_full_ctx: int
@@ -134,12 +140,19 @@ def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = Fal
         return CUDA_EFFICIENCY.get(type_name.upper(), CUDA_DEFAULT_EFFICIENCY)
     if device_class == "metal":
         return METAL_EFFICIENCY
+    if device_class == "mlx":
+        return MLX_EFFICIENCY
     measured = CPU_EFFICIENCY.get(type_name.upper(), CPU_DEFAULT_EFFICIENCY)
     return measured if bandwidth_measured else measured * CPU_DATASHEET_FACTOR
 
 
 def _per_layer_s(device_class: str) -> float:
-    per_layer = {"cuda": CUDA_PER_LAYER_S, "metal": METAL_PER_LAYER_S, "mlx-cpu": MLX_CPU_PER_LAYER_S}
+    per_layer = {
+        "cuda": CUDA_PER_LAYER_S,
+        "metal": METAL_PER_LAYER_S,
+        "mlx": MLX_PER_LAYER_S,
+        "mlx-cpu": MLX_CPU_PER_LAYER_S,
+    }
     return per_layer.get(device_class, CPU_PER_LAYER_S)
 
 

@@ -27,6 +27,7 @@ from tuilab.engines.events import (
     Failed,
     Finished,
     GenerateRequest,
+    GuardSpec,
     Loaded,
     LoadRequest,
     Request,
@@ -164,10 +165,15 @@ class EngineWorker:
         return Failed(f"the worker answered a load with {type(event).__name__}")
 
     def generate(
-        self, prompt: str, max_tokens: int, sampling: SamplingParams | None = None
+        self,
+        prompt: str,
+        max_tokens: int,
+        sampling: SamplingParams | None = None,
+        guard: GuardSpec | None = None,
     ) -> Iterator[Event]:
-        """Events of one generation: Tokens..., then Stats and Finished, or a Failed at any point."""
-        self._send(GenerateRequest(prompt, max_tokens, sampling or SamplingParams()))
+        """Events of one generation: Tokens (and at most one MemoryWarning), then Stats and Finished, or a
+        Failed at any point. With `guard`, the worker stops at the memory limit with Finished('memory')."""
+        self._send(GenerateRequest(prompt, max_tokens, sampling or SamplingParams(), guard))
         while True:
             event = self._next_event()
             yield event

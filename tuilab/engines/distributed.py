@@ -24,6 +24,7 @@ from typing import IO, Any
 from tuilab.core.errors import EngineError
 from tuilab.engines.events import Event, Finished, Loaded, Stats, Tokens
 from tuilab.engines.protocol import MLX, MLX_KV_GROUP_SIZE, LoadInfo
+from tuilab.hardware.mlx_compat import MLX_DISTRIBUTED_UTILS, MLX_LM_SHARDED_LOAD, require
 
 EVENT_PREFIX = "@@tuilab "
 # mlx.launch's own words when a rank ends badly (mlx/_distributed_utils/launch.py, _launch_with_io).
@@ -57,6 +58,12 @@ class DistributedJob:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+
+def check_mlx_versions(mlx_version: str | None = None, mlx_lm_version: str | None = None) -> None:
+    """Refuse, in one line naming the version needed, an MLX too old for mlx.launch or sharded loading."""
+    require("mlx", MLX_DISTRIBUTED_UTILS, "a distributed run (mlx._distributed_utils)", mlx_version)
+    require("mlx-lm", MLX_LM_SHARDED_LOAD, "a distributed run (mlx_lm.utils.sharded_load)", mlx_lm_version)
 
 
 def launch_argv(hostfile: Path, job: DistributedJob, python: str = sys.executable) -> list[str]:

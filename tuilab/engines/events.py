@@ -24,10 +24,23 @@ class LoadRequest:
 
 
 @dataclass(frozen=True)
+class GuardSpec:
+    """What a generation may use: `limit_bytes` of `measure` ("process": phys_footprint on macOS, the
+    resident set elsewhere; "nvml": this process's NVIDIA memory), the KV cache growing by
+    `kv_bytes_per_token` per token (tuilab.engines.guard)."""
+
+    limit_bytes: int
+    kv_bytes_per_token: float
+    measure: str = "process"
+    source: str = ""  # where the limit came from, for messages
+
+
+@dataclass(frozen=True)
 class GenerateRequest:
     prompt: str
     max_tokens: int
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    guard: GuardSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -73,18 +86,34 @@ class Stats:
     prompt_tps: float | None
     gen_tokens: int
     gen_tps: float | None
-    peak_memory_bytes: int | None  # the headline: engine peak if reported, else host RSS + device use
-    engine_peak_memory_bytes: int | None  # MLX's mx.get_peak_memory()
+    peak_memory_bytes: int | None  # the headline: what the OS charged the worker, or device + private RSS
+    engine_peak_memory_bytes: int | None  # MLX's mx.get_peak_memory(): its active buffers only
     rss_bytes: int | None
-    rss_peak_bytes: int | None
+    rss_peak_bytes: int | None  # the worker's own peak: macOS phys_footprint, Linux VmHWM
     device_memory_bytes: int | None  # NVML: this worker's memory on NVIDIA GPUs
     wall_s: float
     kv_cache_bytes: int | None = None  # the KV cache as the engine held it at the end (MLX distributed)
+    peak_memory_source: str | None = None  # "phys_footprint", "VmHWM", "ru_maxrss" or "NVML device + ..."
+
+
+@dataclass(frozen=True)
+class MemoryWarning:
+    """Sent once: at this rate the KV cache crosses the budget at `at_tokens` generated tokens."""
+
+    at_tokens: int
+    used_bytes: int
+    limit_bytes: int
+
+    def describe(self) -> str:
+        return (
+            f"memory guard: {self.used_bytes / 1e9:.2f} of {self.limit_bytes / 1e9:.2f} GB used; the KV "
+            f"cache crosses the budget at about {self.at_tokens} generated tokens, where generation stops"
+        )
 
 
 @dataclass(frozen=True)
 class Finished:
-    reason: str  # "stop", "length", "ctx_full" or "cancelled"
+    reason: str  # "stop", "length", "ctx_full", "cancelled" or "memory" (the memory guard stopped it)
 
 
 @dataclass(frozen=True)
@@ -112,4 +141,4 @@ class Failed:
         return UsageError(self.reason) if self.user_error else EngineError(self.message(context))
 
 
-Event = Loaded | Tokens | Stats | Finished | Failed
+Event = Loaded | Tokens | MemoryWarning | Stats | Finished | Failed

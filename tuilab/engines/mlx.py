@@ -16,6 +16,7 @@ import mlx.core as mx
 from mlx.utils import tree_reduce
 from mlx_lm import load as mlx_load
 from mlx_lm import stream_generate
+from mlx_lm.models.cache import KVCache, RotatingKVCache, make_prompt_cache
 from mlx_lm.sample_utils import make_sampler
 
 from tuilab.core.errors import EngineError
@@ -32,8 +33,12 @@ from tuilab.engines.protocol import (
     SamplingParams,
     check_kv_type,
 )
+from tuilab.hardware.mlx_compat import device_info
 
 _GB = 1e9  # mlx-lm's GenerationResponse.peak_memory is mx.get_peak_memory() / 1e9
+# Tokens a rotating cache always keeps from the start (the attention sink): mlx-lm's make_prompt_cache
+# builds RotatingKVCache(max_size=max_kv_size, keep=4) (mlx_lm/models/cache.py).
+ROTATING_KEEP_TOKENS = 4
 
 
 class MLXEngine:
@@ -49,6 +54,8 @@ class MLXEngine:
         self._tokenizer: Any = None
         self._kv_bits: int | None = None
         self._ctx_tokens = 0
+        self._max_kv_tokens: int | None = None
+        self.last_cache: list[Any] = []  # the rotating cache of the last generation, for inspection
         self._cancel = threading.Event()
         self._report = EngineReport()
 
@@ -66,6 +73,8 @@ class MLXEngine:
         except (OSError, ValueError, KeyError) as exc:
             raise EngineError(f"mlx-lm: {exc}") from exc  # callers name the engine and the file
         self._ctx_tokens = spec.ctx_tokens
+        self._max_kv_tokens = spec.max_kv_tokens
+        self._refuse_quantized_rotating_cache()
         n_layers = len(getattr(self._model, "layers", ())) or None
         on_gpu = mx.metal.is_available()
         return LoadInfo(
@@ -78,6 +87,32 @@ class MLXEngine:
             gpu_layers=n_layers if on_gpu else 0,
             ctx_tokens=spec.ctx_tokens,
         )
+
+    def _prompt_cache(self) -> list[Any]:
+        """The model's own caches; with --max-kv-size, each plain KVCache becomes a RotatingKVCache.
+
+        mlx-lm's `max_kv_size` only applies to models without a `make_cache` method, and its llama model
+        has one, so passing the option through would silently do nothing there: tuilab builds the cache.
+        """
+        cache = make_prompt_cache(self._model)
+        if self._max_kv_tokens is None:
+            return cache
+        return [_rotating(self._max_kv_tokens) if type(c) is KVCache else c for c in cache]
+
+    def _refuse_quantized_rotating_cache(self) -> None:
+        """mlx-lm cannot quantize a RotatingKVCache (sliding-window layers, or --max-kv-size): refuse at
+        load, with the reason, rather than fail at the first quantization mid-generation."""
+        if self._kv_bits is None:
+            return
+        cache = self._prompt_cache()
+        rotating = sum(isinstance(c, RotatingKVCache) for c in cache)
+        if rotating:
+            self.unload()
+            raise EngineError(
+                f"a quantized KV cache cannot hold this model: {rotating} of its {len(cache)} layer caches "
+                "are mlx-lm RotatingKVCaches (sliding window or --max-kv-size), which it cannot quantize; "
+                "use f16"
+            )
 
     def generate(self, prompt: str, max_tokens: int, sampling: SamplingParams) -> Iterator[str]:
         if self._model is None:
@@ -116,6 +151,8 @@ class MLXEngine:
                 top_k=0 if greedy else sampling.top_k,
             )
         }
+        if self._max_kv_tokens is not None:
+            kwargs["prompt_cache"] = self.last_cache = self._prompt_cache()
         if self._kv_bits is not None:
             # quantized_kv_start=0: quantize from the first token; mlx-lm's default of 5000 tokens would
             # leave short chats unquantized and the option would silently do nothing.
@@ -134,6 +171,10 @@ class MLXEngine:
 
     def log_tail(self, n_lines: int = 40) -> list[str]:
         return []  # mlx-lm prints through Python; a worker's log file holds it
+
+
+def _rotating(max_tokens: int) -> Any:
+    return RotatingKVCache(max_size=max_tokens, keep=ROTATING_KEEP_TOKENS)  # type: ignore[no-untyped-call]
 
 
 def _report_from(response: Any, ctx_limited: bool) -> EngineReport:
@@ -163,6 +204,6 @@ def _set_wired_limit() -> None:
     """
     if not mx.metal.is_available():
         return
-    limit = mx.device_info().get("max_recommended_working_set_size")
+    limit = device_info(mx).get("max_recommended_working_set_size")  # mx.metal.device_info before 0.30.4
     if limit:
         mx.set_wired_limit(int(limit))

@@ -75,6 +75,7 @@ class LoadSpec:
         None  # llama.cpp: share of the layers per GPU; None: by free memory
     )
     main_gpu: int = 0  # llama.cpp: the GPU for intermediate results and the output under a layer split
+    max_kv_tokens: int | None = None  # MLX: a rotating KV cache of this many tokens (mlx-lm max_kv_size)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,14 @@ from tuilab.engines.events import (
     GenerateRequest,
     Loaded,
     LoadRequest,
+    MemoryWarning,
     ShutdownRequest,
     Stats,
     Tokens,
 )
+from tuilab.engines.guard import MemoryGuard
 from tuilab.engines.logs import file_tail
-from tuilab.engines.memory import nvml_process_bytes, peak_rss_bytes, private_rss_bytes, rss_bytes
+from tuilab.engines.memory import nvml_process_bytes, private_rss_bytes, process_peak_bytes, rss_bytes
 from tuilab.engines.protocol import ENGINE_NAMES, LLAMA_CPP, MLX, Engine, EngineReport
 
 # 25 ms between token messages: at most 40 messages/s, under a 60 Hz terminal refresh, so no text is
@@ -137,9 +139,10 @@ class _Server:
 
     def _generate(self, request: GenerateRequest) -> None:
         run = _Run(self.conn, time.perf_counter())
+        guard = MemoryGuard(request.guard) if request.guard is not None else None
         try:
             pieces = self.engine.generate(request.prompt, request.max_tokens, request.sampling)
-            cancelled = self._pump(pieces, run)
+            stopped = self._pump(pieces, run, guard, request.max_tokens)
         except Exception as exc:
             run.flush()
             _send(self.conn, self._failed(exc))
@@ -147,20 +150,32 @@ class _Server:
         run.flush()
         report = self.engine.report()
         _send(self.conn, run.stats(report))
-        _send(self.conn, Finished("cancelled" if cancelled else report.finish_reason))
+        _send(self.conn, Finished(stopped or report.finish_reason))
 
-    def _pump(self, pieces: Iterator[str], run: _Run) -> bool:
-        """Forward pieces until the engine stops or a cancel arrives; True if cancelled."""
+    def _pump(
+        self, pieces: Iterator[str], run: _Run, guard: MemoryGuard | None, max_tokens: int
+    ) -> str | None:
+        """Forward pieces until the engine stops, a cancel arrives ("cancelled") or the memory guard stops
+        the generation ("memory")."""
         try:
             for piece in pieces:
                 run.add(piece, time.perf_counter())
+                if guard is not None and self._guarded_stop(guard, run, max_tokens):
+                    return "memory"
                 if self.conn.poll() and self._interrupted():
-                    return True
-            return False
+                    return "cancelled"
+            return None
         finally:
             close = getattr(pieces, "close", None)
             if close is not None:
                 close()
+
+    def _guarded_stop(self, guard: MemoryGuard, run: _Run, max_tokens: int) -> bool:
+        verdict = guard.check(run.n_tokens, max_tokens)
+        if isinstance(verdict, MemoryWarning):
+            run.flush()  # the text so far goes first, then the warning
+            _send(self.conn, verdict)
+        return verdict == "stop"
 
     def _interrupted(self) -> bool:
         try:
@@ -219,13 +234,7 @@ class _Run:
         gen_tps = report.gen_tps
         if gen_tps is None and self.first_s is not None and self.n_tokens > 1 and self.last_s > self.first_s:
             gen_tps = (self.n_tokens - 1) / (self.last_s - self.first_s)  # decode rate after the first token
-        rss_peak, device = peak_rss_bytes(), nvml_process_bytes()
-        if report.peak_memory_bytes is not None:
-            peak = report.peak_memory_bytes
-        elif device:  # weights on the GPU: device use plus the host memory that is not the mmapped file
-            peak = device + (private_rss_bytes() or 0)
-        else:
-            peak = rss_peak
+        peak, own_peak, peak_kind, device = _measured_peak()
         return Stats(
             ttft_s=ttft_s,
             prompt_tokens=report.prompt_tokens,
@@ -235,7 +244,22 @@ class _Run:
             peak_memory_bytes=peak,
             engine_peak_memory_bytes=report.peak_memory_bytes,
             rss_bytes=rss_bytes(),
-            rss_peak_bytes=rss_peak,
+            rss_peak_bytes=own_peak,
             device_memory_bytes=device,
             wall_s=time.perf_counter() - self.start_s,
+            peak_memory_source=peak_kind,
         )
+
+
+def _measured_peak() -> tuple[int | None, int | None, str, int | None]:
+    """(headline peak, the worker's own peak, what the headline is, NVIDIA device bytes).
+
+    The headline is what the OS charges this worker (macOS phys_footprint, Linux VmHWM), which on a Mac
+    includes MLX's buffer cache; MLX's own active peak goes beside it (issue 14). With weights on an NVIDIA
+    GPU it is device use plus the host memory that is not the mmapped file.
+    """
+    (own_peak, kind), device = process_peak_bytes(), nvml_process_bytes()
+    own_peak = max(own_peak or 0, rss_bytes() or 0) or None  # the high-water mark is updated lazily
+    if device:
+        return device + (private_rss_bytes() or 0), own_peak, "NVML device + private RSS", device
+    return own_peak, own_peak, kind, device

@@ -11,9 +11,10 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from tuilab.core.hardware import MIB, default_wired_limit_bytes
+from tuilab.core.hardware import MIB, default_wired_limit_bytes, wired_limit_source
+from tuilab.hardware.mlx_compat import device_info
 
 CommandRunner = Callable[[Sequence[str]], str]
 MlxInfo = Callable[[], Mapping[str, object] | None]
@@ -26,12 +27,15 @@ SYSCTL_KEYS: tuple[str, ...] = (
     "hw.model",
     "hw.memsize",
     "hw.ncpu",
-    "hw.perflevel0.physicalcpu",
-    "hw.perflevel1.physicalcpu",
+    "hw.nperflevels",
+    "kern.osproductversion",
     "iogpu.wired_limit_mb",
+    "debug.iogpu.wired_limit",
     "vm.swapusage",
     "kern.memorystatus_vm_pressure_level",
 )
+# Without hw.nperflevels, read two levels: 0 performance, 1 efficiency, as every Apple chip before M5 has.
+DEFAULT_PERF_LEVELS = 2
 
 # kern.memorystatus_vm_pressure_level takes the NOTE_MEMORYSTATUS_PRESSURE_* values of xnu's
 # bsd/sys/event.h: 0x1 normal, 0x2 warn, 0x4 critical.
@@ -45,15 +49,32 @@ _VM_STAT_PAGE = re.compile(r"page size of (\d+) bytes")
 _VM_STAT_LINE = re.compile(r'^"?([^:"]+)"?:\s+(\d+)\.?\s*$')
 
 
-def run_command(argv: Sequence[str]) -> str:
-    """Run a read-only command and return its stdout; a command that cannot run returns ''."""
+@dataclass(frozen=True)
+class CommandResult:
+    """One command as it ran: what `tuilab hw --record` writes and `--replay` reads back."""
+
+    argv: tuple[str, ...]
+    stdout: str
+    stderr: str
+    returncode: int  # 127: the command could not start; 124: it timed out (the shell's conventions)
+
+
+def run_command_result(argv: Sequence[str]) -> CommandResult:
+    """Run a read-only command; one that cannot start or hangs is a result with no output, never a raise."""
     try:
         done = subprocess.run(
             list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout
+    except subprocess.TimeoutExpired:
+        return CommandResult(tuple(argv), "", f"timed out after {COMMAND_TIMEOUT_S:.0f} s", 124)
+    except OSError as exc:
+        return CommandResult(tuple(argv), "", str(exc), 127)
+    return CommandResult(tuple(argv), done.stdout, done.stderr, done.returncode)
+
+
+def run_command(argv: Sequence[str]) -> str:
+    """Run a read-only command and return its stdout; a command that cannot run returns ''."""
+    return run_command_result(argv).stdout
 
 
 @dataclass(frozen=True)
@@ -94,19 +115,37 @@ class AppleProbe:
     chip: str | None
     model: str | None
     memory_bytes: int | None
-    performance_cores: int | None
-    efficiency_cores: int | None
+    performance_cores: int | None  # Super plus Performance cores (M5 Pro/Max have both, no Efficiency)
+    efficiency_cores: int | None  # Efficiency cores; 0 on a chip without them
     logical_cpus: int | None
     gpu_cores: int | None
     wired_limit: WiredLimit | None
     memory: AppleMemory | None
     unknown: Mapping[str, str] = field(default_factory=dict)
+    perf_levels: tuple[PerfLevel, ...] = ()
+    macos_version: str | None = None
 
     @property
     def cpu_cores(self) -> int | None:
+        if self.perf_levels:
+            return sum(level.physical_cores for level in self.perf_levels)
         if self.performance_cores is not None and self.efficiency_cores is not None:
             return self.performance_cores + self.efficiency_cores
         return self.logical_cpus
+
+    @property
+    def macos_major(self) -> int | None:
+        head = (self.macos_version or "").split(".")[0]
+        return int(head) if head.isdigit() else None
+
+
+@dataclass(frozen=True)
+class PerfLevel:
+    """One CPU performance level (`hw.perflevelN.*`): "Super", "Performance" or "Efficiency" cores."""
+
+    index: int
+    name: str
+    physical_cores: int
 
 
 def parse_sysctl(text: str) -> dict[str, str]:
@@ -118,6 +157,19 @@ def parse_sysctl(text: str) -> dict[str, str]:
         # Every oid is dotted ("hw.memsize"); "sysctl: unknown oid ..." lines are errors, not values.
         if sep and "." in key and " " not in key:
             values[key] = value.strip()
+    return values
+
+
+def read_sysctl(runner: CommandRunner, keys: Sequence[str]) -> dict[str, str]:
+    """Every readable key of `keys`: one call for all, then one call per key the first call lost.
+
+    Apple's `sysctl` up to macOS 14.3 stops at the first unknown key (issue 14, from system_cmds'
+    sysctl.tproj), so on macOS 13 `iogpu.wired_limit_mb` would hide every key after it.
+    """
+    values = parse_sysctl(runner(["sysctl", *keys]))
+    for key in keys:
+        if key not in values:
+            values.update(parse_sysctl(runner(["sysctl", key])))
     return values
 
 
@@ -174,7 +226,7 @@ def read_memory(runner: CommandRunner, sysctl: Mapping[str, str] | None = None) 
         return None
     page, counts = parsed
     if sysctl is None:
-        sysctl = parse_sysctl(runner(["sysctl", "vm.swapusage", "kern.memorystatus_vm_pressure_level"]))
+        sysctl = read_sysctl(runner, ["vm.swapusage", "kern.memorystatus_vm_pressure_level"])
     swap = parse_swapusage(sysctl.get("vm.swapusage", ""))
     level = sysctl.get("kern.memorystatus_vm_pressure_level", "")
     return AppleMemory(
@@ -199,35 +251,74 @@ def mlx_device_info() -> Mapping[str, object] | None:
     try:
         import mlx.core as mx
 
-        info = mx.device_info() if hasattr(mx, "device_info") else mx.metal.device_info()
+        return device_info(mx) or None
     except Exception:  # an old, broken or GPU-less MLX is "no reading", whatever it raises
         return None
-    return dict(info)
+
+
+def _positive_int(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isdigit() and int(raw) > 0 else None
 
 
 def resolve_wired_limit(
-    sysctl: Mapping[str, str], memory_bytes: int | None, mlx_info: MlxInfo, unknown: dict[str, str]
+    sysctl: Mapping[str, str],
+    memory_bytes: int | None,
+    mlx_info: MlxInfo,
+    unknown: dict[str, str],
+    macos_major: int | None = None,
 ) -> WiredLimit | None:
-    """iogpu.wired_limit_mb when set; else MLX's max_recommended_working_set_size; else the default."""
+    """A raised limit when set; else macOS's default, read from MLX or estimated from RAM and macOS.
+
+    With `iogpu.wired_limit_mb` at 0 (or absent), MLX's `max_recommended_working_set_size` is macOS's own
+    default, not a raised limit: `is_default` says so either way.
+    """
+    raised_mb = _positive_int(sysctl.get("iogpu.wired_limit_mb"))
+    if raised_mb is not None:
+        return WiredLimit(raised_mb * MIB, "detected: sysctl iogpu.wired_limit_mb", is_default=False)
+    raised_bytes = _positive_int(sysctl.get("debug.iogpu.wired_limit"))  # macOS 13's name, in bytes
+    if raised_bytes is not None:
+        return WiredLimit(raised_bytes, "detected: sysctl debug.iogpu.wired_limit", is_default=False)
     raw = sysctl.get("iogpu.wired_limit_mb")
-    if raw is not None and raw.isdigit() and int(raw) > 0:
-        return WiredLimit(int(raw) * MIB, "detected: sysctl iogpu.wired_limit_mb", is_default=False)
     why_not = "iogpu.wired_limit_mb is 0 (not raised)" if raw is not None else "iogpu.wired_limit_mb missing"
     info = mlx_info()
     working_set = info.get("max_recommended_working_set_size") if info else None
     if isinstance(working_set, int) and working_set > 0:
-        source = "detected: mlx.core.device_info() max_recommended_working_set_size"
-        return WiredLimit(working_set, source, is_default=False)
+        source = f"detected: macOS default, MLX max_recommended_working_set_size ({why_not})"
+        return WiredLimit(working_set, source, is_default=True)
     if memory_bytes is None:
         unknown["wired_limit"] = f"{why_not}, no MLX reading and no hw.memsize"
         return None
-    source = f"default: macOS default fraction of RAM ({why_not}; MLX not readable)"
-    return WiredLimit(default_wired_limit_bytes(memory_bytes), source, is_default=True)
+    source = f"{wired_limit_source(memory_bytes, macos_major)} ({why_not}; MLX not readable)"
+    return WiredLimit(default_wired_limit_bytes(memory_bytes, macos_major), source, is_default=True)
+
+
+def read_perf_levels(
+    runner: CommandRunner, sysctl: Mapping[str, str], unknown: dict[str, str]
+) -> tuple[PerfLevel, ...]:
+    """Every CPU performance level's name and core count (`hw.nperflevels`, `hw.perflevelN.*`)."""
+    declared = sysctl.get("hw.nperflevels", "")
+    n_levels = int(declared) if declared.isdigit() else DEFAULT_PERF_LEVELS
+    keys = [f"hw.perflevel{i}.{what}" for i in range(n_levels) for what in ("name", "physicalcpu")]
+    values = read_sysctl(runner, keys)
+    levels: list[PerfLevel] = []
+    for i in range(n_levels):
+        cores = values.get(f"hw.perflevel{i}.physicalcpu", "")
+        if not cores.isdigit():  # a level without its count: the levels do not add up, use hw.ncpu
+            unknown[f"hw.perflevel{i}.physicalcpu"] = f"sysctl hw.perflevel{i}.physicalcpu missing"
+            return ()
+        # Before names were readable, level 0 was the performance cluster and level 1 the efficiency one.
+        fallback = "Performance" if i == 0 else "Efficiency"
+        levels.append(PerfLevel(i, values.get(f"hw.perflevel{i}.name", fallback), int(cores)))
+    return tuple(levels)
+
+
+def _cores_named(levels: Sequence[PerfLevel], *names: str) -> int:
+    return sum(level.physical_cores for level in levels if level.name in names)
 
 
 def probe_apple(runner: CommandRunner = run_command, mlx_info: MlxInfo = mlx_device_info) -> AppleProbe:
     """Read an Apple Silicon Mac through `runner`; every missing value lands in `unknown` with a reason."""
-    sysctl = parse_sysctl(runner(["sysctl", *SYSCTL_KEYS]))
+    sysctl = read_sysctl(runner, SYSCTL_KEYS)
     unknown: dict[str, str] = {}
     chip = sysctl.get("machdep.cpu.brand_string")
     if chip is None:
@@ -239,15 +330,21 @@ def probe_apple(runner: CommandRunner = run_command, mlx_info: MlxInfo = mlx_dev
     memory = read_memory(runner, sysctl)
     if memory is None:
         unknown["memory"] = "vm_stat gave no readable output"
-    return AppleProbe(
+    levels = read_perf_levels(runner, sysctl, unknown)
+    macos = sysctl.get("kern.osproductversion")
+    probe = AppleProbe(
         chip=chip,
         model=sysctl.get("hw.model"),
         memory_bytes=memory_bytes,
-        performance_cores=_int(sysctl, "hw.perflevel0.physicalcpu", unknown),
-        efficiency_cores=_int(sysctl, "hw.perflevel1.physicalcpu", unknown),
+        performance_cores=_cores_named(levels, "Super", "Performance") if levels else None,
+        efficiency_cores=_cores_named(levels, "Efficiency") if levels else None,
         logical_cpus=_int(sysctl, "hw.ncpu", unknown),
         gpu_cores=gpu_cores,
-        wired_limit=resolve_wired_limit(sysctl, memory_bytes, mlx_info, unknown),
+        wired_limit=None,
         memory=memory,
         unknown=unknown,
+        perf_levels=levels,
+        macos_version=macos,
     )
+    wired = resolve_wired_limit(sysctl, memory_bytes, mlx_info, unknown, probe.macos_major)
+    return replace(probe, wired_limit=wired)

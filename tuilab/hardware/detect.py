@@ -63,6 +63,7 @@ def detect_hardware(
     nvml: Any | None = None,
     host: HostProbe | None = None,
     measurement_file: Path | None = None,
+    nvidia: NvidiaProbe | None = None,
 ) -> Detection:
     """Probe the machine (`system` is sys.platform; tests pass 'darwin' with recorded outputs).
 
@@ -76,7 +77,7 @@ def detect_hardware(
     if system == "darwin":
         apple = probe_apple(apple_runner, mlx_info)
         nvidia = no_gpu("macOS has no NVML")
-    else:
+    elif nvidia is None:
         nvidia = probe_nvidia(nvml)
     if apple is not None and (apple.chip or "").startswith("Apple"):
         spec, profile = apple_spec(apple, host, lookup, measured)
@@ -84,8 +85,29 @@ def detect_hardware(
         spec, profile = nvidia_spec(nvidia, host, lookup, measured)
     else:
         spec, profile = cpu_spec(host, lookup, measured)
-    notes = (*_notes(apple, nvidia), *_bandwidth_notes(spec, cached, measured, cache_note))
+    notes = (
+        *_notes(apple, nvidia),
+        *_host_notes(host),
+        *_bandwidth_notes(spec, cached, measured, cache_note),
+    )
     return Detection(spec, host, apple, nvidia, profile, detection_warnings(spec, host, apple, nvidia), notes)
+
+
+def detect_replay(folder: Path, profile_lookup: ProfileLookup | None = None) -> Detection:
+    """Detection as it was on the machine recorded in `folder` (`tuilab hw --record`)."""
+    from tuilab.hardware.record import load_replay
+
+    replay = load_replay(folder)
+    return detect_hardware(
+        profile_lookup,
+        system=replay.system,
+        apple_runner=replay.runner,
+        mlx_info=replay.mlx_info,
+        host=replay.host,
+        # a bandwidth measured on this machine says nothing about the recorded one
+        measurement_file=folder / "measured.toml",
+        nvidia=replay.nvidia if replay.nvidia is not None else no_gpu("not in the recording"),
+    )
 
 
 def _no_profile(platform: str, name: str, memory_bytes: int, gpu_cores: int | None) -> ProfileMatch | None:
@@ -110,8 +132,12 @@ def apple_spec(
     avail, avail_src = _either(
         avail, "detected: vm_stat free + inactive pages", host.ram_available_bytes, "psutil"
     )
+    levels = " + ".join(f"{lv.physical_cores} {lv.name}" for lv in apple.perf_levels)
     cores, cores_src = _either(
-        apple.cpu_cores, "detected: sysctl hw.perflevel0/1", host.physical_cores, "psutil"
+        apple.cpu_cores,
+        f"detected: sysctl hw.perflevelN ({levels or 'hw.ncpu'})",
+        host.physical_cores,
+        "psutil",
     )
     match = lookup("apple", chip, ram, apple.gpu_cores)
     profile = match[1] if match else None
@@ -290,6 +316,10 @@ def _notes(apple: AppleProbe | None, nvidia: NvidiaProbe) -> tuple[str, ...]:
     for gpu in nvidia.gpus:
         notes += [f"GPU {gpu.index} {key}: {why}" for key, why in gpu.unknown.items()]
     return tuple(notes)
+
+
+def _host_notes(host: HostProbe) -> list[str]:
+    return [f"host {key} unknown: {why}" for key, why in host.unknown.items()]
 
 
 def _bandwidth_notes(

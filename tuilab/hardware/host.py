@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import platform
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
 
@@ -25,6 +27,12 @@ class HostProbe:
     ram_available_bytes: int
     swap_total_bytes: int
     swap_used_bytes: int
+    # A psutil call that raised (RuntimeError on at least one macOS beta): its fields read 0, and this
+    # maps the reading ("virtual_memory", "swap_memory", "cpu_count") to the error.
+    unknown: Mapping[str, str] = field(default_factory=dict)
+
+
+T = TypeVar("T")
 
 
 def cpu_model_name(runner: CommandRunner = run_command) -> str:
@@ -52,17 +60,29 @@ def _cpuinfo_model(path: Path) -> str | None:
     return None
 
 
-def probe_host(runner: CommandRunner = run_command) -> HostProbe:
-    """Read the host now. Physical cores fall back to logical ones where psutil cannot tell."""
-    memory = psutil.virtual_memory()
-    swap = psutil.swap_memory()
-    logical = psutil.cpu_count(logical=True) or 1
+def _reading(unknown: dict[str, str], name: str, call: Callable[[], T]) -> T | None:
+    try:
+        return call()
+    except Exception as exc:  # psutil on an unknown OS build raises anything; a reading is then unknown
+        unknown[name] = f"psutil.{name}() failed: {type(exc).__name__}: {exc}"
+        return None
+
+
+def probe_host(runner: CommandRunner = run_command, ps: Any = psutil) -> HostProbe:
+    """Read the host now. Physical cores fall back to logical ones where psutil cannot tell; a psutil call
+    that raises leaves its readings at 0 and says why in `unknown`."""
+    unknown: dict[str, str] = {}
+    memory = _reading(unknown, "virtual_memory", ps.virtual_memory)
+    swap = _reading(unknown, "swap_memory", ps.swap_memory)
+    logical = _reading(unknown, "cpu_count", lambda: ps.cpu_count(logical=True)) or 1
+    physical = _reading(unknown, "cpu_count_physical", lambda: ps.cpu_count(logical=False))
     return HostProbe(
         cpu_model=cpu_model_name(runner),
-        physical_cores=psutil.cpu_count(logical=False) or logical,
+        physical_cores=physical or logical,
         logical_cores=logical,
-        ram_total_bytes=int(memory.total),
-        ram_available_bytes=int(memory.available),
-        swap_total_bytes=int(swap.total),
-        swap_used_bytes=int(swap.used),
+        ram_total_bytes=int(memory.total) if memory is not None else 0,
+        ram_available_bytes=int(memory.available) if memory is not None else 0,
+        swap_total_bytes=int(swap.total) if swap is not None else 0,
+        swap_used_bytes=int(swap.used) if swap is not None else 0,
+        unknown=unknown,
     )

@@ -93,15 +93,21 @@ class MemorySampler:
     """Start it, read `latest()` or `history()`, stop it (or use it as a context manager)."""
 
     def __init__(
-        self, interval_s: float = DEFAULT_INTERVAL_S, history: int = DEFAULT_HISTORY, nvml: Any | None = None
+        self,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        history: int = DEFAULT_HISTORY,
+        nvml: Any | None = None,
+        ps: Any = psutil,
     ) -> None:
         self.interval_s = interval_s
+        self._ps = ps
         self._nvml = nvml
         self._history: deque[Sample] = deque(maxlen=history)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._process = psutil.Process()
+        self._process = ps.Process()
+        self.last_error: str | None = None  # why the latest sampling attempt failed, None when it worked
 
     def start(self) -> MemorySampler:
         if self._thread is None:
@@ -132,23 +138,33 @@ class MemorySampler:
 
     def sample_now(self, gpus: _NvmlSession | None = None) -> Sample:
         """One reading on the caller's thread (the sampler thread calls this every interval)."""
-        memory = psutil.virtual_memory()
+        memory = self._ps.virtual_memory()
         return Sample(
             time_s=time.monotonic(),
             ram_total_bytes=int(memory.total),
             ram_available_bytes=int(memory.available),
-            swap_used_bytes=int(psutil.swap_memory().used),
+            swap_used_bytes=int(self._ps.swap_memory().used),
             process_rss_bytes=int(self._process.memory_info().rss),
             gpus=gpus.read() if gpus is not None else (),
         )
+
+    def _sample_into_history(self, session: _NvmlSession) -> None:
+        """One sample into the history; a reading that raises is skipped and kept as `last_error`, so the
+        thread outlives a psutil that fails on an unknown OS build (issue 14)."""
+        try:
+            sample = self.sample_now(session)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.last_error = None
+        with self._lock:
+            self._history.append(sample)
 
     def _run(self) -> None:
         session = _NvmlSession(self._nvml if self._nvml is not None else load_nvml())
         try:
             while not self._stop.is_set():
-                sample = self.sample_now(session)
-                with self._lock:
-                    self._history.append(sample)
+                self._sample_into_history(session)
                 self._stop.wait(self.interval_s)
         finally:
             session.close()

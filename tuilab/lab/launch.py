@@ -14,8 +14,10 @@ from tuilab.core.cluster import ClusterPlan
 from tuilab.core.errors import FitRefusedError, UsageError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, Verdict, gb
+from tuilab.engines.events import GuardSpec
+from tuilab.engines.guard import guard_for_plan
 from tuilab.engines.protocol import ENGINE_FORMATS, MLX, LoadSpec, check_kv_type
-from tuilab.lab.planning import FitQuery, context_note, plan_cluster_fit, plan_fit
+from tuilab.lab.planning import FitQuery, check_kv_cache, context_note, plan_cluster_fit, plan_fit
 from tuilab.models.hosts import Hostfile, hostfile_hosts
 from tuilab.models.resolve import ResolvedModel, resolve_model
 
@@ -30,6 +32,7 @@ class Launch:
     fit: FitPlan
     warning: str | None = None  # set when a no-fit load was forced
     note: str | None = None  # set when the context was clamped to the trained one
+    guard: GuardSpec | None = None  # the live memory guard (tuilab.engines.guard); None: unguarded
 
     @property
     def label(self) -> str:
@@ -57,10 +60,13 @@ def resolve_for_run(model_spec: str, engine: str | None) -> ResolvedModel:
 
 def prepare_run(
     model: ResolvedModel, hw: HardwareSpec, query: FitQuery, *, threads: int | None = None,
-    force: bool = False,
+    force: bool = False, memory_guard: bool = True, memory_budget_bytes: int | None = None,
 ) -> Launch:  # fmt: skip
     """The launch for `model` on `hw` (this machine: a what-if profile plans, it never runs). Raises
-    FitRefusedError when the plan says no fit, unless `force`; then the launch carries the warning."""
+    FitRefusedError when the plan says no fit, unless `force`; then the launch carries the warning.
+
+    Every run is guarded (`tuilab run` and the Run pane alike) unless `memory_guard` is False: the guard's
+    budget is the plan's for the device that bounds the run, or `memory_budget_bytes` when given."""
     engine = query.engine or model.engine
     fit = plan_fit(model, hw, query)
     warning = None
@@ -72,10 +78,11 @@ def prepare_run(
     spec = LoadSpec(
         str(model.path), ctx_tokens=fit.ctx_tokens,
         gpu_layers=query.gpu_layers if query.gpu_layers is not None else fit.gpu_layers,
-        kv_type=fit.kv_type, threads=threads,
+        kv_type=fit.kv_type, threads=threads, max_kv_tokens=query.max_kv_tokens,
         cpu_moe_layers=_cpu_moe_to_load(query, fit), tensor_split=query.tensor_split,
     )  # fmt: skip
-    return Launch(model, engine, spec, fit, warning, context_note(fit))
+    guard = guard_for_plan(fit.to_dict(), engine, memory_budget_bytes) if memory_guard else None
+    return Launch(model, engine, spec, fit, warning, context_note(fit), guard)
 
 
 def refusal_message(fit: FitPlan) -> str:
@@ -109,8 +116,9 @@ def prepare_cluster_run(
 ) -> ClusterLaunch:
     """Check the cluster plan when every host names a profile, then hand back the launch; a no-fit
     plan is refused unless `force`, as a single-machine run is."""
-    kv = check_kv_type(MLX, query.kv_type)  # the plan counts this KV cache, so the ranks must hold it
+    check_kv_type(MLX, query.kv_type)  # the plan counts this KV cache, so the ranks must hold it
     model = resolve_for_run(model_spec, MLX)
+    kv = check_kv_cache(model.arch, MLX, query.kv_type)  # and mlx-lm must be able to quantize it
     path = str(Path(str(model.path)).resolve())
     if any(h.profile is None for h in hostfile.hosts):
         return ClusterLaunch(model, path, hostfile, kv, None)

@@ -8,16 +8,21 @@ runs, and the lab asks for the chosen profile at every status refresh.
 from __future__ import annotations
 
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Protocol
 
+from tuilab.core.errors import UsageError
 from tuilab.core.hardware import HardwareSpec, with_gpu_budget
-from tuilab.hardware.detect import Detection, detect_hardware
+from tuilab.hardware.detect import Detection, detect_hardware, detect_replay
 from tuilab.hardware.sampler import Sample
 from tuilab.models import profiles
 
 
-def detect() -> Detection:
-    """Detect this machine, matched against the hardware profiles."""
+def detect(replay: str | None = None) -> Detection:
+    """Detect this machine (or the one recorded in `replay` by `tuilab hw --record`), matched against the
+    hardware profiles."""
+    if replay:
+        return detect_replay(Path(replay), profiles.match_hardware_profile)
     return detect_hardware(profiles.match_hardware_profile)
 
 
@@ -44,9 +49,14 @@ def profile_names() -> list[str]:
     return list(_profile_names())
 
 
-def machine_spec(profile: str | None, gpu_budget_bytes: int | None = None) -> HardwareSpec:
-    """The spec to plan for: the named profile, or this machine as detected; optionally the GPU capped."""
-    hw = profile_spec(profile) if profile else detect().spec
+def machine_spec(
+    profile: str | None, gpu_budget_bytes: int | None = None, replay: str | None = None
+) -> HardwareSpec:
+    """The spec to plan for: the named profile, a recorded machine (`replay`), or this machine as
+    detected; optionally the GPU capped."""
+    if profile and replay:
+        raise UsageError("give --hardware or --hw-replay, not both")
+    hw = profile_spec(profile) if profile else detect(replay).spec
     return with_gpu_budget(hw, gpu_budget_bytes) if gpu_budget_bytes else hw
 
 

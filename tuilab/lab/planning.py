@@ -19,7 +19,14 @@ from tuilab.core.errors import UsageError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
-from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, QuantSpec, kv_type_or_f16, parse_quant
+from tuilab.core.quant import (
+    LLAMA_LADDER,
+    MLX_LADDER,
+    QuantSpec,
+    kv_type_or_f16,
+    kv_type_refusal,
+    parse_quant,
+)
 from tuilab.engines.protocol import LLAMA_CPP, MLX, check_kv_type, engine_name
 from tuilab.models.resolve import ResolvedModel, resolve_model
 
@@ -45,8 +52,11 @@ class FitQuery:
     offload_mode: str | None = None  # "layers" or "experts" (MoE, llama.cpp); None: the planner's choice
     cpu_moe_layers: int | str | None = None  # experts of the first N blocks in RAM; "all": every block's
     tensor_split: tuple[float, ...] | None = None  # share of the layers per GPU; None: by free memory
+    max_kv_tokens: int | None = None  # MLX: a rotating KV cache of this many tokens (--max-kv-size)
 
     def __post_init__(self) -> None:
+        if self.max_kv_tokens is not None and self.max_kv_tokens < 1:
+            raise UsageError(f"--max-kv-size must be at least 1 token, got {self.max_kv_tokens}")
         if self.ctx_tokens is not None and self.ctx_tokens < 1:
             raise UsageError(f"the context must be at least 1 token, got {self.ctx_tokens}")
         if self.gpu_layers is not None and self.gpu_layers < 0:
@@ -86,10 +96,25 @@ def context_note(fit: FitPlan | ClusterPlan) -> str | None:
     return fit.basis.get(CONTEXT_BASIS_KEY)
 
 
+def check_kv_cache(arch: ModelArch, engine: str, kv_type: str, max_kv_tokens: int | None = None) -> str:
+    """The KV type checked against the engine and the model, for every face: `tuilab fit`, `tuilab run`,
+    the Run pane and cluster runs. A KV type the engine lacks, `--max-kv-size` on an engine without a
+    rotating cache, and an MLX quantized cache on a cache mlx-lm cannot quantize
+    (`core.quant.kv_type_refusal`: sliding-window layers or a rotating cache) are usage errors."""
+    kv = check_kv_type(engine, kv_type)
+    if max_kv_tokens is not None and engine != MLX:
+        raise UsageError(f"--max-kv-size is an MLX option (mlx-lm's rotating KV cache); {engine} has none")
+    refusal = kv_type_refusal(kv, arch, rotating_cache=max_kv_tokens is not None) if engine == MLX else None
+    if refusal:
+        raise UsageError(refusal)
+    return kv
+
+
 def plan_fit(model: ResolvedModel, hw: HardwareSpec, query: FitQuery, *, advise: bool = True) -> FitPlan:
-    """The plan for `model` on `hw`: the KV type checked against the engine, the context clamped."""
+    """The plan for `model` on `hw`: the KV type checked against the engine and the model's cache
+    (`check_kv_cache`), the context clamped."""
     engine = query.engine or model.engine
-    kv = check_kv_type(engine, query.kv_type)
+    kv = check_kv_cache(model.arch, engine, query.kv_type, query.max_kv_tokens)
     context = planned_context(model.arch, query.ctx_tokens)
     fit = plan(
         model.arch, model.quant, hw, ctx_tokens=context.ctx_tokens, kv_type=kv, engine=engine,
@@ -105,10 +130,15 @@ def offload_args(model: ResolvedModel, query: FitQuery) -> dict[str, Any]:
     return {"offload_mode": query.offload_mode, "cpu_moe_layers": cpu_moe, "tensor_split": query.tensor_split}
 
 
-def for_engine(query: FitQuery, engine: str) -> FitQuery:
+def for_engine(query: FitQuery, engine: str, arch: ModelArch | None = None) -> FitQuery:
     """The query as a view spanning engines asks it: the KV type falls back to f16 where this engine does
-    not offer it (the lab keeps one KV choice across models; `fit --ladder` spans both engines)."""
-    return replace(query, engine=engine, kv_type=kv_type_or_f16(engine, query.kv_type))
+    not offer it (the lab keeps one KV choice across models; `fit --ladder` spans both engines), and, given
+    the model's `arch`, where mlx-lm could not quantize its cache (`core.quant.kv_type_refusal`)."""
+    kv = kv_type_or_f16(engine, query.kv_type)
+    rotating = query.max_kv_tokens is not None
+    if arch is not None and engine == MLX and kv_type_refusal(kv, arch, rotating_cache=rotating):
+        kv = "f16"
+    return replace(query, engine=engine, kv_type=kv)
 
 
 def ladder_for(engine: str) -> tuple[str, ...]:
@@ -120,7 +150,7 @@ def plan_ladder(model: ResolvedModel, hw: HardwareSpec, query: FitQuery) -> list
     """Every rung of the chosen engine's ladder (both engines' when none is chosen), without advice."""
     plans = []
     for engine in [query.engine] if query.engine else [LLAMA_CPP, MLX]:
-        engine_query = for_engine(query, engine)
+        engine_query = for_engine(query, engine, model.arch)
         for name in ladder_for(engine):
             rung = replace(model, quant=parse_quant(name), quant_name=name, engine=engine)
             plans.append(plan_fit(rung, hw, engine_query, advise=False))

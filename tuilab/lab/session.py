@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from tuilab.engines.client import ModelHost
-from tuilab.engines.events import Event, Failed, Finished, Loaded, Stats, Tokens
+from tuilab.engines.events import Event, Failed, Finished, GuardSpec, Loaded, MemoryWarning, Stats, Tokens
 from tuilab.engines.protocol import LoadSpec, SamplingParams
 
 
@@ -35,6 +35,7 @@ class Listener:
     loaded: Callable[[str, Loaded], object] = _ignore
     text: Callable[[str], object] = _ignore  # a batch of generated text
     rate: Callable[[int, float, float], object] = _ignore  # total tokens, elapsed s, tokens/s lately
+    memory_warning: Callable[[MemoryWarning], object] = _ignore  # the memory guard's one warning
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ def consume(events: Iterable[Event], listener: Listener, flush_interval_s: float
         if isinstance(event, Tokens):
             texts.append(event.text)
             batcher.add(event)
+        elif isinstance(event, MemoryWarning):
+            batcher.flush()  # the text so far comes before the warning
+            listener.memory_warning(event)
         elif isinstance(event, Stats):
             stats = event
         elif isinstance(event, Loaded):
@@ -159,13 +163,16 @@ class Session:
 
     def generate(
         self, prompt: str, max_tokens: int, sampling: SamplingParams, listener: Listener = Listener(),
-        flush_interval_s: float = 0.0,
+        flush_interval_s: float = 0.0, guard: GuardSpec | None = None,
     ) -> Generation:  # fmt: skip
-        """One generation on the loaded model; a worker that fails is forgotten, so the next load is fresh."""
+        """One generation on the loaded model; a worker that fails is forgotten, so the next load is fresh.
+        With `guard`, the worker warns once (`Listener.memory_warning`) and stops at the memory limit with
+        finish reason 'memory' (tuilab.engines.guard)."""
         worker = self._host.worker
         if worker is None:
             return Generation(failed=Failed("no model is loaded"))
-        result = consume(worker.generate(prompt, max_tokens, sampling), listener, flush_interval_s)
+        events = worker.generate(prompt, max_tokens, sampling, guard)
+        result = consume(events, listener, flush_interval_s)
         if result.stats is not None and result.stats.rss_bytes:
             self.engine_rss_bytes = result.stats.rss_bytes
         if result.failed is not None:

@@ -97,6 +97,28 @@ def _entry(path: Path, i: int, raw: object) -> HostEntry:
     return HostEntry(raw["ssh"], tuple(ips), profile)
 
 
+# Backends whose ranks connect by address, and which hosts need one (mlx/_distributed_utils/launch.py:
+# launch_ring refuses any host without "ips"; nccl and jaccl need rank 0's address).
+_IPS_FOR_EVERY_HOST = ("ring",)
+_IPS_FOR_RANK_0 = ("nccl", "jaccl", "jaccl-ring")
+
+
+def check_hostfile_addresses(hostfile: Hostfile, backend: str) -> None:
+    """Refuse up front a hostfile mlx.launch would refuse for `backend`, naming the hosts without an IP."""
+    if backend in _IPS_FOR_EVERY_HOST:
+        missing = [h.ssh for h in hostfile.hosts if not h.ips]
+    elif backend in _IPS_FOR_RANK_0:
+        missing = [h.ssh for h in hostfile.hosts[:1] if not h.ips]
+    else:
+        return
+    if missing:
+        who = "every host" if backend in _IPS_FOR_EVERY_HOST else "rank 0"
+        raise UsageError(
+            f"hostfile {hostfile.path}: the {backend} backend needs an IP address for {who}; add "
+            f'"ips": ["<address>"] to {", ".join(missing)} (mlx.launch connects by address, not ssh name)'
+        )
+
+
 def hostfile_hosts(hostfile: Hostfile) -> tuple[ClusterHost, ...]:
     """The hostfile's hosts planned by their `profile` keys; every host needs one to be planned."""
     missing = [h.ssh for h in hostfile.hosts if h.profile is None]

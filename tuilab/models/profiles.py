@@ -141,7 +141,7 @@ def _read_hardware(path: Path) -> tuple[HardwareSpec, int | None]:
         wired_limit_is_default=True,
         os_reserve_bytes=hw.MAC_MIN_OS_BYTES if platform is Platform.APPLE else LINUX_OS_RESERVE_BYTES,
         is_profile=True,
-        sources=_hardware_sources(path, platform, cited, gpu),
+        sources=_hardware_sources(path, platform, cited, gpu, ram_bytes),
         gpu_shares_ram=shares_ram,
     )
     return spec, gpu_cores
@@ -189,7 +189,7 @@ def _read_gpu(
 
 
 def _hardware_sources(
-    path: Path, platform: Platform, cited: Mapping[str, str], gpu: GPUSpec | None
+    path: Path, platform: Platform, cited: Mapping[str, str], gpu: GPUSpec | None, ram_bytes: int
 ) -> dict[str, str]:
     def src(key: str) -> str:
         return f"profile {path.name}: {cited.get(key, f'no source given for {key}')}"
@@ -203,7 +203,7 @@ def _hardware_sources(
     }
     if platform is Platform.APPLE:
         out["os_reserve_bytes"] = "macOS keeps at least 4 GiB (core.hardware.MAC_MIN_OS_BYTES)"
-        out["wired_limit_bytes"] = "macOS default GPU wired limit for this RAM (default_wired_limit_bytes)"
+        out["wired_limit_bytes"] = f"profile {path.name}: " + hw.wired_limit_source(ram_bytes)
         gpu_memory = src("memory.ram_gib") + " (unified memory)"
     else:
         out["os_reserve_bytes"] = "assumed: a Linux host keeps about 2 GiB (profiles.LINUX_OS_RESERVE_BYTES)"

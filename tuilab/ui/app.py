@@ -520,6 +520,9 @@ class TuilabApp(App[int]):
         label = self.engine_state.removeprefix("generating ")
         self.set_engine_state(f"loaded {label}")
 
+    def on_memory_warned(self, message: messages.MemoryWarned) -> None:
+        self.notify(message.text, title="memory", severity="warning", timeout=10)
+
     def on_run_failed(self, message: messages.RunFailed) -> None:
         self.main.query_one(RunPane).failed(message.error)
         self.notify(message.error.splitlines()[0], title="engine failed", severity="error", timeout=10)

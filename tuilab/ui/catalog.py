@@ -82,7 +82,7 @@ def fit_for(
     """The plan for this model on `hw` as the lab asks it: the selection's KV type where the model's
     engine offers it (else f16), the context under the lab's one rule (tuilab.lab.planning); an offload
     mode applies to a MoE model on llama.cpp and is ignored for others."""
-    query = for_engine(FitQuery(ctx_tokens=ctx_tokens, kv_type=kv_type), model.engine)
+    query = for_engine(FitQuery(ctx_tokens=ctx_tokens, kv_type=kv_type), model.engine, model.arch)
     query = replace(query, offload_mode=_offload_for(model, offload_mode))
     return plan_fit(model, hw, query, advise=advise)
 

@@ -25,6 +25,7 @@ from tuilab.lab.session import Listener, Session
 from tuilab.ui.messages import (
     EngineLoaded,
     EngineLoading,
+    MemoryWarned,
     RateUpdated,
     RunFailed,
     RunFinished,
@@ -68,8 +69,10 @@ class LaunchRequest:
 def launch_for(request: LaunchRequest) -> Launch:
     """Resolve and plan (disk IO: call it on a thread); raises FitRefusedError or another TuilabError."""
     model = resolve_for_run(request.key, None)
-    query = for_engine(FitQuery(ctx_tokens=request.ctx_tokens, kv_type=request.kv_type), model.engine)
-    return prepare_run(model, request.hw, query, threads=ui_threads())
+    query = for_engine(
+        FitQuery(ctx_tokens=request.ctx_tokens, kv_type=request.kv_type), model.engine, model.arch
+    )
+    return prepare_run(model, request.hw, query, threads=ui_threads())  # guarded, as `tuilab run` is
 
 
 class EngineRunner:
@@ -161,6 +164,7 @@ class EngineRunner:
             loaded=lambda label, event: self._post(EngineLoaded(label, event)),
             text=lambda text: self._post(TextArrived(text)),
             rate=lambda total, elapsed, tps: self._post(RateUpdated(total, elapsed, tps)),
+            memory_warning=lambda event: self._post(MemoryWarned(event.describe())),
         )
 
     def _prepare(self, request: LaunchRequest) -> Launch | None:
@@ -192,7 +196,7 @@ class EngineRunner:
             return
         self._post(RunStarted(launch.label, prompt, launch.fit))
         result = self.session.generate(
-            prompt, max_tokens, SamplingParams(), self._listener(), self._flush_interval_s
+            prompt, max_tokens, SamplingParams(), self._listener(), self._flush_interval_s, launch.guard
         )
         if result.failed is not None:
             self._post(RunFailed(result.failed.message("the engine failed while generating")))

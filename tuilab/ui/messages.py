@@ -76,6 +76,14 @@ class RunFinished(Message):
         self.reason = reason
 
 
+class MemoryWarned(Message):
+    """The memory guard's warning: the KV cache will cross the budget at a token count it names."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class RunFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
