@@ -169,6 +169,7 @@ class TestOneEngineOwner:
         app = make_app(live=True)
         async with app.run_test(size=SIZE) as pilot:
             app.choose_model("demo")
+            await wait_until(pilot, lambda: app.fit is not None, timeout_s=60)  # planned off the UI thread
             await settle(pilot)
             await pilot.press("l", "5", "enter")
             assert app.runner.busy == "load"

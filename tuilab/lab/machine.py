@@ -32,10 +32,15 @@ def detect_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
     return detection.spec, detection.warnings
 
 
-@cache
 def profile_spec(name: str) -> HardwareSpec:
-    """A named hardware profile, parsed once; an unknown name raises UnknownNameError with close matches
-    (errors are not cached, so a typo is answered every time it is made)."""
+    """A named hardware profile, parsed once per profiles folder; an unknown name raises UnknownNameError
+    with close matches (errors are not cached, so a typo is answered every time it is made)."""
+    return _profile_spec(name, str(profiles.user_profiles_dir()))
+
+
+@cache
+def _profile_spec(name: str, _user_dir: str) -> HardwareSpec:
+    """Keyed by the user's profiles folder too: another TUILAB_HOME's profile of the same name is another."""
     return profiles.load_hardware_profile(name)
 
 
