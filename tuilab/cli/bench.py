@@ -63,10 +63,7 @@ def bench_command(args: argparse.Namespace) -> int:
     try:
         run = run_ladder(args.model, machine_spec(None), options, engine=args.engine, progress=printer)
     except KeyboardInterrupt:
-        print(
-            "\ntuilab: interrupted; finished rungs are kept, run the same command to resume", file=sys.stderr
-        )
-        return 130
+        return _interrupted("rungs")
     print(json.dumps(run.to_dict(), indent=2) if args.json else markdown(run))
     failed = [r.quant for r in run.rungs if r.status == "failed"]
     if failed:  # measured rungs are kept, but a script must not read a failed rung as success
@@ -92,12 +89,15 @@ def depths_command(args: argparse.Namespace) -> int:
     try:
         run = run_depths(args.model, machine_spec(None), options, engine=args.engine, progress=progress)
     except KeyboardInterrupt:
-        print(
-            "\ntuilab: interrupted; finished depths are kept, run the same command to resume", file=sys.stderr
-        )
-        return 130
+        return _interrupted("depths")
     print(json.dumps(run.to_dict(), indent=2) if args.json else depth_table(run))
     return 0
+
+
+def _interrupted(what: str) -> int:
+    """Ctrl-C: what was measured is kept (atomic writes), and the same command resumes; exit 130."""
+    print(f"\ntuilab: interrupted; finished {what} are kept, run the same command to resume", file=sys.stderr)
+    return 130
 
 
 def _quants(text: str | None) -> tuple[str, ...] | None:
