@@ -6,11 +6,15 @@ No test reads live hardware, so snapshots are the same on every machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
+from ui_helpers import until_ready
 
 from tuilab.bench.ladder import LadderOptions
 from tuilab.core.hardware import GIB, HardwareSpec
@@ -36,21 +40,41 @@ def recorded_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
     return spec, ()
 
 
+def handed_over_when_ready(app: TuilabApp) -> TuilabApp:
+    """`app.run_test()` hands the pilot over at the app's ready point, not at its first frame: the settings
+    and the machine are read on a thread, so a test that drives the app at once would race them."""
+    run_test = app.run_test
+
+    @asynccontextmanager
+    async def run_test_when_ready(*args: Any, **kwargs: Any) -> AsyncIterator[Pilot[Any]]:
+        async with run_test(*args, **kwargs) as pilot:
+            await until_ready(pilot)
+            yield pilot
+
+    app.run_test = run_test_when_ready  # type: ignore[method-assign,assignment]
+    return app
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., TuilabApp]:
-    """An app with its own settings dir; recorded hardware unless `live=True` (for real engine runs)."""
+    """An app with its own settings dir; recorded hardware unless `live=True` (for real engine runs), or
+    the given `machine` source. Its pilot is handed over at the app's ready point."""
 
     def make(
         *, live: bool = False, max_tokens: int = 64, config_dir: Path | None = None,
         ladder_options: LadderOptions | None = None,
+        machine: Callable[[], tuple[HardwareSpec, tuple[str, ...]]] | None = None, **options: Any,
     ) -> TuilabApp:  # fmt: skip
-        return TuilabApp(
-            machine=detect_machine if live else recorded_machine,
-            sampler=FrozenSampler(RECORDED_SAMPLE),
-            find_models=list,
-            config_dir=config_dir or tmp_path,
-            max_tokens=max_tokens,
-            ladder_options=ladder_options,
+        return handed_over_when_ready(
+            TuilabApp(
+                machine=machine or (detect_machine if live else recorded_machine),
+                sampler=FrozenSampler(RECORDED_SAMPLE),
+                find_models=list,
+                config_dir=config_dir or tmp_path,
+                max_tokens=max_tokens,
+                ladder_options=ladder_options,
+                **options,
+            )
         )
 
     return make

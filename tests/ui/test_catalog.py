@@ -1,4 +1,4 @@
-"""The lab's plain-data parts: context steps, the memory table, bars, labels and the settings file."""
+"""The lab's plain-data parts: the memory table, bars, labels and the settings file."""
 
 from __future__ import annotations
 
@@ -12,23 +12,6 @@ from tuilab.models.resolve import resolve_model
 from tuilab.ui import catalog
 from tuilab.ui.render import ctx_label, stacked_bar
 from tuilab.ui.settings import Selection, load_selection, save_selection
-
-
-class TestContextSteps:
-    @pytest.mark.parametrize(
-        ("current", "delta", "expected"),
-        [
-            (4096, 1, 8192),
-            (4096, -1, 2048),
-            (131072, 1, 131072),
-            (2048, -1, 2048),
-            (5000, 1, 8192),
-            (5000, -1, 4096),
-        ],
-        ids=["up", "down", "clamped-top", "clamped-bottom", "off-grid-up", "off-grid-down"],
-    )
-    def test_step(self, current: int, delta: int, expected: int) -> None:
-        assert catalog.step_ctx(current, delta) == expected
 
 
 class TestContextTable:

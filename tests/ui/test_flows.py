@@ -133,7 +133,8 @@ class TestSettings:
 
 class TestRunOutput:
     """Streamed text wraps at the pane's width and the view follows the end (in tmux at 80x24 it once ran
-    off the right edge on one line). The text arrives as the engine thread sends it: TextArrived batches."""
+    off the right edge on one line). The text arrives as the engine thread sends it: TextArrived batches
+    posted to the Run pane."""
 
     async def test_one_long_paragraph_wraps_and_follows_the_end(
         self, make_app: Callable[..., TuilabApp]
@@ -143,7 +144,7 @@ class TestRunOutput:
             await settle(pilot)
             app.action_show_tab("run")
             for i in range(60):
-                app.post_message(TextArrived(f"word{i} and a few more words in one paragraph "))
+                app.runner.post(TextArrived(f"word{i} and a few more words in one paragraph "))
             await pilot.pause()
             await pilot.pause()
             output = app.main.query_one("#run-output")
@@ -158,16 +159,16 @@ class TestRunOutput:
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             app.action_show_tab("run")
-            app.post_message(TextArrived("a long answer " * 200))
+            app.runner.post(TextArrived("a long answer " * 200))
             await pilot.pause()
             output = app.main.query_one("#run-output")
             output.focus()
             await pilot.press("home")
-            app.post_message(TextArrived("more text " * 50))
+            app.runner.post(TextArrived("more text " * 50))
             await pilot.pause()
             assert output.scroll_y == 0  # the reader stays where they scrolled to
             await pilot.press("end")
-            app.post_message(TextArrived("and the end " * 50))
+            app.runner.post(TextArrived("and the end " * 50))
             await pilot.pause()
             await pilot.pause()
             assert output.scroll_y == output.max_scroll_y

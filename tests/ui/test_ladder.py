@@ -77,7 +77,7 @@ class TestALadderThatCannotRun:
             errors = [n for n in app._notifications if n.severity == "error"]
             assert errors and "profile without weights" in errors[-1].message
             assert "No ladder results yet" in shown(app, "#ladder-body")
-            assert "engine idle" in app.engine_state
+            assert app.main.status.engine.verb == "engine idle"
 
 
 class TestBars:

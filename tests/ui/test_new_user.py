@@ -176,7 +176,7 @@ class TestOneEngineOwner:
             await wait_until(pilot, lambda: app.runner.busy is None, timeout_s=60)
             await settle(pilot)
             assert any("a model is loading" in n.message for n in app._notifications)
-            assert app.engine_state.startswith("loaded") and app.runner.engine_pid is not None
+            assert app.main.status.engine.verb == "loaded" and app.runner.engine_pid is not None
             assert app.main.query_one(StreamView).text == ""  # no run started
 
 

@@ -12,9 +12,17 @@ from textual.widgets import Input
 from textual.worker import WorkerState
 
 
+async def until_ready(pilot: Pilot[Any], timeout_s: float = 30.0) -> None:
+    """Wait for the lab's ready point: the settings and this machine, read on a thread at start, are in
+    and the first plans were asked for (`TuilabApp.Ready`). Other apps are ready at once."""
+    await wait_until(pilot, lambda: getattr(pilot.app, "is_ready", True), timeout_s)
+
+
 async def settle(pilot: Pilot[Any], timeout_s: float = 30.0) -> None:
-    """Wait until no background worker is pending or running (plans, badges, discovery), then for the
-    screen to catch up. An engine run counts too, so call this only when none should be running."""
+    """Wait for the ready point, then until no background worker is pending or running (plans, badges,
+    discovery), then for the screen to catch up. An engine run counts too, so call this only when none
+    should be running."""
+    await until_ready(pilot, timeout_s)
     await wait_until(pilot, lambda: not _busy(pilot), timeout_s)
     await pilot.pause()
     await wait_until(pilot, lambda: not _busy(pilot), timeout_s)

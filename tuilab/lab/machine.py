@@ -87,3 +87,21 @@ class FrozenSampler:
 
     def latest(self) -> Sample | None:
         return self.sample
+
+
+# A budget move smaller than the lab can show is not worth a new plan: the panes print gigabytes with two
+# decimals under 10 GB (tuilab.ui.render.gb), so a step of 0.01 GB.
+BUDGET_STEP_BYTES = 10_000_000
+
+
+def budget_moved(old: HardwareSpec, new: HardwareSpec, step_bytes: int = BUDGET_STEP_BYTES) -> bool:
+    """Whether a fresh detection changes what a plan may use: the host's budget, the GPU budget or a GPU's
+    free memory moved by at least `step_bytes`, or the GPUs themselves changed."""
+    if [g.name for g in old.gpus] != [g.name for g in new.gpus]:
+        return True
+    pairs = [
+        (old.host_budget_bytes, new.host_budget_bytes),
+        (old.gpu_budget_bytes, new.gpu_budget_bytes),
+        *((a.free_bytes, b.free_bytes) for a, b in zip(old.gpus, new.gpus, strict=True)),
+    ]
+    return any(abs(a - b) >= step_bytes for a, b in pairs)

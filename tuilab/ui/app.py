@@ -4,9 +4,10 @@ pane or service that owns it. Plans are computed on threads; engine work belongs
 
 `run_app()` is what `tuilab` with no arguments calls. Attributes go down, messages come up: panes never
 read each other, and every action is reachable from a key and from the command palette. Nothing here
-reads the disk on the event loop once the first frame is up: profiles, models, plans, settings writes
-and ladder history are read on thread workers and delivered (the settings and the machine are read once,
-in `on_mount`).
+reads the disk on the event loop: the settings and this machine are read on a thread at start (the status
+line says "detecting" until they arrive, then the app posts `Ready`), and profiles, models, plans,
+settings writes and ladder history are read on thread workers and delivered. Engine news goes to the Run
+pane, never through here; the stepping rules of the keys live in `tuilab.lab.stepping`.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Input, Static, TabbedContent
+from textual.widgets import Input, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tuilab.bench.depth import DepthPoint, read_history
@@ -34,10 +35,10 @@ from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, Verdict
-from tuilab.core.quant import kv_types_for
 from tuilab.hardware.sampler import MemorySampler
-from tuilab.lab.machine import SamplerLike, detect_machine, profile_names, profile_spec
-from tuilab.lab.planning import choose_quant, ladder_for
+from tuilab.lab.machine import SamplerLike, budget_moved, detect_machine, profile_names, profile_spec
+from tuilab.lab.planning import choose_quant
+from tuilab.lab.stepping import ContextStep, clamp_context, next_context, next_kv_type, next_quant
 from tuilab.models.discovery import FoundModel, discover
 from tuilab.models.profiles import model_profile_names
 from tuilab.models.resolve import ResolvedModel
@@ -45,7 +46,8 @@ from tuilab.ui import catalog, commands, messages
 from tuilab.ui.catalog import ModelEntry
 from tuilab.ui.engine_runner import EngineRunner, LaunchRequest
 from tuilab.ui.ladder_control import LadderJob, ended_words, latest_run
-from tuilab.ui.render import VERDICT_STYLES, ctx_label
+from tuilab.ui.messages import EngineState
+from tuilab.ui.render import ctx_label
 from tuilab.ui.screens.help import HelpScreen
 from tuilab.ui.screens.main import MainScreen
 from tuilab.ui.screens.picker import PickerScreen
@@ -58,6 +60,7 @@ from tuilab.ui.widgets.hardware_pane import HardwarePane
 from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.models_pane import ModelsPane
 from tuilab.ui.widgets.run_pane import RunPane
+from tuilab.ui.widgets.status_line import Planned
 
 if TYPE_CHECKING:
     from tuilab.bench.ladder import LadderOptions
@@ -65,8 +68,24 @@ if TYPE_CHECKING:
 # The live memory bar's refresh: the sampler's own rate (tuilab.hardware.sampler, 2 Hz).
 LIVE_REFRESH_S = 0.5
 DEFAULT_MAX_TOKENS = 256  # a few seconds of text on a laptop: enough to read a speed off
+# How often this machine's budget is detected again (issue 12, item 11: a budget read once at start-up
+# was 3 GB off eight minutes later). Detection is a few probes on a thread; every 30 s keeps the lab
+# within half a minute of `tuilab fit`, which detects at each call.
+REDETECT_INTERVAL_S = 30.0
 MachineSource = Callable[[], tuple[HardwareSpec, tuple[str, ...]]]
 ModelFinder = Callable[[], list[FoundModel]]
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What the start-up thread read: the saved selection, this machine, and the spec plans are for."""
+
+    selection: Selection
+    settings_warning: str | None
+    machine: HardwareSpec
+    machine_warnings: tuple[str, ...]
+    hw: HardwareSpec
+    hw_warning: str | None
 
 
 class TuilabApp(App[int]):
@@ -97,8 +116,10 @@ class TuilabApp(App[int]):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         ladder_options: LadderOptions | None = None,
         exit_on_sigterm: bool = False,
+        redetect_interval_s: float = REDETECT_INTERVAL_S,
     ) -> None:
         super().__init__()
+        self._redetect_interval_s = redetect_interval_s
         self._exit_on_sigterm = exit_on_sigterm
         self._machine_source = machine
         self.sampler: SamplerLike = sampler if sampler is not None else MemorySampler()
@@ -116,32 +137,23 @@ class TuilabApp(App[int]):
         self.model: ResolvedModel | None = None
         self._plan_key: str | None = None  # the selection's model key `model` and `fit` are for
         self._resolved: dict[tuple[str, str | None], ResolvedModel] = {}
-        self.runner = EngineRunner(self.post_message, self._start_engine_thread)
-        self.engine_state = "engine idle"
+        self.runner = EngineRunner(self.post_message, self._start_engine_thread)  # the Run pane's, once up
         self.ladder_options = ladder_options  # None: the bench's defaults (tests pass a tiny ladder)
         self.ladder_job: LadderJob | None = None
         self.main = MainScreen()
         self.offload_mode: str | None = None  # `o`: layers or experts for a MoE model; None: the planner's
+        self.is_ready = False  # True once the settings and this machine are in and the first plan asked
+
+    class Ready(Message):
+        """The settings and this machine arrived and the first plans were asked for: keys that plan work
+        from here on (tests wait for this point before they drive the app)."""
 
     # --- start and stop ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        # Read once, before the first frame: the settings, this machine and the saved profile. Everything
-        # after this reads the disk on threads (profiles are cached once read).
-        self.selection, warning = load_selection(self._settings_path)
-        if warning:
-            self.notify(warning, title="settings", severity="warning", timeout=8)
-        if self.selection.theme in self.available_themes:
-            self.theme = self.selection.theme or self.theme
-        self.machine_spec, self.machine_warnings = self._machine_source()
-        self.hw, hw_warning = self._hardware_for(self.selection.hardware_profile, self.machine_spec)
-        if hw_warning:
-            self.notify(hw_warning, title="hardware profile", severity="warning")
-            self.selection = replace(self.selection, hardware_profile=None)
         self.sampler.start()
         if self._exit_on_sigterm:
             self._handle_sigterm()
-        self._list_profiles()
         self.push_screen(self.main)  # pushed, not the default screen, so its .tcss is loaded
 
     def _handle_sigterm(self) -> None:
@@ -150,10 +162,35 @@ class TuilabApp(App[int]):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not Unix, not main thread
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
 
-    @work(thread=True, group="profiles")
-    def _list_profiles(self) -> None:
-        """The profile list, read once here, so the palette and the picker never read the disk."""
+    @work(thread=True, exclusive=True, group="startup")
+    def _read_startup(self) -> None:
+        """The settings, this machine and the saved profile, read off the event loop; the profile list is
+        read here too, so the palette and the picker never read the disk."""
+        selection, settings_warning = load_selection(self._settings_path)
+        machine, machine_warnings = self._machine_source()
+        hw, hw_warning = self._hardware_for(selection.hardware_profile, machine)
         profile_names()
+        start = Startup(selection, settings_warning, machine, machine_warnings, hw, hw_warning)
+        deliver(self, self._started, start)
+
+    def _started(self, start: Startup) -> None:
+        self.selection, self.machine_spec, self.machine_warnings, self.hw = (
+            start.selection, start.machine, start.machine_warnings, start.hw,
+        )  # fmt: skip
+        if start.settings_warning:
+            self.notify(start.settings_warning, title="settings", severity="warning", timeout=8)
+        if start.hw_warning:
+            self.notify(start.hw_warning, title="hardware profile", severity="warning")
+            self.selection = replace(self.selection, hardware_profile=None)
+        if self.selection.theme in self.available_themes:
+            self.theme = self.selection.theme or self.theme
+        self.set_interval(LIVE_REFRESH_S, self._show_live)
+        self.set_interval(self._redetect_interval_s, self._redetect_machine)
+        self.action_show_tab("fit" if self.selection.model else "models")
+        self._discover_models()
+        self.apply_selection(self.selection, save=False)
+        self.is_ready = True
+        self.post_message(self.Ready())
 
     @staticmethod
     def _hardware_for(name: str | None, machine: HardwareSpec) -> tuple[HardwareSpec, str | None]:
@@ -166,14 +203,33 @@ class TuilabApp(App[int]):
 
     @on(MainScreen.Ready)
     def _main_ready(self) -> None:
-        self.set_interval(LIVE_REFRESH_S, self._show_live)
-        self.action_show_tab("fit" if self.selection.model else "models")
-        self._discover_models()
-        self.apply_selection(self.selection, save=False)
+        self.runner.post = self.main.query_one(RunPane).post_message  # engine news: to the pane that shows it
+        self._read_startup()
 
     def on_unmount(self) -> None:
         self.runner.close()
         self.sampler.stop()
+
+    def _redetect_machine(self) -> None:
+        """This machine's budget again, on a thread, so the lab gives the advice `tuilab fit` gives now.
+        Never while the engine holds memory: a loaded model would count against its own budget."""
+        if self.runner.busy is None and self.runner.engine_pid is None:
+            self._detect_again()
+
+    @work(thread=True, exclusive=True, group="machine")
+    def _detect_again(self) -> None:
+        machine, warnings = self._machine_source()
+        deliver(self, self._machine_detected, machine, warnings)
+
+    def _machine_detected(self, machine: HardwareSpec, warnings: tuple[str, ...]) -> None:
+        """Re-plan when the budget moved; a what-if profile's plans stay as they are."""
+        old = self.machine_spec
+        if old is None or self.runner.busy is not None or not budget_moved(old, machine):
+            return
+        self.machine_spec, self.machine_warnings = machine, warnings
+        if self.hw is not None and not self.hw.is_profile:
+            self.hw = machine
+            self.apply_selection(self.selection, save=False)
 
     # --- selection --------------------------------------------------------------------------------
 
@@ -189,7 +245,7 @@ class TuilabApp(App[int]):
         self.main.query_one(HardwarePane).show_spec(hw, () if hw.is_profile else self.machine_warnings)
         self.main.query_one(ClusterPane).show(selection, hw)
         self._show_live()
-        self._update_status()
+        self.main.status.hw, self.main.status.selection = hw, selection
         if selection.model is not None:
             self._compute_plans(selection, hw)
         self._compute_badges(selection, hw)
@@ -303,7 +359,7 @@ class TuilabApp(App[int]):
         self.main.query_one(FitPane).show(None, error)
         self.main.query_one(ContextPane).show_message(error)
         self.notify(error, title="model", severity="error")
-        self._update_status()
+        self.main.status.planned = None
 
     def _show_fit(
         self,
@@ -317,7 +373,7 @@ class TuilabApp(App[int]):
         self.main.query_one(FitPane).show(fit)
         machine = self.machine_spec.name if self.machine_spec else ""
         self.main.query_one(LadderPane).show(model.name, ladder, machine, bench_line)
-        self._update_status()
+        self.main.status.planned = Planned(model.name, fit)
 
     def _show_context(
         self, rows: list[catalog.ContextRow], budget: int, fit: FitPlan, hw: HardwareSpec,
@@ -330,28 +386,7 @@ class TuilabApp(App[int]):
             offload_mode=fit.offload_mode if fit.verdict is Verdict.PARTIAL_OFFLOAD else None,
         )  # fmt: skip
 
-    # --- rendering of app-wide state -------------------------------------------------------------
-
-    def _update_status(self) -> None:
-        hw = self.hardware()
-        sel, fit = self.selection, self.fit
-        where = (
-            ("PROFILE ", "bold reverse magenta") if hw.is_profile else ("THIS MACHINE ", "bold reverse green")
-        )
-        model = f"{self.model.name} {fit.quant}" if self.model and fit else (sel.model or "no model")
-        ctx = ctx_label(fit.ctx_tokens if fit else sel.ctx_tokens)
-        kv = fit.kv_type if fit else sel.kv_type  # the plan's: an MLX KV type never shows for llama.cpp
-        status = Text.assemble(where, f" {hw.name} │ ", no_wrap=True, overflow="ellipsis")
-        if fit is not None:
-            status.append(
-                f" {catalog.BADGES[fit.verdict].upper()} ", VERDICT_STYLES[fit.verdict] + " reverse"
-            )
-        status.append(f" {model} · {ctx} · KV {kv} │ {self.engine_state}")
-        self.main.query_one("#status", Static).update(status)
-
-    def set_engine_state(self, state: str) -> None:
-        self.engine_state = state
-        self._update_status()
+    # --- the live memory view ----------------------------------------------------------------------
 
     def _show_live(self) -> None:
         # The interval is the app's: during shutdown a last tick can land after the screen's panes are
@@ -389,25 +424,29 @@ class TuilabApp(App[int]):
             self.choose_hardware(name)
 
     def action_ctx(self, delta: int) -> None:
-        self.set_context(catalog.step_ctx(self.selection.ctx_tokens, delta))
+        self._apply_context(next_context(self.selection.ctx_tokens, delta, self._trained_ctx_tokens()))
 
     def set_context(self, ctx_tokens: int) -> None:
-        """Never past the model's trained context: the stored value stops there, and the user hears why."""
-        shown = self.model is not None and self._plan_key == self.selection.model  # not a stale plan
-        trained = self.model.arch.max_ctx_tokens if shown and self.model is not None else None
-        if trained is not None and ctx_tokens > trained:
-            ctx_tokens = trained
-            self.notify(
-                f"{self.model.name if self.model else 'the model'} was trained for {ctx_label(trained)} "
-                "tokens: the context stops there", title="context", timeout=4,
-            )  # fmt: skip
-        if ctx_tokens != self.selection.ctx_tokens:
-            self.apply_selection(replace(self.selection, ctx_tokens=ctx_tokens))
+        """The palette's "Set context": never past the model's trained context, as `[` and `]`."""
+        self._apply_context(clamp_context(ctx_tokens, self._trained_ctx_tokens()))
+
+    def _trained_ctx_tokens(self) -> int | None:
+        """The shown model's trained context; None while its plan is stale or missing (no cap yet)."""
+        shown = self.model is not None and self._plan_key == self.selection.model
+        return self.model.arch.max_ctx_tokens if shown and self.model is not None else None
+
+    def _apply_context(self, step: ContextStep) -> None:
+        if step.stopped_at_trained is not None:
+            name = self.model.name if self.model else "the model"
+            trained = ctx_label(step.stopped_at_trained)
+            self.notify(f"{name} was trained for {trained} tokens: the context stops there", title="context",
+                        timeout=4)  # fmt: skip
+        if step.ctx_tokens != self.selection.ctx_tokens:
+            self.apply_selection(replace(self.selection, ctx_tokens=step.ctx_tokens))
 
     def action_kv(self) -> None:
         engine = self.model.engine if self.model else "llama.cpp"
-        choices = kv_types_for(engine)
-        self.apply_selection(replace(self.selection, kv_type=catalog.cycle(choices, self.selection.kv_type)))
+        self.apply_selection(replace(self.selection, kv_type=next_kv_type(engine, self.selection.kv_type)))
 
     def action_offload(self) -> None:
         """`o`: keep whole layers or (MoE) the experts in RAM, where the plan only partly fits."""
@@ -422,9 +461,8 @@ class TuilabApp(App[int]):
         if self.model is None:
             self.notify("choose a model first (2)", severity="warning")
             return
-        ladder = ladder_for(self.model.engine)
         current = self.selection.quant or (self.fit.quant if self.fit else None)
-        self.apply_selection(replace(self.selection, quant=catalog.step_name(ladder, current, delta)))
+        self.apply_selection(replace(self.selection, quant=next_quant(self.model.engine, current, delta)))
 
     def _launch_request(self) -> LaunchRequest | None:
         """The chosen model on this machine, or None after saying what is missing."""
@@ -478,7 +516,7 @@ class TuilabApp(App[int]):
         job = LadderJob(pane.post_message, self.selection.model, self.model.name, self.machine_spec, options)
         if not self._refused_if(self.runner.ladder(job.run, job.cancel)):
             self.ladder_job = job
-            self.set_engine_state(f"ladder: {self.model.name}")
+            self.main.status.engine = EngineState("ladder", self.model.name)
 
     @on(ModelsPane.Chosen)
     def _model_chosen(self, event: ModelsPane.Chosen) -> None:
@@ -488,56 +526,29 @@ class TuilabApp(App[int]):
         yield from super().get_system_commands(screen)
         yield from commands.app_commands(self)
 
-    # --- engine and ladder news: routed to the Run pane and the status line -----------------------
+    # --- engine and ladder news: the panes show it; what bubbles up here is notified ----------------
 
     def _start_engine_thread(self, work: Callable[[], None]) -> None:
         self.run_worker(work, thread=True, group="engine", exit_on_error=False)
 
-    def on_engine_loading(self, message: messages.EngineLoading) -> None:
-        self.main.query_one(RunPane).show_loading(message.label)
-        self.set_engine_state(f"loading {message.label}")
-
-    def on_engine_loaded(self, message: messages.EngineLoaded) -> None:
-        self.main.query_one(RunPane).loaded(message.label, message.loaded.load_s)
-        self.set_engine_state(f"loaded {message.label}")
-
     def on_run_refused(self, message: messages.RunRefused) -> None:
         self.notify(message.reason, title="refused", severity="error", timeout=10)
-
-    def on_run_started(self, message: messages.RunStarted) -> None:
-        self.main.query_one(RunPane).started(message.label, message.prompt, message.fit)
-        self.set_engine_state(f"generating {message.label}")
-
-    def on_text_arrived(self, message: messages.TextArrived) -> None:
-        if message.text:
-            self.main.query_one(RunPane).append(message.text)
-
-    def on_rate_updated(self, message: messages.RateUpdated) -> None:
-        self.main.query_one(RunPane).rate(message.rate_tps, message.total_tokens, message.elapsed_s)
-
-    def on_run_finished(self, message: messages.RunFinished) -> None:
-        self.main.query_one(RunPane).finished(message.stats, message.reason)
-        label = self.engine_state.removeprefix("generating ")
-        self.set_engine_state(f"loaded {label}")
 
     def on_memory_warned(self, message: messages.MemoryWarned) -> None:
         self.notify(message.text, title="memory", severity="warning", timeout=10)
 
     def on_run_failed(self, message: messages.RunFailed) -> None:
-        self.main.query_one(RunPane).failed(message.error)
         self.notify(message.error.splitlines()[0], title="engine failed", severity="error", timeout=10)
-        self.set_engine_state("engine idle")
 
     def on_ladder_ended(self, message: messages.LadderEnded) -> None:
         self.ladder_job = None
-        self.set_engine_state("engine idle")
         text, severity = ended_words(message)
         title = "ladder failed" if severity == "error" else "ladder"
         self.notify(text, title=title, severity=severity, timeout=10 if severity == "error" else 8)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.group == "engine":
-            self.on_run_failed(messages.RunFailed(f"the engine thread stopped: {event.worker.error}"))
+            self.runner.post(messages.RunFailed(f"the engine thread stopped: {event.worker.error}"))
 
 
 def _ladder_history(model_name: str) -> LadderRun | None:

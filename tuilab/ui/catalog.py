@@ -17,13 +17,11 @@ from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.core.quant import MLX_LADDER, kv_type_or_f16, parse_quant
 from tuilab.lab.planning import FitQuery, choose_quant, for_engine, plan_fit
+from tuilab.lab.stepping import CTX_STEPS_TOKENS as CTX_STEPS_TOKENS  # the Context pane's columns
 from tuilab.models.discovery import FoundModel
 from tuilab.models.resolve import ResolvedModel
 from tuilab.models.tiny import gguf_file_name
 
-# The context steps the issue asks for (2k ... 128k): powers of two, the sizes model cards and
-# llama.cpp's -c examples use.
-CTX_STEPS_TOKENS: tuple[int, ...] = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 # The rungs the context chart shows: one per size class of LLAMA_LADDER, so ten rows fit at 80x24.
 CHART_LLAMA_QUANTS: tuple[str, ...] = (
     "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K", "IQ2_XS", "IQ1_M",
@@ -97,24 +95,6 @@ def badge_for(key: str, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
         return BADGES[fit_for(choose_quant(key, None), hw, ctx_tokens, kv_type, advise=False).verdict]
     except TuilabError:
         return "error"
-
-
-def step_ctx(current_tokens: int, delta: int) -> int:
-    """The next context step above (delta > 0) or below (delta < 0) `current_tokens`, clamped."""
-    if delta > 0:
-        return next((c for c in CTX_STEPS_TOKENS if c > current_tokens), CTX_STEPS_TOKENS[-1])
-    return next((c for c in reversed(CTX_STEPS_TOKENS) if c < current_tokens), CTX_STEPS_TOKENS[0])
-
-
-def step_name(values: Sequence[str], current: str | None, delta: int) -> str:
-    """The neighbour of `current` in `values`, clamped; an unknown name starts from the middle."""
-    if current is not None and current in values:
-        return values[max(0, min(len(values) - 1, list(values).index(current) + delta))]
-    return values[len(values) // 2]
-
-
-def cycle(values: Sequence[str], current: str) -> str:
-    return values[(list(values).index(current) + 1) % len(values)] if current in values else values[0]
 
 
 # The generation floors the Context pane's `t` key steps through: a user's choice, not a measurement

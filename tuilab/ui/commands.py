@@ -11,7 +11,8 @@ from textual.app import SystemCommand
 
 from tuilab.core.links import LINKS
 from tuilab.lab.machine import profile_names
-from tuilab.ui.catalog import CTX_STEPS_TOKENS, ModelEntry
+from tuilab.lab.stepping import CTX_STEPS_TOKENS
+from tuilab.ui.catalog import ModelEntry
 from tuilab.ui.render import ctx_label
 from tuilab.ui.screens.main import TABS, MainScreen
 from tuilab.ui.widgets.cluster_pane import ClusterPane

@@ -3,7 +3,9 @@
 Every start first claims the lab's one `Session` (tuilab.lab.session) on the UI thread, so no key
 sequence can start two owners (`l` then Enter is answered "a model is loading"); the thread releases it
 when it ends. Resolving and planning happen on the thread too (`tuilab.lab.launch`), never on the event
-loop. News goes up as messages posted through `post`; text is batched to about 20 updates a second.
+loop. News goes up as messages posted through `post` (the app points it at the Run pane, so the pane
+handles the news itself and it bubbles on to the screen and the app); text is batched to about 20 updates
+a second.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class EngineRunner:
         self, post: Callable[[Message], object], start_thread: StartThread,
         flush_interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:  # fmt: skip
-        self._post = post
+        self.post = post
         self._start_thread = start_thread
         self._flush_interval_s = flush_interval_s
         self.session = Session()
@@ -160,26 +162,26 @@ class EngineRunner:
 
     def _listener(self) -> Listener:
         return Listener(
-            loading=lambda label: self._post(EngineLoading(label)),
-            loaded=lambda label, event: self._post(EngineLoaded(label, event)),
-            text=lambda text: self._post(TextArrived(text)),
-            rate=lambda total, elapsed, tps: self._post(RateUpdated(total, elapsed, tps)),
-            memory_warning=lambda event: self._post(MemoryWarned(event.describe())),
+            loading=lambda label: self.post(EngineLoading(label)),
+            loaded=lambda label, event: self.post(EngineLoaded(label, event)),
+            text=lambda text: self.post(TextArrived(text)),
+            rate=lambda total, elapsed, tps: self.post(RateUpdated(total, elapsed, tps)),
+            memory_warning=lambda event: self.post(MemoryWarned(event.describe())),
         )
 
     def _prepare(self, request: LaunchRequest) -> Launch | None:
         try:
             return launch_for(request)
         except TuilabError as exc:
-            self._post(RunRefused(str(exc)))
+            self.post(RunRefused(str(exc)))
         except OSError as exc:  # an unreadable model file or folder: one line, the app stays up
-            self._post(RunRefused(os_error_line(exc)))
+            self.post(RunRefused(os_error_line(exc)))
         return None
 
     def _load(self, launch: Launch) -> bool:
         event = self.session.load(launch.engine, launch.spec, launch.label, self._listener())
         if not isinstance(event, Loaded):
-            self._post(RunFailed(event.message(f"{launch.engine} could not load {launch.label}")))
+            self.post(RunFailed(event.message(f"{launch.engine} could not load {launch.label}")))
             return False
         return True
 
@@ -194,11 +196,11 @@ class EngineRunner:
             return
         if not self._load(launch):
             return
-        self._post(RunStarted(launch.label, prompt, launch.fit))
+        self.post(RunStarted(launch.label, prompt, launch.fit))
         result = self.session.generate(
             prompt, max_tokens, SamplingParams(), self._listener(), self._flush_interval_s, launch.guard
         )
         if result.failed is not None:
-            self._post(RunFailed(result.failed.message("the engine failed while generating")))
+            self.post(RunFailed(result.failed.message("the engine failed while generating")))
         else:
-            self._post(RunFinished(result.stats, result.reason))
+            self.post(RunFinished(result.stats, result.reason, launch.label))

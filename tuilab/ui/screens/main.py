@@ -2,7 +2,8 @@
 (hardware, models, fit, context, run, ladder, cluster) and a footer of bindings.
 
 Keys here switch tabs and reach the cluster pane's own controls; every other action belongs to the app,
-so the command palette and the bindings call the same code.
+so the command palette and the bindings call the same code. Engine and ladder news bubbles up through
+this screen from the pane it was posted to; the screen hands its engine state down to the status line.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
+from tuilab.ui.messages import EngineNews
 from tuilab.ui.widgets.cluster_pane import ClusterPane
 from tuilab.ui.widgets.context_pane import ContextPane
 from tuilab.ui.widgets.fit_pane import FitPane
@@ -23,6 +26,7 @@ from tuilab.ui.widgets.hardware_pane import HardwarePane
 from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.models_pane import ModelsPane
 from tuilab.ui.widgets.run_pane import RunPane
+from tuilab.ui.widgets.status_line import StatusLine
 
 TABS: tuple[tuple[str, str], ...] = (
     ("hardware", "1 Hardware"),
@@ -53,6 +57,15 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.post_message(self.Ready())
 
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @on(EngineNews)
+    def _engine_news(self, message: EngineNews) -> None:
+        if message.engine_state is not None:
+            self.status.engine = message.engine_state
+
     def action_cluster(self, control: str) -> None:
         """`c` (edit the hosts) and `L` (next link) from any tab: they show the Cluster tab first."""
         self.query_one(TabbedContent).active = "cluster"
@@ -60,7 +73,7 @@ class MainScreen(Screen[None]):
         pane.ask_hosts() if control == "hosts" else pane.cycle_link()
 
     def compose(self) -> ComposeResult:
-        yield Static(id="status")
+        yield StatusLine(id="status")
         with TabbedContent(id="tabs"):
             with TabPane(TABS[0][1], id="hardware"):
                 yield HardwarePane(id="hardware-pane")

@@ -1,7 +1,8 @@
 """The run pane: a prompt, the streaming output, a sparkline of tokens/s over the run, time to first
 token, prompt tokens/s, and predicted against measured speed and memory.
 
-The app drives the engine; this pane only shows what the engine thread's messages say.
+The app starts the engine; the engine thread posts its news to this pane, which shows it here (its
+`on_*` handlers) and lets it bubble on to the screen's status line and the app's notifications.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from textual.widgets import Input, Sparkline, Static
 from tuilab.core.plan_types import FitPlan
 from tuilab.engines.events import Stats
 from tuilab.lab.position import run_position
+from tuilab.ui import messages
 from tuilab.ui.render import gb, tps
 from tuilab.ui.widgets.stream_view import StreamView
 
@@ -121,3 +123,29 @@ class RunPane(Vertical):
     @property
     def last_rate_tps(self) -> float:
         return self.rates[-1] if self.rates else 0.0
+
+    # --- engine news, posted here by the engine thread --------------------------------------------
+
+    def on_engine_loading(self, message: messages.EngineLoading) -> None:
+        self.show_loading(message.label)
+
+    def on_engine_loaded(self, message: messages.EngineLoaded) -> None:
+        self.loaded(message.label, message.loaded.load_s)
+
+    def on_run_started(self, message: messages.RunStarted) -> None:
+        self.started(message.label, message.prompt, message.fit)
+
+    def on_text_arrived(self, message: messages.TextArrived) -> None:
+        message.stop()  # only this pane shows text and rates: no need to bubble them 20 times a second
+        if message.text:
+            self.append(message.text)
+
+    def on_rate_updated(self, message: messages.RateUpdated) -> None:
+        message.stop()
+        self.rate(message.rate_tps, message.total_tokens, message.elapsed_s)
+
+    def on_run_finished(self, message: messages.RunFinished) -> None:
+        self.finished(message.stats, message.reason)
+
+    def on_run_failed(self, message: messages.RunFailed) -> None:
+        self.failed(message.error)
