@@ -79,9 +79,9 @@ class TestNoFileReadsOnTheEventLoop:
         self, make_app: Callable[..., TuilabApp], io_guard: EventLoopFileGuard, ladder_home: Path
     ) -> None:
         app = make_app()
+        io_guard.armed = True  # from the start: the settings and the machine are read on a thread too
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            io_guard.armed = True  # the settings and the machine are read once, before the first frame
             app.choose_model("demo")  # its ladder history is on disk (ladder_home)
             await settle(pilot)
             app.choose_hardware("m3-max-40c-64gb")
