@@ -56,6 +56,9 @@ class TestNamesGiveWayFirst:
         assert ellipsized("NVIDIA GeForce RTX 3060", 8) == "NVIDIA …"
         assert ellipsized("demo", 8) == "demo" and ellipsized("demo", 0) == ""
 
+    def test_a_name_cut_to_almost_nothing_is_left_out(self) -> None:
+        assert ellipsized("NVIDIA GeForce RTX 3060", 3) == ""
+
 
 class TestTheStatusLineAt80Columns:
     """Issue 12, item 7: at 80 columns the line was cut, losing quant, context, KV type and engine state,

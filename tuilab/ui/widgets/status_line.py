@@ -54,8 +54,14 @@ def shrink_to_fit(lengths: Sequence[int], room: int, steps: Sequence[tuple[int, 
     return widths
 
 
+# A name cut to fewer columns than this says nothing ("N…"): it is left out instead.
+MIN_CUT_NAME_COLUMNS = 4
+
+
 def ellipsized(name: str, width: int) -> str:
-    return name if len(name) <= width else (name[: width - 1] + "…" if width > 0 else "")
+    if len(name) <= width:
+        return name
+    return name[: width - 1] + "…" if width >= MIN_CUT_NAME_COLUMNS else ""
 
 
 class StatusLine(Widget):
@@ -81,8 +87,8 @@ class StatusLine(Widget):
         for piece, style, index in pieces:
             if index is None:
                 text.append(piece, style)
-            elif widths[index]:
-                text.append(" " + ellipsized(piece, widths[index]))  # a name, after one space
+            elif shown := ellipsized(piece, widths[index]):
+                text.append(" " + shown)  # a name, after one space
         return text
 
     def _pieces(self, hw: HardwareSpec) -> list[tuple[str, str, int | None]]:
