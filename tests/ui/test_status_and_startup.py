@@ -140,7 +140,8 @@ class TestStartUpOffTheEventLoop:
             await wait_until(pilot, lambda: bool(app.main.query(StatusLine)))
             await pilot.pause(0.2)
             assert not app.is_ready and "detecting this machine" in status_text(app)
-            await pilot.press("2")  # keys are answered while it detects
+            await pilot.press("2", "1", "right_square_bracket", "k", "full_stop", "l", "b", "h", "L", "r")
+            assert not app.is_ready and app.screen is app.main  # keys wait or answer; nothing broke
             machine.gate.set()
             await until_ready(pilot)
             await settle(pilot)

@@ -144,9 +144,18 @@ class TuilabApp(App[int]):
         self.offload_mode: str | None = None  # `o`: layers or experts for a MoE model; None: the planner's
         self.is_ready = False  # True once the settings and this machine are in and the first plan asked
 
+    # Keys that plan or run need this machine and the saved selection: until the app is ready they do
+    # nothing (the footer hides them); tabs, help, the palette and quitting answer at once.
+    NEEDS_READY: ClassVar[frozenset[str]] = frozenset(
+        {"switch_hardware", "ctx", "kv", "offload", "quant", "load", "run", "bench"}
+    )
+
     class Ready(Message):
         """The settings and this machine arrived and the first plans were asked for: keys that plan work
         from here on (tests wait for this point before they drive the app)."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.is_ready or action not in self.NEEDS_READY
 
     # --- start and stop ---------------------------------------------------------------------------
 
@@ -190,6 +199,7 @@ class TuilabApp(App[int]):
         self._discover_models()
         self.apply_selection(self.selection, save=False)
         self.is_ready = True
+        self.refresh_bindings()
         self.post_message(self.Ready())
 
     @staticmethod
