@@ -1,9 +1,10 @@
-"""Apple Silicon speed constants per chip generation and tier, for llama.cpp's Metal backend.
+"""Apple Silicon speed constants per chip generation and tier, for llama.cpp's Metal backend and MLX.
 
 Not every Apple GPU reaches its datasheet bandwidth (the M1 Ultra least of all), and the fixed cost of a
 layer falls from one generation to the next. Both are fitted per generation on llama.cpp's public Apple
 Silicon table (docs/benchmarks/calibration.md, "llama.cpp Metal per chip generation"); this module
-reads a chip's generation and tier from its name and returns them.
+reads a chip's generation and tier from its name and returns them. MLX has its own constants: one fit for
+M2 to M4, and the M1's own, whose GPU reaches far less of its bandwidth under MLX.
 """
 
 from __future__ import annotations
@@ -67,3 +68,18 @@ def metal_constants(chip_name: str) -> MetalConstants:
     if fitted[0] != generation:
         label += f", borrowed: no M{generation} row measured"
     return MetalConstants(efficiency, per_layer_s, label)
+
+
+# MLX (mlx-lm): least squares over public MLX decode rates on M2 Ultra, M3 Ultra, M3 Max and M3 Pro, checked
+# on five held-out M4 Max rows of mlx-lm's own BENCHMARKS.md (-12% to +8%), so M4 keeps it
+# (docs/benchmarks/calibration.md, "MLX generation" and "MLX per chip generation").
+MLX_FIT = MetalConstants(0.865, 85e-6, "M2/M3 MLX fit")
+# M1: fitted on three dense 4-bit rows on an M1 Max 32-core (vllm-mlx's M1 Max benchmark page: Llama 3.2 1B
+# 253.5, 3B 113.0, Mistral 7B v0.3 55.6 tok/s); the M2/M3 constants predicted 16-26% too fast there.
+MLX_M1_FIT = MetalConstants(0.654, 79e-6, "M1 MLX fit")
+
+
+def mlx_constants(chip_name: str) -> MetalConstants:
+    """MLX's constants for this chip: the M1's own fit, else the M2/M3 one (a chip of unknown name too)."""
+    parsed = chip_generation(chip_name)
+    return MLX_M1_FIT if parsed is not None and parsed[0] == 1 else MLX_FIT

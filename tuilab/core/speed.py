@@ -23,9 +23,10 @@ METAL_EFFICIENCY = apple_speed.UNKNOWN_CHIP.efficiency
 METAL_PER_LAYER_S = apple_speed.UNKNOWN_CHIP.per_layer_s
 # MLX (mlx-lm) on Apple Silicon, fitted on its own: least squares over four public MLX decode measurements
 # on M2 Ultra, M3 Ultra, M3 Max and M3 Pro (docs/benchmarks/calibration.md, "MLX generation"); residuals
-# within 11%, against -25% to +1% with the Metal constants above, which MLX's kernels outrun.
-MLX_EFFICIENCY = 0.865
-MLX_PER_LAYER_S = 85e-6
+# within 11%, against -25% to +1% with the Metal constants above, which MLX's kernels outrun. An M1 has its
+# own, slower constants (core.apple_speed.mlx_constants).
+MLX_EFFICIENCY = apple_speed.MLX_FIT.efficiency
+MLX_PER_LAYER_S = apple_speed.MLX_FIT.per_layer_s
 # CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches, against the
 # copy bandwidth `tuilab hw --measure` reads (STREAM convention). On the 2-core dev VM (41 GB/s measured)
 # a shape-true Llama-3.2-1B read 40.8 GB/s at F16, 37.9 at Q8_0, 36.2 at Q4_K_M and 36.7 at Q4_0; on
@@ -145,7 +146,7 @@ def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = Fal
     if device_class == "metal":
         return apple_speed.metal_constants(chip).efficiency
     if device_class == "mlx":
-        return MLX_EFFICIENCY
+        return apple_speed.mlx_constants(chip).efficiency
     measured = CPU_EFFICIENCY.get(type_name.upper(), CPU_DEFAULT_EFFICIENCY)
     return measured if bandwidth_measured else measured * CPU_DATASHEET_FACTOR
 
@@ -153,9 +154,10 @@ def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = Fal
 def _per_layer_s(device_class: str, chip: str = "") -> float:
     if device_class == "metal":
         return apple_speed.metal_constants(chip).per_layer_s
+    if device_class == "mlx":
+        return apple_speed.mlx_constants(chip).per_layer_s
     per_layer = {
         "cuda": CUDA_PER_LAYER_S,
-        "mlx": MLX_PER_LAYER_S,
         "mlx-cpu": MLX_CPU_PER_LAYER_S,
     }
     return per_layer.get(device_class, CPU_PER_LAYER_S)
@@ -262,5 +264,7 @@ def _describe(d: DeviceTraffic) -> str:
 
 
 def _chip_basis(d: DeviceTraffic) -> str:
-    """Which per-generation Metal fit a plan used ("; M3 fit"), so a user can see why two Macs differ."""
-    return f"; {apple_speed.metal_constants(d.chip).basis}" if d.device_class == "metal" else ""
+    """Which per-generation fit a plan used ("; M3 fit"), so a user can see why two Macs differ."""
+    if d.device_class == "metal":
+        return f"; {apple_speed.metal_constants(d.chip).basis}"
+    return f"; {apple_speed.mlx_constants(d.chip).basis}" if d.device_class == "mlx" else ""
