@@ -81,7 +81,9 @@ def cases(rows: list[tuple[str, int, int, dict[str, float]]]) -> list[object]:
 
 class TestFittedChips:
     @pytest.mark.parametrize(("chip", "cores", "bandwidth", "quant", "measured"), cases(FITTED))
-    def test_within_four_percent(self, chip: str, cores: int, bandwidth: int, quant: str, measured: float) -> None:
+    def test_within_four_percent(
+        self, chip: str, cores: int, bandwidth: int, quant: str, measured: float
+    ) -> None:
         assert predicted_tps(chip, bandwidth, quant) == pytest.approx(measured, rel=0.04)
 
 
@@ -103,9 +105,10 @@ class TestGenerationsDiffer:
         assert predicted_tps("Apple M1 Ultra", 800, "F16") == pytest.approx(37.01, rel=0.02)
 
     def test_an_m4_max_runs_its_layers_faster_than_an_m1_max(self) -> None:
-        assert apple_speed.metal_constants("Apple M4 Max").per_layer_s < apple_speed.metal_constants(
-            "Apple M1 Max"
-        ).per_layer_s
+        assert (
+            apple_speed.metal_constants("Apple M4 Max").per_layer_s
+            < apple_speed.metal_constants("Apple M1 Max").per_layer_s
+        )
 
     def test_the_plan_names_the_fit_it_used(self) -> None:
         fit = plan(LLAMA_2_7B, parse_quant("Q4_0"), chip_spec("Apple M3 Max", 400), ctx_tokens=512)

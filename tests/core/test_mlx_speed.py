@@ -51,8 +51,10 @@ class TestLlamaCppMetalKeepsItsOwnConstants:
             ctx_tokens=2048,
             engine="llama.cpp",
         )
-        # core.apple_speed: the M2 Ultra fit, 158 us a layer (calibration.md, "llama.cpp Metal per chip generation")
-        assert "metal:" in fit.basis["speed"] and "158 us" in fit.basis["speed"] and "M2 Ultra fit" in fit.basis["speed"]
+        # core.apple_speed: the M2 Ultra fit, 158 us a layer (calibration.md, "llama.cpp Metal per chip
+        # generation")
+        basis = fit.basis["speed"]
+        assert "metal:" in basis and "158 us" in basis and "M2 Ultra fit" in basis
 
     def test_mlx_plans_name_their_own_constants(self) -> None:
         fit = plan(
@@ -89,7 +91,9 @@ QWEN3_4B = ModelArch(
 def m4_max_benchmark(arch: ModelArch, quant: str) -> FitPlan:
     """mlx_lm.benchmark -p 2048 -g 128 on a 64 GB M4 Max (40-core GPU, 546 GB/s): a 2048-token prompt, then
     128 tokens; mlx-lm's KV cache grows in 256-token steps, so 2304 tokens are held at the end."""
-    return plan(arch, parse_quant(quant), load_hardware_profile("m4-max-40c-128gb"), ctx_tokens=2304, engine="mlx")
+    return plan(
+        arch, parse_quant(quant), load_hardware_profile("m4-max-40c-128gb"), ctx_tokens=2304, engine="mlx"
+    )
 
 
 # ml-explore/mlx-lm mlx_lm/BENCHMARKS.md (mlx 0.29.2, mlx-lm 0.28.2, macOS 26.1, 64 GB M4 Max):
