@@ -165,3 +165,17 @@ class TestM1MaxHasItsOwnMlxConstants:
             engine="mlx",
         )
         assert "M1 MLX fit" in fit.basis["speed"]
+
+
+class TestM5MaxKeepsTheM2M3Constants:
+    def test_qwen3_30b_a3b_4bit_within_ten_percent(self) -> None:
+        # eval-apple-models.vercel.app/benchmarks/m5-max-ai-models/pro/ (M5 Max 40-core, 128 GB, mlx 0.31.1,
+        # mlx-lm 0.31.1, mlx_lm.generate): Qwen3 30B-A3B 4-bit 127.4 tok/s; no M5 row was fitted
+        fit = plan(
+            load_model_profile("qwen3-30b-a3b").arch,
+            parse_quant("mlx-4bit"),
+            load_hardware_profile("m5-max-40c-128gb"),
+            ctx_tokens=512,
+            engine="mlx",
+        )
+        assert fit.predicted_tg_tps == pytest.approx(127.4, rel=0.10)

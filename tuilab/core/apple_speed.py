@@ -71,8 +71,8 @@ def metal_constants(chip_name: str) -> MetalConstants:
 
 
 # MLX (mlx-lm): least squares over public MLX decode rates on M2 Ultra, M3 Ultra, M3 Max and M3 Pro, checked
-# on five held-out M4 Max rows of mlx-lm's own BENCHMARKS.md (-12% to +8%), so M4 keeps it
-# (docs/benchmarks/calibration.md, "MLX generation" and "MLX per chip generation").
+# on five held-out M4 Max rows of mlx-lm's own BENCHMARKS.md (-12% to +8%) and one M5 Max row (+7%), so
+# M4 and M5 keep it (docs/benchmarks/calibration.md, "MLX generation" and "MLX per chip generation").
 MLX_FIT = MetalConstants(0.865, 85e-6, "M2/M3 MLX fit")
 # M1: fitted on three dense 4-bit rows on an M1 Max 32-core (vllm-mlx's M1 Max benchmark page: Llama 3.2 1B
 # 253.5, 3B 113.0, Mistral 7B v0.3 55.6 tok/s); the M2/M3 constants predicted 16-26% too fast there.
