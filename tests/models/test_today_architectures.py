@@ -13,7 +13,8 @@ from tuilab.core.errors import ModelFileError
 from tuilab.core.hardware import MIB
 from tuilab.core.memory import LLAMA_N_UBATCH, kv_layer_bytes, pad_tokens, recurrent_state_bytes
 from tuilab.core.quant import kv_type, parse_quant, weight_tensors
-from tuilab.models.hf import arch_from_config
+from tuilab.models.catalog import find_catalog_entry
+from tuilab.models.hf import arch_from_config, known_model_type
 
 
 def arch(config: dict[str, Any], name: str = "model") -> ModelArch:
@@ -229,3 +230,114 @@ class TestUnknownArchitectures:
         config = {k: v for k, v in cfg.QWEN3_NEXT_80B.items() if k != "linear_num_value_heads"}
         with pytest.raises(ModelFileError, match="linear_num_value_heads"):
             arch(config)
+
+
+def catalog_arch(name: str) -> ModelArch:
+    """The architecture of a built-in catalog entry, from its config.json as the catalog stores it."""
+    entry = find_catalog_entry(name)
+    assert entry is not None, f"{name} is not in the catalog"
+    return entry.arch()
+
+
+class TestQwen3_5MoeWithoutADenseWidth:
+    """Qwen3.5/3.6 MoE configs name no intermediate_size: every layer is MoE. Checked against a llama.cpp
+    run of unsloth's Qwen3.6-35B-A3B-UD-Q4_K_M.gguf on Metal at -c 32768 (a public benchmark write-up, as the
+    search tool's code corpus stores it):
+        | qwen35moe 35B.A3B Q4_K - Medium |  20.60 GiB |    34.66 B | ...
+        llama_kv_cache: size =  640.00 MiB ( 32768 cells,  10 layers,  1/1 seqs), K (f16):  320.00 MiB, ...
+        llama_memory_recurrent: size =   62.81 MiB (     1 cells,  40 layers,  1 seqs  0 rs_seq),
+            R (f32):    2.81 MiB, S (f32):   60.00 MiB"""
+
+    def test_parameters_match_llama_cpp(self) -> None:
+        assert round(catalog_arch("qwen3.6-35b-a3b").n_params / 1e9, 2) == 34.66
+
+    def test_kv_on_ten_layers_and_a_fixed_state_on_thirty(self) -> None:
+        a = catalog_arch("qwen3.6-35b-a3b")
+        assert llama_kv_bytes(a, 32768, kinds={LayerKind.FULL}) == 640 * MIB
+        assert round(llama_kv_bytes(a, 32768, kinds={LayerKind.RECURRENT}) / MIB, 2) == 62.81
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 30, LayerKind.FULL: 10}
+
+    @pytest.mark.parametrize("name", ["qwen3.5-35b-a3b", "qwen3.5-122b-a10b", "qwen3.5-397b-a17b"])
+    def test_every_layer_is_moe_with_a_gated_shared_expert(self, name: str) -> None:
+        a = catalog_arch(name)
+        names = {t.name for t in a.tensors}
+        assert all(a.is_moe_layer(i) for i in range(a.n_layers))
+        assert {"blk.0.ffn_gate_exps.weight", "blk.0.ffn_gate_inp_shexp.weight"} <= names
+        assert "blk.0.ffn_gate.weight" not in names
+
+    def test_a_moe_config_with_dense_layers_but_no_dense_width_is_refused(self) -> None:
+        entry = find_catalog_entry("qwen3.5-35b-a3b")
+        assert entry is not None
+        config = {**entry.config, "text_config": {**entry.config["text_config"], "mlp_only_layers": [0]}}
+        with pytest.raises(ModelFileError, match="intermediate_size"):
+            arch(config)
+
+
+class TestGemma:
+    """Gemma 1: head_dim 256 (so 7B's attention is 4096 wide over a 3072 residual), MQA in 2B, tied
+    embeddings. The Gemma report (arXiv:2403.08295, table 2) gives the non-embedding parameters exactly:
+    2B 1,981,884,416 and 7B 7,751,248,896."""
+
+    @pytest.mark.parametrize(
+        ("name", "non_embedding"), [("gemma-2b-it", 1_981_884_416), ("gemma-7b-it", 7_751_248_896)]
+    )
+    def test_non_embedding_parameters_are_exact(self, name: str, non_embedding: int) -> None:
+        a = catalog_arch(name)
+        assert a.n_params - a.hidden_size * a.vocab_size == non_embedding
+
+    def test_2b_caches_one_kv_head_of_256(self) -> None:
+        a = catalog_arch("gemma-2b-it")
+        assert (a.kv_dim, a.tied_embeddings) == (256, True)
+
+
+class TestGlm47FlashIsMla:
+    """GLM-4.7-Flash runs as deepseek2 in llama.cpp (https://github.com/ikawrakow/ik_llama.cpp/issues/1167,
+    mainline's log of ubergarm's BF16 GGUF): "arch = deepseek2", "n_layer = 47", "n_embd_k_gqa = 576",
+    "file size = 55.79 GiB (16.00 BPW)"; the MTP layer is not in the file."""
+
+    def test_caches_a_576_wide_latent_and_no_v(self) -> None:
+        a = catalog_arch("glm-4.7-flash")
+        assert (a.family, a.n_layers, a.k_elems_per_token, a.v_elems_per_token) == ("deepseek2", 47, 576, 0)
+
+    def test_bf16_file_size(self) -> None:
+        weights = weight_tensors(parse_quant("BF16"), catalog_arch("glm-4.7-flash"))
+        assert round(sum(w.n_bytes for w in weights) / 2**30, 2) == 55.79
+
+
+class TestMiniMaxM2:
+    def test_kv_cache_matches_llama_cpp(self) -> None:
+        """unsloth/MiniMax-M2.7-GGUF under llama-server, as a public launch script records its log:
+        size = 8432.00 MiB ( 65536 cells,  62 layers,  1/1 seqs),
+            K (q8_0): 4216.00 MiB, V (q8_0): 4216.00 MiB"""
+        a = catalog_arch("minimax-m2.7")
+        assert llama_kv_bytes(a, 65536, "q8_0") == 8432 * MIB
+
+    def test_256_experts_without_a_shared_one(self) -> None:
+        a = catalog_arch("minimax-m2.5")
+        names = {t.name for t in a.tensors}
+        assert (a.n_experts, a.n_experts_used, a.shared_expert_ffn_size) == (256, 8, 0)
+        assert "blk.0.ffn_up_exps.weight" in names and "blk.0.ffn_up_shexp.weight" not in names
+
+
+class TestGlm5:
+    def test_totals_match_the_technical_report(self) -> None:
+        """GLM-5 technical report (arXiv:2602.15763, its architecture table): 744B total, 40B activated."""
+        a = catalog_arch("glm-5")
+        assert a.n_params == pytest.approx(744e9, rel=0.02)
+        assert a.n_active_params == pytest.approx(40e9, rel=0.03)
+
+    def test_mla_latent_and_the_plan_says_what_it_leaves_out(self) -> None:
+        entry = find_catalog_entry("glm-5.1")
+        assert entry is not None
+        a = entry.arch()
+        assert (a.k_elems_per_token, a.v_elems_per_token, a.n_dense_lead_layers) == (576, 0, 3)
+        assert known_model_type("glm_moe_dsa")
+
+
+class TestMiMo:
+    def test_a_qwen2_decoder_without_its_mtp_layer(self) -> None:
+        """MiMo-7B: mlx_lm/models/mimo.py is Qwen2's decoder and drops the MTP weights; the Hub total
+        (7.83B) counts the MTP layer, which we leave out, hence the 3% tolerance of the catalog test."""
+        a = catalog_arch("mimo-7b-base")
+        assert (a.family, a.attn_bias, a.layer_kind_counts()) == ("qwen2", True, {LayerKind.FULL: 36})
+        assert a.n_params == pytest.approx(7_833_409_536, rel=0.03)

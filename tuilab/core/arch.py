@@ -39,7 +39,7 @@ KNOWN_FAMILIES = frozenset(
         "qwen3vlmoe", "gemma", "phi2", "phi3", "bitnet", "glm4", "glm4moe", "chatglm", "olmo", "olmo2",
         "olmoe", "smollm3", "granite", "granitemoe", "command-r", "falcon", "gptneox", "mpt", "stablelm",
         "internlm2", "baichuan", "ernie4_5", "ernie4_5-moe", "bailingmoe", "arcee", "seed_oss", "dots1",
-        "hunyuan-moe",
+        "hunyuan-moe", "minimax-m2",
     }
 )  # fmt: skip
 

@@ -134,7 +134,19 @@ def _qwen3_next_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     extras: dict[str, Any] = {"recurrent": shape, "recurrent_layers": recurrent, "attn_output_gate": True}
     if c.opt("num_experts"):
         extras["shared_expert_ffn_size"] = c.opt("shared_expert_intermediate_size") or 0
+        extras["ffn_size"] = _moe_only_ffn_size(c)
     return extras
+
+
+def _moe_only_ffn_size(c: _Config) -> int:
+    """The dense width of a MoE config. Qwen3.5/3.6 MoE configs name none: with mlp_only_layers empty every
+    layer is MoE (Qwen3_5MoeDecoderLayer), so no dense FFN exists and the expert width stands in for it."""
+    dense = c.opt("intermediate_size")
+    if dense:
+        return dense
+    if c.cfg.get("mlp_only_layers"):
+        raise ModelFileError(str(c.path), f"config.json has no positive 'intermediate_size' ({c.model_type})")
+    return c.req("moe_intermediate_size")
 
 
 def _lfm2_extras(c: _Config, n_layers: int) -> dict[str, Any]:
@@ -257,6 +269,9 @@ _GEMMA3_TEXT_DEFAULTS = {
     "tie_word_embeddings": True,
 }  # fmt: skip
 _MLA = _Family("deepseek2", _UNTIED, attn_bias=False, extras=_mla_extras)
+# Multi-token-prediction layers (num_nextn_predict_layers, mtp_*) sit outside num_hidden_layers: llama.cpp's
+# converters and mlx-lm drop them, so plans leave them out, though the Hub's parameter totals count them.
+_MTP_NOTE = "the multi-token-prediction layer is not planned (llama.cpp and mlx-lm leave it out)"
 _QWEN3_NEXT = _Family("qwen3next", _UNTIED, qk_norm=True, extras=_qwen3_next_extras)
 _FAMILIES: dict[str, _Family] = {
     "llama": _Family("llama", _UNTIED),
@@ -298,6 +313,12 @@ _FAMILIES: dict[str, _Family] = {
     ),
     # BitNet adds attn_sub_norm and ffn_sub_norm per layer (modeling_bitnet.py)
     "bitnet": _Family("bitnet", _UNTIED, extra_norms=2),
+    # GemmaConfig defaults (configuration_gemma.py): head_dim 256 and tied embeddings; GeGLU feed-forward
+    "gemma": _Family("gemma", {"tie_word_embeddings": True, "head_dim": 256}),
+    # MiMo-7B is a Qwen2 decoder (q/k/v bias) plus MTP layers (mlx_lm/models/mimo.py)
+    "mimo": _Family("qwen2", _UNTIED, attn_bias=True, swa="qwen", note=_MTP_NOTE),
+    # MiniMax-M2: full attention with q/k norms, 256 routed experts and no shared one (modeling_minimax_m2.py)
+    "minimax_m2": _Family("minimax-m2", _UNTIED, qk_norm=True, note=_MTP_NOTE),
     "deepseek_v2": _MLA,
     "deepseek_v3": _MLA,
     "kimi_k2": _MLA,
@@ -310,6 +331,16 @@ _FAMILIES: dict[str, _Family] = {
         note="the sparse-attention indexer's cache is not planned",
     ),
     "glm4_moe": _Family("glm4moe", _UNTIED, extras=_glm4_moe_extras),
+    # GLM-4.7-Flash: DeepSeek-V2 MLA attention and MoE; llama.cpp converts it as deepseek2
+    "glm4_moe_lite": _Family("deepseek2", _UNTIED, attn_bias=False, extras=_mla_extras, note=_MTP_NOTE),
+    # GLM-5.x: DeepSeek-V3.2's layout (MLA, a lightning indexer, MoE with one shared expert)
+    "glm_moe_dsa": _Family(
+        "deepseek2",
+        _UNTIED,
+        attn_bias=False,
+        extras=_mla_extras,
+        note="the sparse-attention indexer's cache and the multi-token-prediction layer are not planned",
+    ),
     # gpt-oss: head_dim 64 and sliding_window 128 on alternate layers (layer_types)
     "gpt_oss": _Family(
         "gpt-oss", {**_UNTIED, "sliding_window_pattern": 2}, swa="pattern", extras=_gpt_oss_extras
