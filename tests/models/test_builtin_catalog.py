@@ -37,6 +37,8 @@ PUBLISHED_COUNT_GAPS = {
     "phi-4-reasoning": "the published count read is the model card's rounded 14.0B",
     "mistral-7b-instruct-v0.1": "the published count read (6.04B) is below Mistral 7B's 7.24B",
     "smollm2-360m-instruct": "the published count read (0.32B) is below the 0.36B of its own config",
+    "nemotron-h-56b-base-8k": "the published count read (96.10B) is 1.7x the 56B NVIDIA names it and "
+    "its config gives (56.32B parsed, layer counts checked in test_today_architectures)",
     "glm-4.7-flash": "the Hub total counts the MTP layer with its own embedding and head (1.3B) that "
     "llama.cpp and mlx-lm drop; the planned 29.94B matches llama.cpp's BF16 file (test_today_architectures)",
 }

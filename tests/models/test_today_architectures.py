@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import today_configs as cfg
 
-from tuilab.core.arch import LayerKind, ModelArch
+from tuilab.core.arch import LayerKind, ModelArch, RecurrentShape
 from tuilab.core.errors import ModelFileError
 from tuilab.core.hardware import MIB
 from tuilab.core.memory import LLAMA_N_UBATCH, kv_layer_bytes, pad_tokens, recurrent_state_bytes
@@ -341,3 +341,63 @@ class TestMiMo:
         a = catalog_arch("mimo-7b-base")
         assert (a.family, a.attn_bias, a.layer_kind_counts()) == ("qwen2", True, {LayerKind.FULL: 36})
         assert a.n_params == pytest.approx(7_833_409_536, rel=0.03)
+
+
+class TestNemotronH:
+    """Nemotron-H layers are single blocks (hybrid_override_pattern: M Mamba 2, * attention, - MLP, E MoE),
+    as llama.cpp builds them (src/models/nemotron-h.cpp); only attention layers keep a KV cache."""
+
+    def test_nano_parameters_equal_the_hub_total(self) -> None:
+        """NVIDIA-Nemotron-3-Nano-30B-A3B-BF16: 31,577,937,344 parameters on the Hub (the catalog's
+        published count): ungated squared-ReLU experts and shared expert, one norm per layer."""
+        assert catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16").n_params == 31_577_937_344
+
+    def test_nano_layers_and_state_match_llama_cpps_metadata(self) -> None:
+        """The GGUF metadata llama.cpp prints for it (llama.cpp#20570, lmstudio-bug-tracker#1365): layer 5
+        is the first with KV heads (2), layers 1, 3, 6 the first with a feed-forward (1856 wide, experts
+        128, shared 3712), ssm inner_size 4096, state_size 128, group_count 8, conv_kernel 4."""
+        a = catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert [a.layer_kind(i) for i in range(7)] == [LayerKind.RECURRENT, LayerKind.NONE] * 2 + [
+            LayerKind.RECURRENT, LayerKind.FULL, LayerKind.NONE,
+        ]  # fmt: skip
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 23, LayerKind.NONE: 23, LayerKind.FULL: 6}
+        assert a.recurrent == RecurrentShape(
+            "mamba2", d_conv=4, d_inner=4096, d_state=128, n_group=8, n_heads=64
+        )
+        assert (a.family, a.n_kv_heads, a.expert_ffn_size, a.shared_expert_ffn_size) == (
+            "nemotron_h_moe", 2, 1856, 3712
+        )  # fmt: skip
+
+    def test_feed_forward_layers_keep_nothing_and_attention_layers_keep_kv(self) -> None:
+        a = catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert kv_layer_bytes(a, 1, 65536, kv_type("f16"), 512) == 0
+        assert kv_layer_bytes(a, 5, 65536, kv_type("f16"), 512) == 65536 * 2 * 2 * 128 * 2
+        assert kv_layer_bytes(a, 0, 65536, kv_type("f16"), 512) == recurrent_state_bytes(a)
+
+    def test_no_gates_and_one_norm_per_layer(self) -> None:
+        names = {t.name for t in catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16").tensors}
+        assert {"blk.1.ffn_up_exps.weight", "blk.1.ffn_up_shexp.weight", "blk.0.ssm_in.weight"} <= names
+        assert not {n for n in names if "gate_exps" in n or "gate_shexp" in n or "ffn_norm" in n}
+        assert "blk.5.attn_q.weight" in names and "blk.1.attn_q.weight" not in names
+
+    def test_56b_dense_layout(self) -> None:
+        """Nemotron-H-56B-Base "consists of 54 Mamba-2, 54 MLP, and 10 Self-Attention layers" (NVIDIA ADLR,
+        https://research.nvidia.com/labs/adlr/nemotronh/); its MLP is up and down projections only."""
+        a = catalog_arch("nemotron-h-56b-base-8k")
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 54, LayerKind.FULL: 10, LayerKind.NONE: 54}
+        shapes = {t.name: t.shape for t in a.tensors}
+        assert shapes["blk.1.ffn_up.weight"] == (8192, 32768) and "blk.1.ffn_gate.weight" not in shapes
+
+    def test_the_newer_layers_block_type_list_reads_the_same(self) -> None:
+        entry = find_catalog_entry("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert entry is not None
+        blocks = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+        types = [blocks[b] for b in entry.config["hybrid_override_pattern"]]
+        config = {k: v for k, v in entry.config.items() if k != "hybrid_override_pattern"}
+        assert arch({**config, "layers_block_type": types}).n_params == 31_577_937_344
+
+    def test_a_pattern_of_the_wrong_length_is_one_clear_error(self) -> None:
+        entry = find_catalog_entry("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert entry is not None
+        with pytest.raises(ModelFileError, match="hybrid_override_pattern"):
+            arch({**entry.config, "hybrid_override_pattern": "MEM"})

@@ -213,6 +213,57 @@ def _falcon_h1_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     return {"recurrent": shape, "recurrent_layers": frozenset(range(n_layers)), "parallel_attention": True}
 
 
+# Nemotron-H's layers: one block each (configuration_nemotron_h.py: hybrid_override_pattern, or the newer
+# layers_block_type list), as llama.cpp builds them (src/models/nemotron-h.cpp: a Mamba 2 layer, an
+# attention layer, or a feed-forward layer): Mamba 2, attention, squared-ReLU MLP, MoE.
+_NEMOTRON_BLOCKS = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E"}
+
+
+def _nemotron_pattern(c: _Config, n_layers: int) -> str:
+    pattern = c.cfg.get("hybrid_override_pattern")
+    types = c.cfg.get("layers_block_type")
+    if isinstance(types, list) and all(isinstance(t, str) for t in types):
+        pattern = "".join(_NEMOTRON_BLOCKS.get(t, "?") for t in types)
+    if not isinstance(pattern, str) or len(pattern) != n_layers or set(pattern) - set("M*-E"):
+        raise ModelFileError(str(c.path), "hybrid_override_pattern must name one of M, *, -, E per layer")
+    return pattern
+
+
+def _nemotron_h_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Nemotron-H and Nemotron 3 (modeling_nemotron_h.py): each layer is a single block with one pre-norm;
+    the MLP, the experts and the shared expert have no gate (squared ReLU), Mamba 2 is mamba_num_heads x
+    mamba_head_dim wide. Only the attention layers keep a KV cache; the MLP and MoE layers keep nothing."""
+    pattern = _nemotron_pattern(c, n_layers)
+    if "-" in pattern and "E" in pattern:
+        raise ModelFileError(str(c.path), "dense and MoE feed-forward layers in one model are not planned")
+    n_heads, hidden = c.req("mamba_num_heads"), c.req("hidden_size")
+    head_dim = c.opt("head_dim") or c.opt("attention_head_dim") or hidden // c.req("num_attention_heads")
+    shape = RecurrentShape(
+        kind="mamba2",
+        d_conv=c.opt("conv_kernel") or 4,
+        d_inner=n_heads * c.req("mamba_head_dim"),
+        d_state=c.req("ssm_state_size"),
+        n_group=c.opt("n_groups") or 1,
+        n_heads=n_heads,
+    )
+    extras: dict[str, Any] = {
+        "recurrent": shape,
+        "recurrent_layers": frozenset(i for i, b in enumerate(pattern) if b == "M"),
+        "mixer_only_layers": frozenset(i for i, b in enumerate(pattern) if b in "M*"),
+        "ffn_only_layers": frozenset(i for i, b in enumerate(pattern) if b in "-E"),
+        "gated_ffn": False,
+        "head_dim": head_dim,
+        **_moe_counts(c),
+    }
+    if "E" in pattern:
+        shared = (c.opt("n_shared_experts") or 1) * c.req("moe_shared_expert_intermediate_size")
+        extras |= {"expert_ffn_size": c.req("moe_intermediate_size"), "shared_expert_ffn_size": shared}
+        extras["family"] = "nemotron_h_moe"  # llama.cpp's name for the MoE variant (src/llama-arch.cpp)
+    else:
+        extras |= {"n_experts": 0, "n_experts_used": 0, "expert_ffn_size": 0, "shared_expert_ffn_size": 0}
+    return extras
+
+
 def _jamba_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     """Jamba (configuration_jamba.py): attention on layers i % attn_layer_period == attn_layer_offset,
     Mamba 1 elsewhere; experts on layers i % expert_layer_period == expert_layer_offset."""
@@ -350,6 +401,7 @@ _FAMILIES: dict[str, _Family] = {
     "granitemoehybrid": _Family("granitehybrid", _UNTIED, extras=_granite_hybrid_extras),
     "jamba": _Family("jamba", _UNTIED, extras=_jamba_extras),
     "falcon_h1": _Family("falcon-h1", _UNTIED, extras=_falcon_h1_extras),
+    "nemotron_h": _Family("nemotron_h", _UNTIED, extras=_nemotron_h_extras),
 }
 _LLAMA_LIKE = _Family("", _UNTIED, note="unknown model_type: read as a Llama-shaped decoder")
 
