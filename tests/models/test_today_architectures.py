@@ -401,3 +401,18 @@ class TestNemotronH:
         assert entry is not None
         with pytest.raises(ModelFileError, match="hybrid_override_pattern"):
             arch({**entry.config, "hybrid_override_pattern": "MEM"})
+
+
+class TestAddedCatalogFamilies:
+    def test_lfm2_700m_parameters_are_exact(self) -> None:
+        """LFM2-700M: 742,489,344 parameters (its model card's table); block_ff_dim 10240 auto-adjusted to
+        6912, 10 short-convolution and 6 attention layers."""
+        a = catalog_arch("lfm2-700m")
+        assert a.n_params == 742_489_344 and a.ffn_size == 6912
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 10, LayerKind.FULL: 6}
+
+    def test_glm_4_5_air_total(self) -> None:
+        """GLM-4.5 model card: "GLM-4.5-Air ... 106 billion total parameters"; 46 layers, one dense."""
+        a = catalog_arch("glm-4.5-air")
+        assert a.n_params == pytest.approx(106e9, rel=0.01)
+        assert a.n_dense_lead_layers == 1 and a.is_moe_layer(1) and not a.is_moe_layer(0)
