@@ -303,6 +303,13 @@ class TestTodaysArchitectureKeys:
         assert a.layer_kind_counts() == {LayerKind.RECURRENT: 3, LayerKind.NONE: 3, LayerKind.FULL: 1}
         assert (a.recurrent_layers, a.ffn_only_layers) == (frozenset({0, 2, 4}), frozenset({1, 3, 6}))
 
+    def test_deci_no_op_attention_layers_keep_no_cache(self, make_gguf: Callable[..., Path]) -> None:
+        """Llama-Nemotron (deci) files give a no-op attention block 0 heads (ik_llama.cpp#377's log:
+        n_head = [128, ..., 128, 0, 0, 0, 0, 128, ...])."""
+        kv = {"deci.block_count": 4, "deci.attention.head_count_kv": [8, 0, 0, 8]}
+        a = read_gguf(make_gguf(arch="deci", kv=kv)).arch
+        assert a.layer_kind_counts() == {LayerKind.FULL: 2, LayerKind.NONE: 2}
+
     def test_delta_net_layers_from_the_full_attention_interval(self, make_gguf: Callable[..., Path]) -> None:
         """Qwen3-Next's hparams as llama.cpp prints them (lmstudio-bug-tracker#1266): ssm_d_conv 4,
         ssm_d_inner 4096, ssm_d_state 128, ssm_dt_rank 32, ssm_n_group 16."""

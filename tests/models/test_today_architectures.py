@@ -416,3 +416,34 @@ class TestAddedCatalogFamilies:
         a = catalog_arch("glm-4.5-air")
         assert a.n_params == pytest.approx(106e9, rel=0.01)
         assert a.n_dense_lead_layers == 1 and a.is_moe_layer(1) and not a.is_moe_layer(0)
+
+
+class TestLlamaNemotronNas:
+    """Llama-3.3-Nemotron-Super-49B (DeciLM): per-layer block_configs, FFN widths from ffn_mult
+    (int(2 * ffn_mult * hidden / 3) rounded up to 256, modeling_decilm.py), no-op attention on some layers."""
+
+    def test_parameters_equal_the_hub_total(self) -> None:
+        """49,867,145,216 parameters on the Hub (the catalog's published count)."""
+        assert catalog_arch("llama-3_3-nemotron-super-49b-v1").n_params == 49_867_145_216
+
+    def test_no_op_attention_layers_keep_nothing(self) -> None:
+        """llama.cpp gives these layers 0 heads (the per-layer n_head array in its log of the deci
+        architecture, https://github.com/ikawrakow/ik_llama.cpp/pull/377) and so no KV cache."""
+        a = catalog_arch("llama-3_3-nemotron-super-49b-v1")
+        assert a.layer_kind_counts() == {LayerKind.FULL: 49, LayerKind.NONE: 31}
+        assert (a.layer_kind(6), kv_layer_bytes(a, 6, 4096, kv_type("f16"), 512)) == (LayerKind.NONE, 0)
+        assert kv_layer_bytes(a, 0, 4096, kv_type("f16"), 512) == 4096 * 2 * 8 * 128 * 2
+
+    def test_each_layer_has_its_own_ffn_width(self) -> None:
+        shapes = {t.name: t.shape for t in catalog_arch("llama-3_3-nemotron-super-49b-v1").tensors}
+        assert shapes["blk.0.ffn_up.weight"] == (8192, 14336)  # ffn_mult 2.625
+        assert shapes["blk.1.ffn_up.weight"] == (8192, 28672)  # ffn_mult 5.25
+        assert "blk.6.attn_q.weight" not in shapes and "blk.6.ffn_norm.weight" not in shapes
+
+    def test_linear_replacements_are_refused_in_one_line(self) -> None:
+        entry = find_catalog_entry("llama-3_3-nemotron-super-49b-v1")
+        assert entry is not None
+        blocks = [dict(b) for b in entry.config["block_configs"]]
+        blocks[0] = {**blocks[0], "attention": {**blocks[0]["attention"], "replace_with_linear": True}}
+        with pytest.raises(ModelFileError, match="replace_with_linear are not planned"):
+            arch({**entry.config, "block_configs": blocks})

@@ -35,7 +35,7 @@ KNOWN_FAMILIES = frozenset(
     {
         "gemma2", "gemma3", "cohere2", "gpt-oss", "llama4", "deepseek2", "qwen3next", "qwen35", "qwen35moe",
         "lfm2", "lfm2moe", "granitehybrid", "jamba", "mamba", "mamba2", "nemotron_h", "nemotron_h_moe",
-        "falcon-h1",
+        "falcon-h1", "deci",
         "llama", "mistral3", "qwen", "qwen2", "qwen2moe", "qwen2vl", "qwen3", "qwen3moe", "qwen3vl",
         "qwen3vlmoe", "gemma", "phi2", "phi3", "bitnet", "glm4", "glm4moe", "chatglm", "olmo", "olmo2",
         "olmoe", "smollm3", "granite", "granitemoe", "command-r", "falcon", "gptneox", "mpt", "stablelm",
@@ -137,6 +137,7 @@ class ModelArch:
     mixer_only_layers: frozenset[int] = frozenset()
     ffn_only_layers: frozenset[int] = frozenset()
     gated_ffn: bool = True  # False: up and down projections only, no gate (Nemotron-H's squared ReLU)
+    ffn_sizes: tuple[int, ...] = ()  # per-layer dense widths where they vary (Llama-Nemotron NAS), else ()
     # MLA (DeepSeek V2/V3, Kimi K2): llama.cpp and mlx-lm cache one latent of kv_lora_rank +
     # qk_rope_head_dim per token per layer; head_dim is then qk_nope_head_dim + qk_rope_head_dim.
     kv_lora_rank: int = 0
@@ -405,7 +406,7 @@ def _ffn_tensors(arch: ModelArch, i: int, p: str, h: int) -> list[TensorInfo]:
             routed += [TensorInfo(p + f"ffn_{k}_exps.bias", (f, e)) for k in ("gate", "up")]
             routed += [TensorInfo(p + "ffn_down_exps.bias", (h, e))]
         return routed + _shared_expert_tensors(arch, p, h)
-    f = arch.ffn_size
+    f = arch.ffn_sizes[i] if i < len(arch.ffn_sizes) else arch.ffn_size
     if arch.fused_gate_up or not arch.gated_ffn:
         up = 2 * f if arch.fused_gate_up else f
         return [TensorInfo(p + "ffn_up.weight", (h, up)), TensorInfo(p + "ffn_down.weight", (f, h))]

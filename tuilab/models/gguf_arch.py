@@ -29,6 +29,7 @@ _INTERVAL_FAMILIES = frozenset({"qwen3next", "qwen35", "qwen35moe"})
 _KV_ZERO_FAMILIES = {"lfm2": "shortconv", "lfm2moe": "shortconv", "granitehybrid": "mamba2",
                      "jamba": "mamba", "nemotron_h": "mamba2", "nemotron_h_moe": "mamba2"}  # fmt: skip
 _FFN_ONLY_FAMILIES = frozenset({"nemotron_h", "nemotron_h_moe"})
+_NO_OP_ATTENTION_FAMILIES = frozenset({"deci"})
 _PURE_RECURRENT = {"mamba": "mamba", "mamba2": "mamba2", "falcon-h1": "mamba2"}
 # Falcon-H1 also attends on every layer (llama_memory_hybrid with both filters true, src/llama-model.cpp)
 _PARALLEL_ATTENTION = frozenset({"falcon-h1"})
@@ -106,6 +107,7 @@ def build_arch(
         **mla,
         **_chunked(family, n_layers),
         **_recurrent(fields, family, n_layers, hidden),
+        **_attention_free(fields, family, n_layers),
         sources={"file": str(path), **fields.sources},
         tensors=tensors,
     )
@@ -163,6 +165,15 @@ def _recurrent(fields: _Fields, family: str, n_layers: int, hidden: int) -> dict
         "ffn_only_layers": ffn_only,
         "parallel_attention": family in _PARALLEL_ATTENTION,
     }
+
+
+def _attention_free(fields: _Fields, family: str, n_layers: int) -> dict[str, Any]:
+    """Llama-Nemotron NAS files (deci) give a no-op attention block 0 KV heads in the per-layer
+    head_count_kv; such a layer is its feed-forward alone and keeps no cache."""
+    if family not in _NO_OP_ATTENTION_FAMILIES:
+        return {}
+    kv_heads = _per_layer(fields, family, "attention.head_count_kv")[:n_layers]
+    return {"ffn_only_layers": frozenset(i for i, n in enumerate(kv_heads) if n == 0)}
 
 
 def _per_layer(fields: _Fields, family: str, suffix: str) -> tuple[int | float | bool, ...]:

@@ -264,6 +264,56 @@ def _nemotron_h_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     return extras
 
 
+# Llama-Nemotron NAS (modeling_decilm.py _ffn_mult_to_intermediate_size): a block's FFN width is
+# int(2 * ffn_mult * hidden / 3) rounded up to a multiple of 256.
+_DECI_FFN_MULTIPLE = 256
+_DECI_UNPLANNED_ATTENTION = ("replace_with_linear", "window_length", "num_sink_tokens", "sparsify")
+
+
+def _nemotron_nas_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Llama-Nemotron Super/Ultra (DeciLM, modeling_decilm.py): block_configs give each layer its own FFN
+    width (ffn_mult) and may make its attention or FFN a no-op; a layer without attention keeps nothing.
+    Linear replacements, windows, sinks and per-layer KV head counts are refused rather than misplanned."""
+    blocks = c.cfg.get("block_configs")
+    if not isinstance(blocks, list) or len(blocks) != n_layers:
+        raise ModelFileError(str(c.path), "block_configs must give one block per layer")
+    hidden = c.req("hidden_size")
+    parts = [_deci_block(c, b, hidden) for b in blocks]
+    groups = {group for group, _ in parts if group}
+    if len(groups) != 1:
+        raise ModelFileError(str(c.path), "attention with different KV head counts per layer is not planned")
+    widths = tuple(width for _, width in parts)
+    return {
+        "n_kv_heads": c.req("num_attention_heads") // groups.pop(),
+        "ffn_only_layers": frozenset(i for i, (group, _) in enumerate(parts) if not group),
+        "mixer_only_layers": frozenset(i for i, width in enumerate(widths) if not width),
+        "ffn_sizes": widths,
+        "ffn_size": max(widths),
+    }
+
+
+def _deci_block(c: _Config, block: object, hidden: int) -> tuple[int, int]:
+    """(n_heads_in_group or 0 for a no-op attention, FFN width or 0 for a no-op FFN) of one block."""
+    attn = block.get("attention") if isinstance(block, dict) else None
+    ffn = block.get("ffn") if isinstance(block, dict) else None
+    if not isinstance(attn, dict) or not isinstance(ffn, dict):
+        raise ModelFileError(str(c.path), "each of block_configs needs an attention and an ffn object")
+    unplanned = [k for k in _DECI_UNPLANNED_ATTENTION if attn.get(k)]
+    unplanned += [f"ffn {k}" for k in ("replace_with_linear", "sparsify") if ffn.get(k)]
+    if unplanned:
+        raise ModelFileError(str(c.path), f"block_configs with {', '.join(unplanned)} are not planned")
+    group = 0 if attn.get("no_op") else attn.get("n_heads_in_group")
+    mult = ffn.get("ffn_mult")
+    if not isinstance(group, int) or isinstance(group, bool) or group < 0:
+        raise ModelFileError(str(c.path), f"n_heads_in_group is {group!r}, not a positive integer")
+    if ffn.get("no_op"):
+        return group, 0
+    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not 0 < mult <= 64:
+        raise ModelFileError(str(c.path), f"ffn_mult is {mult!r}, not a number in (0, 64]")
+    width = int(2 * mult * hidden / 3)
+    return group, -(-width // _DECI_FFN_MULTIPLE) * _DECI_FFN_MULTIPLE
+
+
 def _jamba_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     """Jamba (configuration_jamba.py): attention on layers i % attn_layer_period == attn_layer_offset,
     Mamba 1 elsewhere; experts on layers i % expert_layer_period == expert_layer_offset."""
@@ -402,6 +452,7 @@ _FAMILIES: dict[str, _Family] = {
     "jamba": _Family("jamba", _UNTIED, extras=_jamba_extras),
     "falcon_h1": _Family("falcon-h1", _UNTIED, extras=_falcon_h1_extras),
     "nemotron_h": _Family("nemotron_h", _UNTIED, extras=_nemotron_h_extras),
+    "nemotron-nas": _Family("deci", _UNTIED, extras=_nemotron_nas_extras),
 }
 _LLAMA_LIKE = _Family("", _UNTIED, note="unknown model_type: read as a Llama-shaped decoder")
 
