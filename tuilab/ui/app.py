@@ -223,8 +223,11 @@ class TuilabApp(App[int]):
     def _redetect_machine(self) -> None:
         """This machine's budget again, on a thread, so the lab gives the advice `tuilab fit` gives now.
         Never while the engine holds memory: a loaded model would count against its own budget."""
-        if self.runner.busy is None and self.runner.engine_pid is None:
+        if not self._engine_holds_memory():
             self._detect_again()
+
+    def _engine_holds_memory(self) -> bool:
+        return self.runner.busy is not None or self.runner.engine_pid is not None
 
     @work(thread=True, exclusive=True, group="machine")
     def _detect_again(self) -> None:
@@ -234,7 +237,7 @@ class TuilabApp(App[int]):
     def _machine_detected(self, machine: HardwareSpec, warnings: tuple[str, ...]) -> None:
         """Re-plan when the budget moved; a what-if profile's plans stay as they are."""
         old = self.machine_spec
-        if old is None or self.runner.busy is not None or not budget_moved(old, machine):
+        if old is None or self._engine_holds_memory() or not budget_moved(old, machine):
             return
         self.machine_spec, self.machine_warnings = machine, warnings
         if self.hw is not None and not self.hw.is_profile:
