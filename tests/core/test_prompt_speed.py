@@ -16,7 +16,7 @@ def _plan(hardware: str, quant: str, ctx: int = 40000, model: str = "llama-3-8b"
 
 
 def _pp(hardware: str, quant: str, chunk: int, depth: int, model: str = "llama-3-8b") -> float:
-    """Planned prompt rate of a `chunk`-token batch after `depth` tokens (llama-bench's pp<chunk>@d<depth>)."""
+    """Planned prompt rate of a `chunk`-token batch after `depth` tokens (llama-bench pp<chunk>@d<depth>)."""
     fit = _plan(hardware, quant, model=model)
     return fit.speed_model.pp_tps_at(depth, chunk) if fit.speed_model else 0.0
 
@@ -49,11 +49,20 @@ class TestHeldOutRowsArePredicted:
     @pytest.mark.parametrize(
         ("hardware", "model", "quant", "chunk", "measured_tps"),
         [
-            pytest.param("rtx-4090-24gb", "llama-3-8b", "Q4_K_S", 2048, 9278.55, id="ada-q4_k_s-pp2048-pr7860"),
-            pytest.param("rtx-4090-24gb", "llama-3-8b", "Q4_K_S", 512, 12382.64, id="ada-q4_k_s-pp512-pr24127"),
+            pytest.param(
+                "rtx-4090-24gb", "llama-3-8b", "Q4_K_S", 2048, 9278.55, id="ada-q4_k_s-pp2048-pr7860"
+            ),
+            pytest.param(
+                "rtx-4090-24gb", "llama-3-8b", "Q4_K_S", 512, 12382.64, id="ada-q4_k_s-pp512-pr24127"
+            ),
             pytest.param("rtx-4090-24gb", "llama-3-8b", "Q5_0", 512, 11810.0, id="ada-q5_0-pp512-pr24127"),
             pytest.param(
-                "rtx-3080-10gb", "llama-3.1-8b", "Q4_K_M", 512, 3806.89, id="ampere-3080-q4_k_m-pp512-dmatora12"
+                "rtx-3080-10gb",
+                "llama-3.1-8b",
+                "Q4_K_M",
+                512,
+                3806.89,
+                id="ampere-3080-q4_k_m-pp512-dmatora12",
             ),
         ],
     )
@@ -70,6 +79,7 @@ class TestAnArchitectureWithoutAFittedPointErrsSlow:
     def test_the_rtx_5090_row_is_under_predicted(self) -> None:
         predicted = _pp("rtx-5090-32gb", "IQ4_NL", 512, 0)
         assert 0 < predicted < 14925.08
+
 
 class TestQuantizedWeightsRunOnInt8:
     def test_quantized_weights_run_on_the_int8_rate(self) -> None:
