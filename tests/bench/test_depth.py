@@ -192,6 +192,7 @@ class TestDepthCLI:
             == 0
         )
         out = capsys.readouterr().out
+        assert " F16 on " in out.splitlines()[0]  # the quant measured, in the heading
         row = next(line for line in out.splitlines() if line.startswith("| 0 |"))
         assert row.count("(") == 3 and "%" in row
 

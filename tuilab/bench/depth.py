@@ -261,16 +261,7 @@ def _measure_depth(
 ) -> DepthPoint:
     before = _generate(worker, text.of(depth), 1) if depth else None
     after = _generate(worker, text.of(depth + options.chunk_tokens), options.gen_tokens)
-    n_before, t_before = _prompt_time(before)
-    n_after, t_after = _prompt_time(after)
-    for _ in range(CHUNK_RETRIES if depth else 0):
-        if _chunk_rate(n_before, t_before, n_after, t_after) is not None:
-            break
-        t_before = _fastest(t_before, _prompt_time(_generate(worker, text.of(depth), 1))[1])
-        t_after = _fastest(
-            t_after, _prompt_time(_generate(worker, text.of(depth + options.chunk_tokens), 1))[1]
-        )
-    pp_tps = _chunk_rate(n_before, t_before, n_after, t_after)
+    pp_tps = _chunk_rate_measured(worker, text, (depth, depth + options.chunk_tokens), before, after)
     prompt_tokens = after.prompt_tokens or depth + options.chunk_tokens
     return DepthPoint(
         depth=depth,
@@ -283,6 +274,20 @@ def _measure_depth(
         predicted_ttft_s=round(fit.predicted_ttft_s_at(prompt_tokens), 4),
         prompt_tokens=after.prompt_tokens,
     )
+
+
+def _chunk_rate_measured(
+    worker: EngineWorker, text: _Text, lengths: tuple[int, int], before: Stats | None, after: Stats
+) -> float | None:
+    """The chunk's rate from the two runs; a pair that gives none (the longer prompt no slower, as load
+    can make it) is timed again up to CHUNK_RETRIES times, keeping the fastest time of each length."""
+    (n0, t0), (n1, t1) = _prompt_time(before), _prompt_time(after)
+    for _ in range(CHUNK_RETRIES if before is not None else 0):
+        if _chunk_rate(n0, t0, n1, t1) is not None:
+            break
+        t0 = _fastest(t0, _prompt_time(_generate(worker, text.of(lengths[0]), 1))[1])
+        t1 = _fastest(t1, _prompt_time(_generate(worker, text.of(lengths[1]), 1))[1])
+    return _chunk_rate(n0, t0, n1, t1)
 
 
 def _fastest(a: float | None, b: float | None) -> float | None:
