@@ -230,7 +230,8 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
         lines.append(
             f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(_planned_bytes(r))[:-3]:>10}"
             f"{r.verdict:>17}{r.max_ctx:>9}{r.predicted_tg_tps:>8.1f}"
-            f"{_known(r.predicted_pp_tps, '.0f'):>8}{_known(r.predicted_ttft_s, '.2f'):>8}"
+            f"{fit_hub.predicted_cell(r.predicted_pp_tps, '.0f'):>8}"
+            f"{fit_hub.predicted_cell(r.predicted_ttft_s, '.2f'):>8}"
         )
     lines += [
         "",
@@ -239,8 +240,3 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
         f"512-token batch from empty, TTFT s the seconds to the first token for a {ctx}-token prompt",
     ]
     return "\n".join(lines)
-
-
-def _known(value: float, fmt: str) -> str:
-    """A predicted number, or "-" where the plan has none (no FLOPS figure for the device)."""
-    return format(value, fmt) if value > 0 else "-"
