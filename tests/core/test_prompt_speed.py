@@ -7,6 +7,7 @@ import pytest
 
 from tuilab.core.fit import plan
 from tuilab.core.quant import parse_quant
+from tuilab.core.speed import SpeedPrediction
 from tuilab.models.profiles import load_hardware_profile, load_model_profile
 
 
@@ -126,3 +127,24 @@ class TestLargestContextAboveASpeedFloor:
     def test_memory_binds_when_the_floor_is_low(self) -> None:
         fit = _plan("rtx-3090-24gb", "Q4_K_M", ctx=65536, model="llama-3.1-8b")
         assert fit.max_ctx_at_tps(1.0) == fit.max_ctx
+
+
+# llama.cpp PR #28102 (the PR branch's column): depth -> pp1024 tok/s.
+RX_9060_XT_PP1024_TPS = {4096: 2019.50, 8192: 1651.06, 16384: 1197.76, 32768: 783.05}
+
+
+class TestTheDepthFormHoldsOnAPublicTable:
+    """The prompt rate at depth is one cost per token plus one per token of depth (`pp_tps_at`). Held out:
+    llama.cpp PR #28102's RX 9060 XT table (Llama-3-8B Q4_0, n_ubatch 512, pp1024 at four depths; a card
+    tuilab has no profile for, so only the form is checked, not the constants). Solved from the two
+    shallow rows, the form gives the two deep ones."""
+
+    def test_two_shallow_rows_predict_the_deep_ones_within_five_percent(self) -> None:
+        (d0, r0), (d1, r1) = list(RX_9060_XT_PP1024_TPS.items())[:2]
+        per_depth_s = (1 / r1 - 1 / r0) / (d1 - d0)
+        per_token_s = 1 / r0 - per_depth_s * (d0 + 512)
+        model = SpeedPrediction(
+            0.0, 0.0, 0.0, (), pp_s_per_token=per_token_s, pp_s_per_token_per_depth=per_depth_s
+        )
+        for depth in (16384, 32768):
+            assert model.pp_tps_at(depth, 1024) == pytest.approx(RX_9060_XT_PP1024_TPS[depth], rel=0.05)
