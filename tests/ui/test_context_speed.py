@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from textual.widgets import Static
+from textual.widgets import Static, TabbedContent
 from ui_helpers import settle
 
 from tuilab.bench.depth import DepthPoint, DepthRun, save_history
@@ -123,8 +123,8 @@ class TestTheFloorKey:
             await open_context(pilot, app)
             before = pane_text(app)
             assert "floor 10 tok/s" in before and "≥10 tok/s to" in before
-            app.main.query_one("#context-pane").focus()
-            await pilot.press("t", "t", "t")  # 10 -> 20 -> 30 -> 50
+            await pilot.press("3", "t", "t", "t")  # from the Fit tab, as a user: 10 -> 20 -> 30 -> 50
+            assert app.main.query_one("#tabs", TabbedContent).active == "context"
             await settle(pilot)
             after = pane_text(app)
             assert "floor 50 tok/s" in after and "≥50 tok/s to" in after
