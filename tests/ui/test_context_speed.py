@@ -19,6 +19,7 @@ from tuilab.models.profiles import load_hardware_profile
 from tuilab.models.resolve import resolve_model
 from tuilab.ui.app import TuilabApp
 from tuilab.ui.catalog import TPS_FLOORS, context_table
+from tuilab.ui.commands import app_commands
 from tuilab.ui.widgets.context_pane import (
     MEASURED_MARK,
     at_context_table,
@@ -134,6 +135,15 @@ class TestTheFloorKey:
             fits, at_10 = line_of(before, quant, after="floor 10").split()[-2:]
             fits_after, at_50 = line_of(after, quant, after="floor 50").split()[-2:]
             assert fits == fits_after == at_10 == "55.2k" and at_50 == "none"
+
+    async def test_the_palette_command_steps_it_too(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_context(pilot, app)
+            command = next(c for c in app_commands(app) if c.title == "Next tok/s floor")
+            command.callback()
+            await settle(pilot)
+            assert "floor 20 tok/s" in pane_text(app)
 
 
 class TestMeasuredDepthPointsInThePane:
