@@ -117,7 +117,7 @@ def at_context_table(
     table.add_column("quant")
     for name in (
         "prompt tok/s",
-        f"first token ({ctx_label(ctx_tokens)})",
+        f"first token ({ctx_label(CTX_STEPS_TOKENS[col])})",
         "fits up to",
         f"≥{floor:g} tok/s to",
     ):
