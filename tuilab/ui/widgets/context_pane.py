@@ -2,11 +2,12 @@
 the max context per quant and a bar per quant at the chosen context against the budget line.
 
 `[` and `]` step the context (2k ... 128k) and `k` cycles the KV type; the app recomputes and calls `show`.
-Below the memory curve sits the speed one (predicted generation with each context filled), the measured
-points of `tuilab bench --depths` when they exist for this model and machine, the time to first token at
-the chosen context, and the largest context above a generation floor that `t` (here) steps through.
-Partial plans are made in the Fit pane's offload mode (`o`: whole layers or MoE experts in RAM).
-"""
+Below the memory curve sit the speed ones, per quant and context step: predicted generation with the
+context filled (a cell the depth bench measured for that quant on this machine shows the measured rate,
+marked) and the time to the first token for a prompt filling it. Then, per quant at the chosen context:
+prompt tok/s, first-token time, the largest context that fits and the largest above a generation floor
+that `t` steps through; and every measured depth beside the plan.
+Partial plans are made in the Fit pane's offload mode (`o`: whole layers or MoE experts in RAM)."""
 
 from __future__ import annotations
 
