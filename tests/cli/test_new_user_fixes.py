@@ -347,3 +347,34 @@ class TestItem21MlxOnTheLinuxCpu:
     ) -> None:
         assert main(["fit", str(tiny_models.gguf_f16), "--hardware", cpu_box, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["basis"]["speed"].startswith("cpu:")
+
+
+class TestItem21MeasuredPromptSpeed:
+    """`tuilab run` on the tiny GGUF: a few prompt tokens give "-" and why, never a rate like 3764814 tok/s;
+    a prompt long enough to time shows the engine's rate."""
+
+    def test_a_short_prompt_shows_a_dash_and_why(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        model = _model(tiny_models, "llama.cpp")
+        assert (
+            main(["run", str(model), "--prompt", "Hi there", "--max-tokens", "2", "--ctx", "512", "--json"])
+            == 0
+        )
+        out, err = capsys.readouterr()
+        result = json.loads(out.strip().splitlines()[-1])
+        assert " tok at - (under 32 tok) · " in err
+        assert result["prompt_tps_note"] == "under 32 tok"
+
+    def test_a_long_prompt_shows_its_rate(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        model = _model(tiny_models, "llama.cpp")
+        prompt = "the quick brown fox jumps over the lazy dog " * 10  # ~90 tokens
+        assert (
+            main(["run", str(model), "--prompt", prompt, "--max-tokens", "2", "--ctx", "512", "--json"]) == 0
+        )
+        out, err = capsys.readouterr()
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["prompt_tps_note"] is None and result["prompt_tps"] > 0
+        assert f" tok at {result['prompt_tps']:.1f} tok/s · " in err

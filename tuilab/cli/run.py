@@ -24,6 +24,7 @@ from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
 from tuilab.lab.machine import machine_spec
 from tuilab.lab.planning import DEFAULT_CTX_TOKENS, FitQuery
 from tuilab.lab.position import RunPosition, run_position
+from tuilab.lab.prompt_rate import prompt_rate
 from tuilab.lab.session import Listener, Session, interrupt_cancels
 
 DEFAULT_PROMPT = "Once upon a time"
@@ -154,7 +155,8 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
         "ctx": launch.spec.ctx_tokens,
         "ttft_s": stats.ttft_s,
         "prompt_tokens": stats.prompt_tokens,
-        "prompt_tps": stats.prompt_tps,
+        "prompt_tps": stats.prompt_tps,  # the engine's figure; the note says when it is not a rate
+        "prompt_tps_note": prompt_rate(stats).why or None,
         "gen_tokens": stats.gen_tokens,
         "gen_tps": stats.gen_tps,
         "peak_memory_bytes": stats.peak_memory_bytes,
@@ -186,7 +188,7 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
     return (
         f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"
         f" · load {loaded.load_s:.2f} s · ttft {ttft}"
-        f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
+        f" · prompt {stats.prompt_tokens} tok at {prompt_rate(stats).label()}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
         f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
         f" · {_position(launch, stats).describe()}"

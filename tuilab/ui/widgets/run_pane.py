@@ -14,6 +14,7 @@ from textual.widgets import Input, Sparkline, Static
 from tuilab.core.plan_types import FitPlan
 from tuilab.engines.events import Stats
 from tuilab.lab.position import run_position
+from tuilab.lab.prompt_rate import prompt_rate
 from tuilab.ui.render import gb, tps
 from tuilab.ui.widgets.stream_view import StreamView
 
@@ -88,7 +89,7 @@ class RunPane(Vertical):
         fit = self.predicted
         predicted, where = self._plan_at_depth(stats, rate_tps, total_tokens)
         ttft = "-" if stats is None or stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
-        prompt = "-" if stats is None else tps(stats.prompt_tps)
+        prompt = "-" if stats is None else prompt_rate(stats).label()
         tokens = stats.gen_tokens if stats is not None else total_tokens
         peak = gb(stats.peak_memory_bytes) if stats is not None else "-"
         return Text.assemble(
