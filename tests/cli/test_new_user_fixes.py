@@ -378,3 +378,27 @@ class TestItem21MeasuredPromptSpeed:
         result = json.loads(out.strip().splitlines()[-1])
         assert result["prompt_tps_note"] is None and result["prompt_tps"] > 0
         assert f" tok at {result['prompt_tps']:.1f} tok/s · " in err
+
+
+class TestItem18RunSamplingOptions:
+    """`tuilab run` takes the same max tokens and temperature rules as the lab's Run pane controls."""
+
+    @pytest.mark.parametrize(
+        ("option", "said"),
+        [
+            (["--temperature", "5"], "--temperature must be from 0 (greedy) to 2, got 5"),
+            (["--temperature", "-0.5"], "--temperature must be from 0 (greedy) to 2, got -0.5"),
+            (["--max-tokens", "0"], "--max-tokens must be a whole number of at least 1, got 0"),
+        ],
+        ids=["too-hot", "negative", "zero-tokens"],
+    )
+    def test_a_bad_value_is_one_line_and_exit_2_before_any_load(
+        self,
+        option: list[str],
+        said: str,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(EngineWorker, "__init__", _no_engine)
+        assert main(["run", "demo", *option]) == 2
+        assert capsys.readouterr().err.strip() == f"tuilab: error: {said}"

@@ -171,7 +171,7 @@ class TestOneEngineOwner:
             app.choose_model("demo")
             await wait_until(pilot, lambda: app.fit is not None, timeout_s=60)  # planned off the UI thread
             await settle(pilot)
-            await pilot.press("l", "5", "enter")
+            await pilot.press("l", "5", "H", "i", "enter")  # a prompt: an empty one never runs
             assert app.runner.busy == "load"
             await wait_until(pilot, lambda: app.runner.busy is None, timeout_s=60)
             await settle(pilot)

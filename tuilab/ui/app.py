@@ -38,6 +38,7 @@ from tuilab.core.quant import kv_types_for
 from tuilab.hardware.sampler import MemorySampler
 from tuilab.lab.machine import SamplerLike, detect_machine, profile_names, profile_spec
 from tuilab.lab.planning import choose_quant, ladder_for
+from tuilab.lab.sampling import sampling_for
 from tuilab.models.discovery import FoundModel, discover
 from tuilab.models.profiles import model_profile_names
 from tuilab.models.resolve import ResolvedModel
@@ -188,6 +189,7 @@ class TuilabApp(App[int]):
         hw = self.hardware()
         self.main.query_one(HardwarePane).show_spec(hw, () if hw.is_profile else self.machine_warnings)
         self.main.query_one(ClusterPane).show(selection, hw)
+        self._show_run_controls(selection)
         self._show_live()
         self._update_status()
         if selection.model is not None:
@@ -195,6 +197,17 @@ class TuilabApp(App[int]):
         self._compute_badges(selection, hw)
         if save:
             self._save_settings()
+
+    def _show_run_controls(self, selection: Selection) -> None:
+        run_pane = self.main.query_one(RunPane)
+        run_pane.show_sampling(selection.max_tokens or self.max_tokens, selection.temperature)
+        run_pane.model_changed(selection.model)
+
+    @on(RunPane.SamplingChanged)
+    def _sampling_changed(self, event: RunPane.SamplingChanged) -> None:
+        """Max tokens and temperature plan nothing: stored and saved, no replanning."""
+        self.selection = replace(self.selection, max_tokens=event.max_tokens, temperature=event.temperature)
+        self._save_settings()
 
     @work(thread=True, group="settings")
     def _save_settings(self) -> None:
@@ -442,11 +455,12 @@ class TuilabApp(App[int]):
     def action_run(self) -> None:
         self.action_show_tab("run")
 
-    @on(Input.Submitted, "#prompt")
-    def _prompt_submitted(self, event: Input.Submitted) -> None:
+    @on(RunPane.PromptEntered)
+    def _prompt_entered(self, event: RunPane.PromptEntered) -> None:
         request = self._launch_request()
         if request is not None:
-            self._refused_if(self.runner.run(request, event.value or "Once upon a time", self.max_tokens))
+            sampling = sampling_for(event.temperature)
+            self._refused_if(self.runner.run(request, event.prompt, event.max_tokens, sampling))
 
     def _refused_if(self, why: str | None) -> bool:
         if why is not None:

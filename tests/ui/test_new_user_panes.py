@@ -1,0 +1,182 @@
+"""What a new user hit in the lab's Run and Ladder tabs (issue 12, items 18, 19, 21 and 22), as pilot tests
+at 80x24. Each class is one report; each test failed before its fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+from ui_helpers import settle, wait_until
+
+from tuilab.engines.events import Stats
+from tuilab.lab.session import Session
+from tuilab.models.tiny import llama_cpp_available
+from tuilab.ui.app import TuilabApp
+from tuilab.ui.settings import SETTINGS_FILE, load_selection
+from tuilab.ui.widgets.run_pane import RunPane
+from tuilab.ui.widgets.stream_view import StreamView
+
+pytestmark = pytest.mark.anyio
+SIZE = (80, 24)
+
+
+def state_line(app: TuilabApp) -> str:
+    return str(app.main.query_one("#run-state").render())
+
+
+def stats_text(app: TuilabApp) -> str:
+    return str(app.main.query_one("#run-stats").render())
+
+
+async def set_control(pilot: Any, selector: str, value: str) -> None:
+    """Type `value` into a Run pane control and press Enter, as a user does."""
+    app: TuilabApp = pilot.app
+    control = app.main.query_one(selector, Input)
+    control.focus()
+    control.value = ""
+    await pilot.press(*value, "enter")
+    await settle(pilot)
+
+
+class TestItem18AnEmptyPromptDoesNotRun:
+    """Enter on an empty prompt ran "Once upon a time"; it now says what to do and starts nothing."""
+
+    @pytest.mark.parametrize("typed", ["", "   "], ids=["empty", "spaces"])
+    async def test_says_to_type_a_prompt_and_starts_nothing(
+        self, typed: str, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("5", *typed, "enter")
+            assert app.runner.busy is None
+            await settle(pilot)
+            assert state_line(app) == "type a prompt first, then Enter"
+            assert app.main.query_one(StreamView).text == ""
+            assert app.focused is app.main.query_one("#prompt", Input)  # still there to type into
+
+
+class TestItem18MaxTokensAndTemperature:
+    """The lab had no way to set max tokens or temperature: two controls beside the prompt, checked by
+    the same rules as `tuilab run --max-tokens/--temperature`, saved in settings.toml."""
+
+    async def test_are_shown_beside_the_prompt_with_the_defaults(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app(max_tokens=64)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("5")
+            assert app.main.query_one("#max-tokens", Input).value == "64"
+            assert app.main.query_one("#temperature", Input).value == "0"
+            assert app.main.query_one("#max-tokens", Input).region.right <= SIZE[0]  # on screen at 80 columns
+
+    async def test_new_values_are_saved_and_come_back(
+        self, make_app: Callable[..., TuilabApp], tmp_path: Path
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("5")
+            await set_control(pilot, "#max-tokens", "32")
+            await set_control(pilot, "#temperature", "0.7")
+            assert (app.selection.max_tokens, app.selection.temperature) == (32, 0.7)
+        saved = load_selection(tmp_path / SETTINGS_FILE)[0]
+        assert (saved.max_tokens, saved.temperature) == (32, 0.7)
+        again = make_app()
+        async with again.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert again.main.query_one("#max-tokens", Input).value == "32"
+            assert again.main.query_one("#temperature", Input).value == "0.7"
+
+    @pytest.mark.parametrize(
+        ("selector", "typed", "said"),
+        [
+            pytest.param(
+                "#max-tokens", "0", "max tokens must be a whole number of at least 1", id="zero-tokens"
+            ),
+            pytest.param("#temperature", "5", "temperature must be from 0 (greedy) to 2", id="too-hot"),
+            pytest.param("#temperature", "-1", "temperature must be from 0 (greedy) to 2", id="negative"),
+        ],
+    )
+    async def test_a_bad_value_is_said_put_back_and_not_saved(
+        self, selector: str, typed: str, said: str, make_app: Callable[..., TuilabApp], tmp_path: Path
+    ) -> None:
+        app = make_app(max_tokens=64)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("5")
+            await set_control(pilot, selector, typed)
+            assert state_line(app).startswith(said)
+            assert (
+                app.main.query_one(selector, Input).value
+                == {"#max-tokens": "64", "#temperature": "0"}[selector]
+            )
+            assert (app.selection.max_tokens, app.selection.temperature) == (None, 0.0)
+        assert (
+            not (tmp_path / SETTINGS_FILE).exists()
+            or load_selection(tmp_path / SETTINGS_FILE)[0].max_tokens is None
+        )
+
+    def test_a_bad_saved_value_gives_the_defaults_and_a_warning(self, tmp_path: Path) -> None:
+        path = tmp_path / SETTINGS_FILE
+        path.write_text("[selection]\nmax_tokens = 0\ntemperature = 0.5\n")
+        selection, warning = load_selection(path)
+        assert (selection.max_tokens, selection.temperature) == (None, 0.0)
+        assert warning is not None and "max_tokens must be a whole number of at least 1" in warning
+
+
+@pytest.mark.llama
+@pytest.mark.skipif(not llama_cpp_available(), reason="needs llama-cpp-python")
+class TestItem18TheRunUsesThem:
+    """The demo in llama.cpp generates exactly the max tokens set, with the temperature set."""
+
+    async def test_max_tokens_and_temperature_reach_the_engine(
+        self, make_app: Callable[..., TuilabApp], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        asked: list[tuple[int, float]] = []
+        real_generate = Session.generate
+
+        def generate(
+            self: Session, prompt: str, max_tokens: int, sampling: Any, *args: Any, **kw: Any
+        ) -> Any:
+            asked.append((max_tokens, sampling.temperature))
+            return real_generate(self, prompt, max_tokens, sampling, *args, **kw)
+
+        monkeypatch.setattr(Session, "generate", generate)
+        app = make_app(live=True)
+        async with app.run_test(size=SIZE) as pilot:
+            app.choose_model("demo")
+            await wait_until(pilot, lambda: app.fit is not None, timeout_s=60)
+            await settle(pilot)
+            await pilot.press("5")
+            await set_control(pilot, "#max-tokens", "5")
+            await set_control(pilot, "#temperature", "0.8")
+            await pilot.press(*"Hello", "enter")
+            await wait_until(
+                pilot, lambda: app.runner.busy is None and "done" in state_line(app), timeout_s=60
+            )
+            await pilot.pause()
+            assert asked == [(5, 0.8)]
+            assert " · 5 tok\n" in stats_text(app)  # the engine stopped at the max tokens set
+
+
+class TestItem21ThePromptSpeedInTheRunPane:
+    """The Run pane showed "prompt 3764814.0 tok/s" for a 4-token prompt: now "-" and why."""
+
+    async def test_a_short_prompt_shows_a_dash_and_why(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            stats = Stats(
+                ttft_s=0.002, prompt_tokens=4, prompt_tps=3764814.0, gen_tokens=8, gen_tps=90.0,
+                peak_memory_bytes=None, engine_peak_memory_bytes=None, rss_bytes=None, rss_peak_bytes=None,
+                device_memory_bytes=None, wall_s=0.1,
+            )  # fmt: skip
+            app.main.query_one(RunPane).finished(stats, "length")
+            await pilot.pause()
+            assert "prompt - (under 32 tok)" in stats_text(app)
+            assert "3764814" not in stats_text(app)
