@@ -3,12 +3,13 @@ at 80x24. Each class is one report; each test failed before its fix."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, TabbedContent
 from ui_helpers import settle, wait_until
 
 from tuilab.engines.events import Stats
@@ -180,3 +181,23 @@ class TestItem21ThePromptSpeedInTheRunPane:
             await pilot.pause()
             assert "prompt - (under 32 tok)" in stats_text(app)
             assert "3764814" not in stats_text(app)
+
+
+class TestItem19EscLeavesThePrompt:
+    """With a ladder running, Esc from the Run tab's prompt stopped the ladder but left the focus in the
+    prompt, so the next key was typed into it. The ladder here is the runner's real one, holding a job
+    that waits until it is cancelled (no engine needed to own the engine)."""
+
+    async def test_the_next_key_after_esc_is_a_key_not_text(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        stop = threading.Event()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert app.runner.ladder(lambda: stop.wait(30), stop.set) is None
+            await pilot.press("5")
+            assert app.focused is app.main.query_one("#prompt", Input)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.runner.busy is None)
+            await pilot.press("6")
+            assert app.main.query_one("#prompt", Input).value == ""
+            assert app.main.query_one(TabbedContent).active == "ladder"

@@ -473,10 +473,9 @@ class TuilabApp(App[int]):
         what = self.runner.cancel()
         if what == "generation":
             self.notify("cancelling the generation…", timeout=2)
-        elif what == "ladder":
-            if not stopping_already:
-                self.notify("stopping the ladder; finished rungs are kept", timeout=4)
-        elif isinstance(self.focused, Input):
+        elif what == "ladder" and not stopping_already:
+            self.notify("stopping the ladder; finished rungs are kept", timeout=4)
+        if isinstance(self.focused, Input):  # whatever Esc stopped, the next key is a key, not typed text
             self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     def action_bench(self) -> None:

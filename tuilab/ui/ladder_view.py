@@ -28,6 +28,8 @@ LIMIT_MARK = "┊"
 LABEL_CELLS = 9  # "★ IQ2_XS" and a space
 VALUE_CELLS = 8  # "12345.6" / "0.0123"
 WIDE_CELLS = 100  # from this width on the table also shows prompt tokens/s and the plan's memory
+# What Esc does to a running ladder: it kills the step in progress at once (tuilab.ui.ladder_control).
+ESC_WORDS = "Esc stops now; done rungs kept"
 STATUS_TEXT = {"needs_imatrix": "needs an importance matrix", "failed": "failed"}
 
 
@@ -41,7 +43,7 @@ def ladder_view(run: LadderRun, width: int, this_machine: str) -> RenderableType
     parts: list[RenderableType] = [title(run, this_machine), table(run.rungs, spot, width), Text()]
     parts += [chart_header(run, width), *chart(run.rungs, spot, run.kld_threshold, width)]
     top = next((r.quant for r in run.rungs if r.ok), "the top rung")
-    parts += [Text(), spot_line(spot, run.kld_threshold, top)]
+    parts += [Text(), spot_line(spot, run, top)]
     notes = [f"{r.quant}: {r.message.splitlines()[0]}" for r in run.rungs if not r.ok and r.message]
     parts += [Text(note, style="yellow", overflow="ellipsis", no_wrap=True) for note in notes]
     return Group(*parts)
@@ -128,15 +130,13 @@ def bar(fraction: float, cells: int, style: str, limit: float | None = None) -> 
     return text
 
 
-def spot_line(spot: SweetSpot | None, threshold: float, top: str) -> Text:
+def spot_line(spot: SweetSpot | None, run: LadderRun, top: str) -> Text:
     if spot is None:
-        return Text(
-            f"No sweet spot: no rung both fits with headroom and keeps KLD under {threshold:g}.", "yellow"
-        )
+        return Text(f"No sweet spot: {run.no_spot_reason()}.", "yellow")
     faster = "" if spot.speedup is None else f" · {spot.speedup:.2f}x {top}'s tok/s"
     return Text.assemble(
         (f"{SPOT_MARK} Sweet spot: {spot.quant}", SPOT_STYLE),
-        f"{faster} · fits with headroom, KLD < {threshold:g}",
+        f"{faster} · fits with headroom, KLD < {run.kld_threshold:g}",
     )
 
 
@@ -145,7 +145,7 @@ def progress_line(model: str, p: Progress) -> Text:
     eta = "" if p.eta_s is None else f" · ETA {_duration(p.eta_s)}"
     return Text.assemble(
         ("▶ ladder ", "bold cyan"), f"[{where}] {p.quant}: {p.step}{eta}",
-        (" · Esc stops after this step", "dim"), f" · {model}", no_wrap=True, overflow="ellipsis",
+        (f" · {ESC_WORDS}", "dim"), f" · {model}", no_wrap=True, overflow="ellipsis",
     )  # fmt: skip
 
 
