@@ -3,25 +3,36 @@ at 80x24. Each class is one report; each test failed before its fix."""
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, TabbedContent
+from rich.console import Console
+from textual.widgets import Input, Static, TabbedContent
 from ui_helpers import settle, wait_until
 
+from tuilab.bench.report import LadderRun, RungResult
 from tuilab.engines.events import Stats
 from tuilab.lab.session import Session
 from tuilab.models.tiny import llama_cpp_available
 from tuilab.ui.app import TuilabApp
+from tuilab.ui.ladder_view import rung_label
 from tuilab.ui.settings import SETTINGS_FILE, load_selection
+from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.run_pane import RunPane
 from tuilab.ui.widgets.stream_view import StreamView
 
 pytestmark = pytest.mark.anyio
 SIZE = (80, 24)
+# A short prompt's stats as the worker reports them: "prompt 3764814 tok/s" is what a new user saw.
+STATS = Stats(
+    ttft_s=0.002, prompt_tokens=4, prompt_tps=3764814.0, gen_tokens=8, gen_tps=90.0, peak_memory_bytes=None,
+    engine_peak_memory_bytes=None, rss_bytes=None, rss_peak_bytes=None, device_memory_bytes=None, wall_s=0.1,
+)  # fmt: skip
 
 
 def state_line(app: TuilabApp) -> str:
@@ -172,12 +183,7 @@ class TestItem21ThePromptSpeedInTheRunPane:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
-            stats = Stats(
-                ttft_s=0.002, prompt_tokens=4, prompt_tps=3764814.0, gen_tokens=8, gen_tps=90.0,
-                peak_memory_bytes=None, engine_peak_memory_bytes=None, rss_bytes=None, rss_peak_bytes=None,
-                device_memory_bytes=None, wall_s=0.1,
-            )  # fmt: skip
-            app.main.query_one(RunPane).finished(stats, "length")
+            app.main.query_one(RunPane).finished(STATS, "length")
             await pilot.pause()
             assert "prompt - (under 32 tok)" in stats_text(app)
             assert "3764814" not in stats_text(app)
@@ -201,3 +207,134 @@ class TestItem19EscLeavesThePrompt:
             await pilot.press("6")
             assert app.main.query_one("#prompt", Input).value == ""
             assert app.main.query_one(TabbedContent).active == "ladder"
+
+
+def rendered(app: TuilabApp, selector: str) -> str:
+    """A Static's content as the pane draws it, at the width the pane gives it."""
+    static = app.main.query_one(selector, Static)
+    console = Console(width=static.content_region.width, record=True, color_system=None, file=io.StringIO())
+    console.print(static.content)
+    return console.export_text()
+
+
+MLX_RUNGS = ("mlx-bf16", "mlx-8bit", "mlx-4bit", "mlx-mixed_3_6", "mlx-mixed_2_6", "mlx-mxfp4")
+
+
+def mlx_run() -> LadderRun:
+    run = LadderRun("m", "box", "mlx", "/m", 512, 3, "k", "2026-12-01T00:00:00+00:00", complete=True)
+    run.rungs = [
+        RungResult(
+            q,
+            "ok",
+            file_bytes=3_000_000 - i * 300_000,
+            verdict="fits",
+            peak_memory_bytes=80_000_000,
+            tg_tps=100.0 + i,
+            ppl=10.0,
+            kld=0.01 * i,
+        )
+        for i, q in enumerate(MLX_RUNGS)
+    ]
+    return run
+
+
+class TestItem22RungNamesStayApart:
+    """MLX rung names that share a prefix were cut to the same string; a long one now keeps its end."""
+
+    async def test_every_rung_has_its_own_label_in_the_table_and_the_chart(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("6")
+            app.main.query_one(LadderPane).show("m", mlx_run(), "box")
+            await pilot.pause()
+            lines = rendered(app, "#ladder-body").splitlines()
+        table = [line[2:].split()[0] for line in lines[3 : 3 + len(MLX_RUNGS)]]
+        chart_start = next(i for i, line in enumerate(lines) if "generation tok/s" in line) + 1
+        chart = [line[2:].split()[0] for line in lines[chart_start : chart_start + len(MLX_RUNGS)]]
+        assert table == chart
+        assert len(set(table)) == len(MLX_RUNGS)
+        assert table[3:5] == ["mlx-…_3_6", "mlx-…_2_6"]
+
+    def test_a_name_that_fits_is_never_cut(self) -> None:
+        assert [rung_label(q) for q in ("Q4_K_M", "IQ2_XXS", "mlx-mxfp4")] == [
+            "Q4_K_M",
+            "IQ2_XXS",
+            "mlx-mxfp4",
+        ]
+
+
+class TestItem22TheEmptyLadderTab:
+    """The empty state's explanation broke mid-sentence at 80 columns (a hard line break in it)."""
+
+    async def test_no_line_ends_mid_sentence_at_80_columns(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.choose_model("demo")
+            await settle(pilot)
+            await pilot.press("6")
+            await pilot.pause()
+            text = rendered(app, "#ladder-body")
+            width = app.main.query_one("#ladder-body").content_region.width
+        lines = [line.rstrip() for line in text.splitlines()]
+        for line, after in zip(lines, [*lines[1:], ""], strict=True):
+            if line and after and not line.endswith(":"):  # then `after` is more of the same sentence
+                assert len(line) + 1 + len(after.split()[0]) > width, (line, after)
+        assert any(line.strip().startswith("tuilab bench") for line in lines)  # the command starts a line
+
+
+class TestItem22ThePromptAndTheOutput:
+    """The model's text ran straight on from the prompt; a rule now stands between them."""
+
+    async def test_the_output_starts_below_a_rule(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            pane = app.main.query_one(RunPane)
+            pane.started("demo", "Hello", None)
+            pane.append("world")  # an MLX model continues the prompt with no space
+            await pilot.pause()
+            assert app.main.query_one(StreamView).text == "Hello\n──── output ────\nworld"
+
+
+class TestItem22RunStatsFollowTheModel:
+    """The last run's numbers stayed on screen beside a newly chosen model."""
+
+    async def test_choosing_another_model_clears_them(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.choose_model("demo")
+            await settle(pilot)
+            pane = app.main.query_one(RunPane)
+            pane.started("demo", "Hello", app.fit)
+            pane.finished(replace(STATS, gen_tps=90.0), "length")
+            await pilot.pause()
+            assert "90.0 tok/s measured" in stats_text(app) and pane.rates
+            app.choose_model("llama-3-8b")
+            await settle(pilot)
+            assert stats_text(app) == "" and pane.rates == []
+
+    async def test_changing_the_context_keeps_them(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.choose_model("demo")
+            await settle(pilot)
+            pane = app.main.query_one(RunPane)
+            pane.finished(replace(STATS, gen_tps=90.0), "length")
+            await pilot.press("left_square_bracket")
+            await settle(pilot)
+            assert "90.0 tok/s measured" in stats_text(app)
+
+
+class TestItem22OnePaletteEntryPerName:
+    """The command palette listed two entries named "Keys" (Textual's and the lab's)."""
+
+    async def test_no_two_entries_share_a_name(self, make_app: Callable[..., TuilabApp]) -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+        assert "Help" in titles

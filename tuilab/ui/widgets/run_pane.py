@@ -33,6 +33,9 @@ SPARK_POINTS = 200
 # estimate (marked ~) at about 4 characters a token of English text, OpenAI's rule of thumb
 # (https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them).
 CHARS_PER_TOKEN_ESTIMATE = 4
+# Between the prompt and the model's text: a model (MLX's especially) often continues the prompt without a
+# space, and the two read as one (issue 12, item 22).
+OUTPUT_RULE = "\n──── output ────\n"
 PROMPT_PLACEHOLDER = "prompt: Enter runs the chosen model, Esc cancels"
 EMPTY_PROMPT_HINT = "type a prompt first, then Enter"
 IDLE_HINT = "idle: type a prompt, Enter runs it"
@@ -158,7 +161,7 @@ class RunPane(Vertical):
         self.query_one("#run-spark", Sparkline).data = []
         output = self.query_one("#run-output", StreamView)
         output.clear()
-        output.write(prompt)
+        output.write(prompt + OUTPUT_RULE)  # the model's text starts on its own line, below a rule
         output.focus()  # off the prompt, so number keys and Esc act while the text streams
         self._set_state(f"generating with {label}… (Esc cancels)", "bold cyan")
         self.query_one("#run-stats", Static).update(self._stats_text(None, None))
