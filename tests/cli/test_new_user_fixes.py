@@ -12,8 +12,9 @@ import pytest
 
 from tuilab.cli import main
 from tuilab.engines.client import EngineWorker
-from tuilab.engines.events import Failed
+from tuilab.engines.events import Failed, Finished, Stats
 from tuilab.engines.protocol import LoadSpec
+from tuilab.lab.session import Generation
 from tuilab.models.tiny import TinyModels
 from tuilab.ui.render import ctx_label
 
@@ -378,6 +379,18 @@ class TestItem21MeasuredPromptSpeed:
         result = json.loads(out.strip().splitlines()[-1])
         assert result["prompt_tps_note"] is None and result["prompt_tps"] > 0
         assert f" tok at {result['prompt_tps']:.1f} tok/s · " in err
+
+    def test_a_distributed_run_follows_the_same_rule(self) -> None:
+        from tuilab.cli.cluster import _result, _stats_line  # its summary: no hosts needed
+
+        stats = Stats(
+            ttft_s=0.002, prompt_tokens=4, prompt_tps=3764814.0, gen_tokens=8, gen_tps=90.0,
+            peak_memory_bytes=None, engine_peak_memory_bytes=None, rss_bytes=None, rss_peak_bytes=None,
+            device_memory_bytes=None, wall_s=0.1,
+        )  # fmt: skip
+        summary = _result("m", ("a", "b"), Generation(stats=stats, finished=Finished("length")), None)
+        assert summary["prompt_tps_note"] == "under 32 tok"
+        assert " · prompt - (under 32 tok) · " in _stats_line(summary)
 
 
 class TestItem18RunSamplingOptions:
