@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tuilab.cli import main
+from tuilab.cli.cluster import _result, _stats_line
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Finished, Stats
 from tuilab.engines.protocol import LoadSpec
@@ -381,8 +382,6 @@ class TestItem21MeasuredPromptSpeed:
         assert f" tok at {result['prompt_tps']:.1f} tok/s · " in err
 
     def test_a_distributed_run_follows_the_same_rule(self) -> None:
-        from tuilab.cli.cluster import _result, _stats_line  # its summary: no hosts needed
-
         stats = Stats(
             ttft_s=0.002, prompt_tokens=4, prompt_tps=3764814.0, gen_tokens=8, gen_tps=90.0,
             peak_memory_bytes=None, engine_peak_memory_bytes=None, rss_bytes=None, rss_peak_bytes=None,
