@@ -17,7 +17,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("1 … 7", "hardware, models, fit, context, run, ladder, cluster tab"),
     ("h", "switch hardware: this machine or a what-if profile"),
     ("m", "models tab: type to filter, ↑↓ move, Enter chooses"),
-    ("[  ]", "context down / up (2k … 128k)"),
+    ("[  ]", "context down / up (2k … 128k); t: next tok/s floor"),
     ("k", "next KV cache type (f16, q8_0, q4_0; MLX: mlx-kv8, mlx-kv4)"),
     (",  .", "quant up / down the ladder (what-if for a file on disk)"),
     ("l", "load the chosen model into its engine (after the fit check)"),
