@@ -13,10 +13,19 @@ import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from tuilab.bench.ladder import LadderOptions, _start_run, release
+from tuilab.bench.ladder import LadderOptions, Progress, _start_run, release
 from tuilab.bench.quantize_llama import quantize_llama
-from tuilab.bench.report import LadderRun, history_path, read_runs, save_run
+from tuilab.bench.report import (
+    MIN_MEASURED_RUNGS,
+    LadderRun,
+    RungResult,
+    history_path,
+    markdown,
+    read_runs,
+    save_run,
+)
 from tuilab.bench.source import bench_command, resolve_source
 from tuilab.cli import main
 from tuilab.core.errors import UsageError
@@ -26,6 +35,9 @@ from tuilab.engines.client import start_without_sigint
 from tuilab.models.gguf import read_gguf
 from tuilab.models.resolve import resolve_model
 from tuilab.models.tiny import TinyModels
+from tuilab.ui.ladder_control import ended_words
+from tuilab.ui.ladder_view import SPOT_MARK, ladder_view, progress_line
+from tuilab.ui.messages import LadderEnded
 from tuilab.ui.widgets.ladder_pane import empty_state
 
 
@@ -199,3 +211,67 @@ class TestItem16CtrlCDuringABench:
         assert bench.wait(60) == 130
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
         assert "interrupted" in err
+
+
+def _measured(quant: str, file_bytes: int, kld: float, tg_tps: float) -> RungResult:
+    return RungResult(quant, "ok", file_bytes=file_bytes, kld=kld, tg_tps=tg_tps, verdict="fits", ppl=10.0)
+
+
+def _run_of(*rungs: RungResult, complete: bool = False) -> LadderRun:
+    run = LadderRun(
+        "m", "box", "llama.cpp", "/m.gguf", 512, 3, "k", "2026-12-01T00:00:00+00:00", complete=complete
+    )
+    run.rungs = list(rungs)
+    return run
+
+
+class TestItem19NoSweetSpotFromOneRung:
+    """An interrupted ladder named its one measured rung (the reference, KLD 0 by definition) the sweet
+    spot. A sweet spot now needs MIN_MEASURED_RUNGS measured rungs, and says so otherwise."""
+
+    def test_one_measured_rung_is_not_enough(self) -> None:
+        run = _run_of(_measured("F16", 1600, 0.0, 10.0))
+        assert run.sweet_spot() is None
+        assert run.no_spot_reason() == f"not enough rungs (1 measured, {MIN_MEASURED_RUNGS} needed)"
+
+    def test_a_failed_rung_does_not_count(self) -> None:
+        run = _run_of(_measured("F16", 1600, 0.0, 10.0), RungResult("Q8_0", "failed", "killed"))
+        assert run.sweet_spot() is None and run.no_spot_reason().startswith("not enough rungs (1 measured")
+
+    def test_two_measured_rungs_choose_between_them(self) -> None:
+        run = _run_of(_measured("F16", 1600, 0.0, 10.0), _measured("Q8_0", 850, 0.002, 18.0))
+        spot = run.sweet_spot()
+        assert spot is not None and spot.quant == "Q8_0"
+
+    def test_the_bench_report_says_not_enough_rungs(self) -> None:
+        run = _run_of(_measured("F16", 1600, 0.0, 10.0))
+        assert "No sweet spot: not enough rungs (1 measured, 2 needed)." in markdown(run)
+        assert "Sweet spot: F16" not in markdown(run)
+        result = run.to_dict()
+        assert result["sweet_spot"] is None and result["no_sweet_spot_reason"].startswith("not enough rungs")
+
+    def test_the_ladder_tab_says_not_enough_rungs(self) -> None:
+        console = Console(width=80, record=True)
+        console.print(ladder_view(_run_of(_measured("F16", 1600, 0.0, 10.0)), 80, "box"))
+        text = console.export_text()
+        assert "No sweet spot: not enough rungs (1 measured, 2 needed)." in text
+        assert f"{SPOT_MARK} Sweet spot" not in text and f"{SPOT_MARK} F16" not in text
+
+    def test_the_lab_notification_of_a_finished_one_rung_ladder(self) -> None:
+        ended = LadderEnded("m", "done", "", _run_of(_measured("F16", 1600, 0.0, 10.0), complete=True))
+        assert (
+            ended_words(ended)[0]
+            == "ladder of m finished: no sweet spot: not enough rungs (1 measured, 2 needed)"
+        )
+
+
+class TestItem19TheProgressLineSaysWhatEscDoes:
+    """Esc kills the step in progress at once (ladder_control): the line no longer says 'after this step'."""
+
+    def test_the_words_match_the_behaviour(self) -> None:
+        line = progress_line("m", Progress(1, 5, "Q8_0", "score", None)).plain
+        assert "Esc stops now; done rungs kept" in line and "after this step" not in line
+
+    def test_the_words_fit_at_80_columns_with_an_eta(self) -> None:
+        line = progress_line("tuilab tiny (random weights)", Progress(3, 5, "Q4_K_M", "quantize", 62.0)).plain
+        assert line.index("done rungs kept") + len("done rungs kept") <= 80

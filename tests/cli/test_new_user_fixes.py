@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from tuilab.cli import main
+from tuilab.cli.cluster import _result, _stats_line
 from tuilab.engines.client import EngineWorker
-from tuilab.engines.events import Failed
+from tuilab.engines.events import Failed, Finished, Stats
 from tuilab.engines.protocol import LoadSpec
+from tuilab.lab.session import Generation
 from tuilab.models.tiny import TinyModels
 from tuilab.ui.render import ctx_label
 
@@ -347,3 +349,68 @@ class TestItem21MlxOnTheLinuxCpu:
     ) -> None:
         assert main(["fit", str(tiny_models.gguf_f16), "--hardware", cpu_box, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["basis"]["speed"].startswith("cpu:")
+
+
+class TestItem21MeasuredPromptSpeed:
+    """`tuilab run` on the tiny GGUF: a few prompt tokens give "-" and why, never a rate like 3764814 tok/s;
+    a prompt long enough to time shows the engine's rate."""
+
+    def test_a_short_prompt_shows_a_dash_and_why(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        model = _model(tiny_models, "llama.cpp")
+        assert (
+            main(["run", str(model), "--prompt", "Hi there", "--max-tokens", "2", "--ctx", "512", "--json"])
+            == 0
+        )
+        out, err = capsys.readouterr()
+        result = json.loads(out.strip().splitlines()[-1])
+        assert " tok at - (under 32 tok) · " in err
+        assert result["prompt_tps_note"] == "under 32 tok"
+
+    def test_a_long_prompt_shows_its_rate(
+        self, tiny_models: TinyModels, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        model = _model(tiny_models, "llama.cpp")
+        prompt = "the quick brown fox jumps over the lazy dog " * 10  # ~90 tokens
+        assert (
+            main(["run", str(model), "--prompt", prompt, "--max-tokens", "2", "--ctx", "512", "--json"]) == 0
+        )
+        out, err = capsys.readouterr()
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["prompt_tps_note"] is None and result["prompt_tps"] > 0
+        assert f" tok at {result['prompt_tps']:.1f} tok/s · " in err
+
+    def test_a_distributed_run_follows_the_same_rule(self) -> None:
+        stats = Stats(
+            ttft_s=0.002, prompt_tokens=4, prompt_tps=3764814.0, gen_tokens=8, gen_tps=90.0,
+            peak_memory_bytes=None, engine_peak_memory_bytes=None, rss_bytes=None, rss_peak_bytes=None,
+            device_memory_bytes=None, wall_s=0.1,
+        )  # fmt: skip
+        summary = _result("m", ("a", "b"), Generation(stats=stats, finished=Finished("length")), None)
+        assert summary["prompt_tps_note"] == "under 32 tok"
+        assert " · prompt - (under 32 tok) · " in _stats_line(summary)
+
+
+class TestItem18RunSamplingOptions:
+    """`tuilab run` takes the same max tokens and temperature rules as the lab's Run pane controls."""
+
+    @pytest.mark.parametrize(
+        ("option", "said"),
+        [
+            (["--temperature", "5"], "--temperature must be from 0 (greedy) to 2, got 5"),
+            (["--temperature", "-0.5"], "--temperature must be from 0 (greedy) to 2, got -0.5"),
+            (["--max-tokens", "0"], "--max-tokens must be a whole number of at least 1, got 0"),
+        ],
+        ids=["too-hot", "negative", "zero-tokens"],
+    )
+    def test_a_bad_value_is_one_line_and_exit_2_before_any_load(
+        self,
+        option: list[str],
+        said: str,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(EngineWorker, "__init__", _no_engine)
+        assert main(["run", "demo", *option]) == 2
+        assert capsys.readouterr().err.strip() == f"tuilab: error: {said}"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 from ui_helpers import settle, wait_until
 
 from tuilab.ui.app import TuilabApp
@@ -171,6 +172,7 @@ class TestOneEngineOwner:
             app.choose_model("demo")
             await wait_until(pilot, lambda: app.fit is not None, timeout_s=60)  # planned off the UI thread
             await settle(pilot)
+            app.main.query_one("#prompt", Input).value = "Hi"  # typed before: an empty prompt never runs
             await pilot.press("l", "5", "enter")
             assert app.runner.busy == "load"
             await wait_until(pilot, lambda: app.runner.busy is None, timeout_s=60)

@@ -23,6 +23,9 @@ from tuilab.core.plan_types import gb
 # 6-bit K-quants of 7-8B models measure 0.005-0.05 against F16, 3-bit and 2-bit ones 0.1 and far above
 # (llama.cpp tools/perplexity/README.md, the KL divergence tables), so 0.1 keeps 4-bit and rejects 2-bit.
 KLD_THRESHOLD = 0.1
+# A sweet spot is a choice between rungs: it needs the reference (whose KLD is 0 by definition) and at least
+# one quantized rung measured against it. An interrupted ladder with one rung names none (issue 12, item 19).
+MIN_MEASURED_RUNGS = 2
 LADDER_DIR = "ladder"
 
 
@@ -91,10 +94,14 @@ class LadderRun:
     def sweet_spot(self) -> SweetSpot | None:
         return sweet_spot(self.rungs, self.kld_threshold)
 
+    def no_spot_reason(self) -> str:
+        return no_spot_reason(self.rungs, self.kld_threshold)
+
     def to_dict(self) -> dict[str, Any]:
         spot = self.sweet_spot()
         d = {k: v for k, v in asdict(self).items() if k != "rungs"}
         d["sweet_spot"] = None if spot is None else asdict(spot)
+        d["no_sweet_spot_reason"] = None if spot is not None else self.no_spot_reason()
         d["rungs"] = [r.to_dict() for r in self.rungs]
         return d
 
@@ -106,8 +113,16 @@ class LadderRun:
         return run
 
 
+def measured_rungs(rungs: list[RungResult]) -> int:
+    """Rungs with a speed and a KLD against the reference: what a sweet spot is chosen between."""
+    return sum(1 for r in rungs if r.ok and r.kld is not None)
+
+
 def sweet_spot(rungs: list[RungResult], kld_threshold: float = KLD_THRESHOLD) -> SweetSpot | None:
-    """The smallest rung the fit oracle says fits (with headroom) whose KLD stays under the threshold."""
+    """The smallest rung the fit oracle says fits (with headroom) whose KLD stays under the threshold, once
+    MIN_MEASURED_RUNGS rungs are measured."""
+    if measured_rungs(rungs) < MIN_MEASURED_RUNGS:
+        return None
     good = [r for r in rungs if r.ok and r.verdict == "fits" and r.kld is not None and r.kld <= kld_threshold]
     if not good:
         return None
@@ -117,6 +132,14 @@ def sweet_spot(rungs: list[RungResult], kld_threshold: float = KLD_THRESHOLD) ->
     if top is not None and top.tg_tps and best.tg_tps:
         speedup = best.tg_tps / top.tg_tps
     return SweetSpot(best.quant, speedup)
+
+
+def no_spot_reason(rungs: list[RungResult], kld_threshold: float = KLD_THRESHOLD) -> str:
+    """Why there is no sweet spot, as a clause: too few rungs measured, or none good enough."""
+    measured = measured_rungs(rungs)
+    if measured < MIN_MEASURED_RUNGS:
+        return f"not enough rungs ({measured} measured, {MIN_MEASURED_RUNGS} needed)"
+    return f"no rung both fits with headroom and keeps KLD under {kld_threshold:g}"
 
 
 # --- Markdown ----------------------------------------------------------------------------------------
@@ -132,7 +155,7 @@ def markdown(run: LadderRun) -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [_row(r, spot) for r in run.rungs]
-    lines += ["", _spot_line(spot, run.kld_threshold)]
+    lines += ["", _spot_line(spot, run)]
     notes = [f"- {r.quant}: {r.message}" for r in run.rungs if not r.ok and r.message]
     if notes:
         lines += ["", "Notes:", *notes]
@@ -158,11 +181,11 @@ def _row(r: RungResult, spot: SweetSpot | None) -> str:
 _STATUS_TEXT = {"needs_imatrix": "needs an importance matrix", "failed": "failed"}
 
 
-def _spot_line(spot: SweetSpot | None, threshold: float) -> str:
+def _spot_line(spot: SweetSpot | None, run: LadderRun) -> str:
     if spot is None:
-        return f"No sweet spot: no rung both fits with headroom and keeps KLD under {threshold}."
+        return f"No sweet spot: {run.no_spot_reason()}."
     faster = "" if spot.speedup is None else f", {spot.speedup:.2f}x the top rung's tokens/s"
-    return f"Sweet spot: {spot.quant} (fits with headroom, KLD under {threshold}{faster})."
+    return f"Sweet spot: {spot.quant} (fits with headroom, KLD under {run.kld_threshold}{faster})."
 
 
 # --- history -----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from tuilab.core.plan_types import gb
 from tuilab.engines.protocol import MLX, MLX_KV_BITS
 from tuilab.lab.launch import prepare_cluster_run
 from tuilab.lab.planning import FitQuery, plan_cluster_fit
+from tuilab.lab.prompt_rate import prompt_rate
 from tuilab.lab.session import Generation, Listener, consume, interrupt_cancels
 
 
@@ -147,6 +148,7 @@ def _result(
         "ttft_s": stats.ttft_s if stats else None,
         "prompt_tokens": stats.prompt_tokens if stats else None,
         "prompt_tps": stats.prompt_tps if stats else None,
+        "prompt_tps_note": (prompt_rate(stats).why or None) if stats else None,
         "gen_tokens": stats.gen_tokens if stats else 0,
         "gen_tps": stats.gen_tps if stats else None,
         "peak_memory_bytes": stats.peak_memory_bytes if stats else None,
@@ -160,8 +162,9 @@ def _stats_line(r: dict[str, Any]) -> str:
         return "-" if tps is None else f"{tps:.1f} tok/s"
 
     peak = "-" if r["peak_memory_bytes"] is None else gb(r["peak_memory_bytes"])
+    prompt = f"- ({r['prompt_tps_note']})" if r["prompt_tps_note"] else rate(r["prompt_tps"])
     return (
         f"mlx distributed · {r['model']} on {len(r['hosts'])} hosts · gen {r['gen_tokens']} tok at "
-        f"{rate(r['gen_tps'])} · prompt {rate(r['prompt_tps'])} · peak {peak} (largest host)"
+        f"{rate(r['gen_tps'])} · prompt {prompt} · peak {peak} (largest host)"
         f" · predicted {rate(r['predicted_tg_tps'])}"
     )

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from tuilab.cli import cluster
 from tuilab.cli.offload import add_offload_options, offload_kwargs
-from tuilab.core.errors import EngineError, FitRefusedError, UsageError
+from tuilab.core.errors import EngineError, FitRefusedError
 from tuilab.core.hardware import parse_size_bytes
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.engines.events import Finished, Loaded, MemoryWarning, Stats
@@ -24,6 +24,8 @@ from tuilab.lab.launch import Launch, prepare_run, resolve_for_run
 from tuilab.lab.machine import machine_spec
 from tuilab.lab.planning import DEFAULT_CTX_TOKENS, FitQuery
 from tuilab.lab.position import RunPosition, run_position
+from tuilab.lab.prompt_rate import prompt_rate
+from tuilab.lab.sampling import MAX_TEMPERATURE, check_max_tokens, sampling_for
 from tuilab.lab.session import Listener, Session, interrupt_cancels
 
 DEFAULT_PROMPT = "Once upon a time"
@@ -46,7 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gpu-layers", type=int, help="llama.cpp layers to offload (default: the fit plan's)")
     p.add_argument("--kv-type", default="f16", help="KV cache type: f16, q8_0, q4_0, mlx-kv8, mlx-kv4")
     p.add_argument("--threads", type=int, help="llama.cpp CPU threads (default: physical cores)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 (the default) is greedy decoding")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help=f"0 (the default) is greedy decoding; at most {MAX_TEMPERATURE:g}",
+    )
     p.add_argument("--force", action="store_true", help="load even when the fit plan says it will not fit")
     add_offload_options(p)
     p.add_argument(
@@ -71,8 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    if args.max_tokens < 1:
-        raise UsageError(f"--max-tokens must be at least 1, got {args.max_tokens}")
+    check_max_tokens(args.max_tokens)
+    sampling = sampling_for(args.temperature)
     # Read and checked before anything loads; the cluster path reads it from args.
     prompt = args.prompt = read_prompt(args.prompt, args.prompt_file, sys.stdin.buffer, DEFAULT_PROMPT)
     engine = engine_name(args.engine) if args.engine else None
@@ -95,7 +102,6 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"tuilab: note: context {launch.note}", file=sys.stderr)
     if launch.warning:
         print(f"tuilab: warning: {launch.warning}; loading anyway (--force)", file=sys.stderr)
-    sampling = SamplingParams(temperature=args.temperature)
     loaded, stats, finished = stream_run(launch, prompt, args.max_tokens, sampling, sys.stdout)
     print(stats_line(launch, loaded, stats, finished), file=sys.stderr)
     if args.json:
@@ -154,7 +160,8 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
         "ctx": launch.spec.ctx_tokens,
         "ttft_s": stats.ttft_s,
         "prompt_tokens": stats.prompt_tokens,
-        "prompt_tps": stats.prompt_tps,
+        "prompt_tps": stats.prompt_tps,  # the engine's figure; the note says when it is not a rate
+        "prompt_tps_note": prompt_rate(stats).why or None,
         "gen_tokens": stats.gen_tokens,
         "gen_tps": stats.gen_tps,
         "peak_memory_bytes": stats.peak_memory_bytes,
@@ -186,7 +193,7 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
     return (
         f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"
         f" · load {loaded.load_s:.2f} s · ttft {ttft}"
-        f" · prompt {stats.prompt_tokens} tok at {rate(stats.prompt_tps)}"
+        f" · prompt {stats.prompt_tokens} tok at {prompt_rate(stats).label()}"
         f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
         f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
         f" · {_position(launch, stats).describe()}"

@@ -38,6 +38,7 @@ from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.hardware.sampler import MemorySampler
 from tuilab.lab.machine import SamplerLike, budget_moved, detect_machine, profile_names, profile_spec
 from tuilab.lab.planning import choose_quant
+from tuilab.lab.sampling import sampling_for
 from tuilab.lab.stepping import ContextStep, clamp_context, next_context, next_kv_type, next_quant
 from tuilab.models.discovery import FoundModel, discover
 from tuilab.models.profiles import model_profile_names
@@ -257,6 +258,7 @@ class TuilabApp(App[int]):
         hw = self.hardware()
         self.main.query_one(HardwarePane).show_spec(hw, () if hw.is_profile else self.machine_warnings)
         self.main.query_one(ClusterPane).show(selection, hw)
+        self._show_run_controls(selection)
         self._show_live()
         self.main.status.hw, self.main.status.selection = hw, selection
         if selection.model is not None:
@@ -264,6 +266,17 @@ class TuilabApp(App[int]):
         self._compute_badges(selection, hw)
         if save:
             self._save_settings()
+
+    def _show_run_controls(self, selection: Selection) -> None:
+        run_pane = self.main.query_one(RunPane)
+        run_pane.show_sampling(selection.max_tokens or self.max_tokens, selection.temperature)
+        run_pane.model_changed(selection.model)
+
+    @on(RunPane.SamplingChanged)
+    def _sampling_changed(self, event: RunPane.SamplingChanged) -> None:
+        """Max tokens and temperature plan nothing: stored and saved, no replanning."""
+        self.selection = replace(self.selection, max_tokens=event.max_tokens, temperature=event.temperature)
+        self._save_settings()
 
     @work(thread=True, group="settings")
     def _save_settings(self) -> None:
@@ -493,11 +506,12 @@ class TuilabApp(App[int]):
     def action_run(self) -> None:
         self.action_show_tab("run")
 
-    @on(Input.Submitted, "#prompt")
-    def _prompt_submitted(self, event: Input.Submitted) -> None:
+    @on(RunPane.PromptEntered)
+    def _prompt_entered(self, event: RunPane.PromptEntered) -> None:
         request = self._launch_request()
         if request is not None:
-            self._refused_if(self.runner.run(request, event.value or "Once upon a time", self.max_tokens))
+            sampling = sampling_for(event.temperature)
+            self._refused_if(self.runner.run(request, event.prompt, event.max_tokens, sampling))
 
     def _refused_if(self, why: str | None) -> bool:
         if why is not None:
@@ -510,10 +524,9 @@ class TuilabApp(App[int]):
         what = self.runner.cancel()
         if what == "generation":
             self.notify("cancelling the generation…", timeout=2)
-        elif what == "ladder":
-            if not stopping_already:
-                self.notify("stopping the ladder; finished rungs are kept", timeout=4)
-        elif isinstance(self.focused, Input):
+        elif what == "ladder" and not stopping_already:
+            self.notify("stopping the ladder; finished rungs are kept", timeout=4)
+        if isinstance(self.focused, Input):  # whatever Esc stopped, the next key is a key, not typed text
             self.main.query_one(TabbedContent).query_one("Tabs").focus()
 
     def action_bench(self) -> None:

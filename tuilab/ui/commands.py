@@ -52,7 +52,8 @@ def app_commands(app: LabActions) -> Iterator[SystemCommand]:
     yield SystemCommand("Next tok/s floor", "largest context above it, per quant (t)", app.main.action_floor)
     yield SystemCommand("Larger quant", "one rung up the ladder (,)", partial(app.action_quant, -1))
     yield SystemCommand("Smaller quant", "one rung down the ladder (.)", partial(app.action_quant, 1))
-    yield SystemCommand("Keys", "every key binding (?)", app.action_help)
+    # "Help", not "Keys": Textual's own "Keys" entry (its key panel) stays, and two entries had one name
+    yield SystemCommand("Help", "every key binding of the lab (?)", app.action_help)
     yield from cluster_commands(app)
     for i, (tab, label) in enumerate(TABS):
         yield SystemCommand(f"Show {label.split()[1]}", f"tab {i + 1}", partial(app.action_show_tab, tab))

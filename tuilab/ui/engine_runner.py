@@ -113,8 +113,11 @@ class EngineRunner:
     def load(self, request: LaunchRequest) -> str | None:
         return self._start("load", lambda: self._load_thread(request))
 
-    def run(self, request: LaunchRequest, prompt: str, max_tokens: int) -> str | None:
-        return self._start("run", lambda: self._run_thread(request, prompt, max_tokens))
+    def run(
+        self, request: LaunchRequest, prompt: str, max_tokens: int, sampling: SamplingParams | None = None
+    ) -> str | None:
+        how = sampling or SamplingParams()  # greedy unless the Run pane's temperature says otherwise
+        return self._start("run", lambda: self._run_thread(request, prompt, max_tokens, how))
 
     def ladder(self, job: Callable[[], None], cancel: Callable[[], object]) -> str | None:
         """A ladder owns the engine: the loaded model is closed first (every rung needs the memory)."""
@@ -190,7 +193,9 @@ class EngineRunner:
         if launch is not None:
             self._load(launch)
 
-    def _run_thread(self, request: LaunchRequest, prompt: str, max_tokens: int) -> None:
+    def _run_thread(
+        self, request: LaunchRequest, prompt: str, max_tokens: int, sampling: SamplingParams
+    ) -> None:
         launch = self._prepare(request)
         if launch is None:
             return
@@ -198,7 +203,7 @@ class EngineRunner:
             return
         self.post(RunStarted(launch.label, prompt, launch.fit))
         result = self.session.generate(
-            prompt, max_tokens, SamplingParams(), self._listener(), self._flush_interval_s, launch.guard
+            prompt, max_tokens, sampling, self._listener(), self._flush_interval_s, launch.guard
         )
         if result.failed is not None:
             self.post(RunFailed(result.failed.message("the engine failed while generating")))

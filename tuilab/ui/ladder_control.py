@@ -37,7 +37,10 @@ def ended_words(message: LadderEnded) -> tuple[str, SeverityLevel]:
     """The notification of an ended ladder: its text and severity."""
     if message.outcome == "done":
         spot = message.run.sweet_spot() if message.run is not None else None
-        found = f"sweet spot {spot.quant}" if spot else "no sweet spot"
+        if spot is not None:
+            found = f"sweet spot {spot.quant}"
+        else:
+            found = f"no sweet spot: {message.run.no_spot_reason()}" if message.run else "no sweet spot"
         return f"ladder of {message.model} finished: {found}", "information"
     if message.outcome == "cancelled":
         return "ladder stopped; finished rungs are kept, b resumes", "information"

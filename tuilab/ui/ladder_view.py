@@ -25,9 +25,15 @@ SPOT_STYLE = "bold green"
 # Eighth blocks give a bar 8 steps per cell, so a KLD of 0.002 against a 0.1 limit still shows.
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 LIMIT_MARK = "┊"
-LABEL_CELLS = 9  # "★ IQ2_XS" and a space
+LABEL_CELLS = 9  # "★ IQ2_XS" and a space: the least a label takes, so llama.cpp's bars start together
+# The longest rung name shown whole: "mlx-mxfp4" (core.quant.MLX_LADDER). A longer one keeps both ends
+# ("mlx-…_3_6"): names that share a prefix differ at the end, and a cut end made rungs look alike.
+NAME_CELLS = 9
+ELLIPSIS = "…"
 VALUE_CELLS = 8  # "12345.6" / "0.0123"
 WIDE_CELLS = 100  # from this width on the table also shows prompt tokens/s and the plan's memory
+# What Esc does to a running ladder: it kills the step in progress at once (tuilab.ui.ladder_control).
+ESC_WORDS = "Esc stops now; done rungs kept"
 STATUS_TEXT = {"needs_imatrix": "needs an importance matrix", "failed": "failed"}
 
 
@@ -36,12 +42,25 @@ def pick_run(runs: Sequence[LadderRun]) -> LadderRun | None:
     return next((r for r in runs if r.rungs), runs[0] if runs else None)
 
 
+def rung_label(quant: str, cells: int = NAME_CELLS) -> str:
+    """`quant` in at most `cells` cells, cut in the middle: the start and the distinguishing end stay."""
+    if len(quant) <= cells:
+        return quant
+    head = (cells - 1) // 2
+    return quant[:head] + ELLIPSIS + quant[len(quant) - (cells - 1 - head) :]
+
+
+def label_cells(rungs: Sequence[RungResult]) -> int:
+    """The chart's label column: the mark, a space, the longest shown name and a space."""
+    return max([LABEL_CELLS, *(len(rung_label(r.quant)) + 3 for r in rungs)])
+
+
 def ladder_view(run: LadderRun, width: int, this_machine: str) -> RenderableType:
     spot = run.sweet_spot()
     parts: list[RenderableType] = [title(run, this_machine), table(run.rungs, spot, width), Text()]
     parts += [chart_header(run, width), *chart(run.rungs, spot, run.kld_threshold, width)]
     top = next((r.quant for r in run.rungs if r.ok), "the top rung")
-    parts += [Text(), spot_line(spot, run.kld_threshold, top)]
+    parts += [Text(), spot_line(spot, run, top)]
     notes = [f"{r.quant}: {r.message.splitlines()[0]}" for r in run.rungs if not r.ok and r.message]
     parts += [Text(note, style="yellow", overflow="ellipsis", no_wrap=True) for note in notes]
     return Group(*parts)
@@ -62,12 +81,14 @@ def table(rungs: Sequence[RungResult], spot: SweetSpot | None, width: int) -> Ta
     grid = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", pad_edge=False)
     for column in ("Quant", "File", "Peak mem", *(["Plan"] if wide else []), "Gen tok/s",
                  *(["Prompt tok/s"] if wide else []), "PPL", "KLD", "Probes"):  # fmt: skip
-        grid.add_column(column, justify="left" if column == "Quant" else "right", no_wrap=True)
+        quant = column == "Quant"  # never squeezed: the numbers give way before the names do
+        grid.add_column(column, justify="left" if quant else "right", no_wrap=True,
+                        min_width=label_cells(rungs) - 1 if quant else None)  # fmt: skip
     for r in rungs:
         marked = spot is not None and spot.quant == r.quant
-        name = Text(f"{SPOT_MARK if marked else ' '} {r.quant}", SPOT_STYLE if marked else "")
+        name = Text(f"{SPOT_MARK if marked else ' '} {rung_label(r.quant)}", SPOT_STYLE if marked else "")
         if not r.ok:  # dashes keep the columns narrow; the chart and the notes say what happened
-            grid.add_row(Text(f"! {r.quant}", "yellow"), *["-"] * (len(grid.columns) - 1))
+            grid.add_row(Text(f"! {rung_label(r.quant)}", "yellow"), *["-"] * (len(grid.columns) - 1))
             continue
         plan = [size(r.predicted_memory_bytes)] if wide else []
         prompt = [_rate(r.pp_tps)] if wide else []
@@ -78,9 +99,10 @@ def table(rungs: Sequence[RungResult], spot: SweetSpot | None, width: int) -> Ta
 
 
 def chart_header(run: LadderRun, width: int) -> Text:
-    bar = _bar_cells(width)
+    label = label_cells(run.rungs)
+    bar = _bar_cells(width, label)
     top = next((r.quant for r in run.rungs if r.ok), "the top rung")
-    head = Text(" " * LABEL_CELLS)
+    head = Text(" " * label)
     head.append(f"{'generation tok/s':<{bar + VALUE_CELLS + 3}}", "bold")
     head.append(f"KLD vs {top} ({LIMIT_MARK} limit {run.kld_threshold:g})", "bold")
     return head
@@ -92,12 +114,14 @@ def chart(rungs: Sequence[RungResult], spot: SweetSpot | None, threshold: float,
     ok = [r for r in rungs if r.ok]
     top_tps = max((r.tg_tps or 0.0 for r in ok), default=0.0) or 1.0
     top_kld = max([threshold, *(r.kld or 0.0 for r in ok)])
-    cells = _bar_cells(width)
+    label = label_cells(rungs)
+    cells = _bar_cells(width, label)
     lines = []
     for r in rungs:
         marked = spot is not None and spot.quant == r.quant
         line = Text(
-            f"{SPOT_MARK if marked else ' '} {r.quant:<{LABEL_CELLS - 3}} ", SPOT_STYLE if marked else ""
+            f"{SPOT_MARK if marked else ' '} {rung_label(r.quant):<{label - 3}} ",
+            SPOT_STYLE if marked else "",
         )
         if not r.ok:
             line.append(STATUS_TEXT.get(r.status, r.status), "yellow")
@@ -128,15 +152,13 @@ def bar(fraction: float, cells: int, style: str, limit: float | None = None) -> 
     return text
 
 
-def spot_line(spot: SweetSpot | None, threshold: float, top: str) -> Text:
+def spot_line(spot: SweetSpot | None, run: LadderRun, top: str) -> Text:
     if spot is None:
-        return Text(
-            f"No sweet spot: no rung both fits with headroom and keeps KLD under {threshold:g}.", "yellow"
-        )
+        return Text(f"No sweet spot: {run.no_spot_reason()}.", "yellow")
     faster = "" if spot.speedup is None else f" · {spot.speedup:.2f}x {top}'s tok/s"
     return Text.assemble(
         (f"{SPOT_MARK} Sweet spot: {spot.quant}", SPOT_STYLE),
-        f"{faster} · fits with headroom, KLD < {threshold:g}",
+        f"{faster} · fits with headroom, KLD < {run.kld_threshold:g}",
     )
 
 
@@ -145,7 +167,7 @@ def progress_line(model: str, p: Progress) -> Text:
     eta = "" if p.eta_s is None else f" · ETA {_duration(p.eta_s)}"
     return Text.assemble(
         ("▶ ladder ", "bold cyan"), f"[{where}] {p.quant}: {p.step}{eta}",
-        (" · Esc stops after this step", "dim"), f" · {model}", no_wrap=True, overflow="ellipsis",
+        (f" · {ESC_WORDS}", "dim"), f" · {model}", no_wrap=True, overflow="ellipsis",
     )  # fmt: skip
 
 
@@ -156,9 +178,9 @@ def size(n_bytes: int | None) -> str:
     return gb(n_bytes)
 
 
-def _bar_cells(width: int) -> int:
+def _bar_cells(width: int, label: int = LABEL_CELLS) -> int:
     # label, two bars, two values and the gaps between them share the width
-    return max(6, (width - LABEL_CELLS - 2 * VALUE_CELLS - 5) // 2)
+    return max(6, (width - label - 2 * VALUE_CELLS - 5) // 2)
 
 
 def _duration(seconds: float) -> str:

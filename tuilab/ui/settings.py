@@ -1,5 +1,5 @@
-"""The lab's persisted settings: the last selection (model, quant, context, KV type, hardware profile) and
-the theme, kept in settings.toml under the user config dir.
+"""The lab's persisted settings: the last selection (model, quant, context, KV type, hardware profile), the
+Run pane's max tokens and temperature, and the theme, kept in settings.toml under the user config dir.
 
 Writes are atomic (a temp file renamed into place) so a crash never leaves half a file; a file that cannot
 be read gives the defaults and a warning the app shows, never a crash.
@@ -17,7 +17,9 @@ from typing import Any
 import tomli_w
 
 from tuilab import paths
+from tuilab.core.errors import UsageError
 from tuilab.lab.planning import DEFAULT_CTX_TOKENS
+from tuilab.lab.sampling import check_max_tokens, check_temperature
 
 SETTINGS_FILE = "settings.toml"
 
@@ -32,6 +34,8 @@ class Selection:
     kv_type: str = "f16"
     hardware_profile: str | None = None  # None: this machine
     theme: str | None = None
+    max_tokens: int | None = None  # the Run pane's max tokens; None: the lab's default
+    temperature: float = 0.0  # the Run pane's temperature; 0 is greedy
 
 
 def settings_path(config_dir: Path | None = None) -> Path:
@@ -46,7 +50,7 @@ def load_selection(path: Path) -> tuple[Selection, str | None]:
         with path.open("rb") as f:
             data = tomllib.load(f).get("selection", {})
         return _from_dict(data), None
-    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, AttributeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, AttributeError, UsageError) as exc:
         return Selection(), f"could not read {path} ({exc}); using defaults"
 
 
@@ -60,6 +64,9 @@ def _from_dict(data: dict[str, Any]) -> Selection:
         value = getattr(selection, name)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{name} must be a string, got {value!r}")
+    if selection.max_tokens is not None:
+        check_max_tokens(selection.max_tokens, "max_tokens")
+    check_temperature(selection.temperature, "temperature")
     return selection
 
 

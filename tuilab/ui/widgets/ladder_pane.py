@@ -22,16 +22,17 @@ def empty_state(model: str | None, bench_line: str | None = None) -> Text:
     """`bench_line` is tuilab.bench.source.bench_command's answer for the chosen model."""
     if model is not None and bench_line is None:
         how: tuple[str | tuple[str, str], ...] = (
-            "A ladder starts from 16-bit weights; this model has none (a profile, or already quantized).\n"
+            "A ladder starts from 16-bit weights; this model has none (a profile, or already quantized). "
             "Choose its F16/BF16 GGUF or unquantized folder in Models.",
         )
     else:
-        how = (("b", "bold cyan"), " here, on this machine, or in a shell: ",
+        how = (("b", "bold cyan"), " here, on this machine, or in a shell:\n  ",
                (bench_line or "tuilab bench MODEL", "bold cyan"))  # fmt: skip
     return Text.assemble(
         ("No ladder results yet", "bold"),
         f" for {model}.\n\n" if model else ".\n\n",
-        "A ladder quantizes one model at each rung (F16, Q8_0 … IQ2_XS), then measures speed, memory,\n"
+        # one paragraph, wrapped by the pane: a line break inside it broke the sentence at 80 columns
+        "A ladder quantizes one model at each rung (F16, Q8_0 … IQ2_XS), then measures speed, memory, "
         "perplexity and KL divergence against F16, so you can see what 4 or 2 bits cost.\n\nMake one:\n  ",
         *how,
         "\n\nThe latest results for the chosen model will show here.",

@@ -1,20 +1,30 @@
-"""The run pane: a prompt, the streaming output, a sparkline of tokens/s over the run, time to first
-token, prompt tokens/s, and predicted against measured speed and memory.
+"""The run pane: a prompt with the run's max tokens and temperature beside it, the streaming output, a
+sparkline of tokens/s over the run, time to first token, prompt tokens/s, and predicted against measured
+speed and memory.
 
 The app starts the engine; the engine thread posts its news to this pane, which shows it here (its
-`on_*` handlers) and lets it bubble on to the screen's status line and the app's notifications.
+`on_*` handlers) and lets it bubble on to the screen's status line and the app's notifications. It owns its
+inputs: Enter on a prompt posts `PromptEntered` with the checked max tokens and temperature (an empty
+prompt says what to do instead), and a changed control posts `SamplingChanged` for the settings file.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Input, Sparkline, Static
 
+from tuilab.core.errors import UsageError
 from tuilab.core.plan_types import FitPlan
 from tuilab.engines.events import Stats
 from tuilab.lab.position import run_position
+from tuilab.lab.prompt_rate import prompt_rate
+from tuilab.lab.sampling import check_max_tokens, check_temperature
 from tuilab.ui import messages
 from tuilab.ui.render import gb, tps
 from tuilab.ui.widgets.stream_view import StreamView
@@ -25,9 +35,37 @@ SPARK_POINTS = 200
 # estimate (marked ~) at about 4 characters a token of English text, OpenAI's rule of thumb
 # (https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them).
 CHARS_PER_TOKEN_ESTIMATE = 4
+# Between the prompt and the model's text: a model (MLX's especially) often continues the prompt without a
+# space, and the two read as one (issue 12, item 22).
+OUTPUT_RULE = "\n──── output ────\n"
+PROMPT_PLACEHOLDER = "prompt: Enter runs the chosen model, Esc cancels"
+EMPTY_PROMPT_HINT = "type a prompt first, then Enter"
+IDLE_HINT = "idle: type a prompt, Enter runs it"
 
 
 class RunPane(Vertical):
+    DEFAULT_CSS = """
+    RunPane #prompt { width: 1fr; }
+    RunPane .control-label { width: auto; padding: 0 1; }
+    RunPane #max-tokens { width: 7; }
+    RunPane #temperature { width: 6; }
+    """
+
+    @dataclass
+    class PromptEntered(Message):
+        """Enter on a prompt that is not empty, with the controls' checked values."""
+
+        prompt: str
+        max_tokens: int
+        temperature: float
+
+    @dataclass
+    class SamplingChanged(Message):
+        """The max tokens or temperature control took a new, valid value."""
+
+        max_tokens: int
+        temperature: float
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rates: list[float] = []
@@ -35,14 +73,80 @@ class RunPane(Vertical):
         self.state = "idle"
         self.ttft_s: float | None = None
         self.prompt_chars = 0
+        self.max_tokens = 256  # replaced by the app's selection (show_sampling) before a run
+        self.temperature = 0.0
+        self._stats_model: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="prompt: Enter runs the chosen model, Esc cancels", id="prompt", compact=True)
+        with Horizontal(id="prompt-row"):
+            yield Input(
+                placeholder="prompt: Enter runs the chosen model, Esc cancels", id="prompt", compact=True
+            )
+            yield Static("max", classes="control-label")
+            yield Input(str(self.max_tokens), id="max-tokens", type="integer", compact=True)
+            yield Static("temp", classes="control-label")
+            yield Input(f"{self.temperature:g}", id="temperature", type="number", compact=True)
         with Horizontal(id="run-meter"):
-            yield Static("idle", id="run-state")
+            yield Static(IDLE_HINT, id="run-state")
             yield Sparkline([], id="run-spark")
         yield Static("", id="run-stats")
         yield StreamView(id="run-output")
+
+    # --- the controls ---
+
+    def show_sampling(self, max_tokens: int, temperature: float) -> None:
+        """The selection's values, shown unless the user is editing that control."""
+        self.max_tokens, self.temperature = max_tokens, temperature
+        for selector, value in (("#max-tokens", str(max_tokens)), ("#temperature", f"{temperature:g}")):
+            control = self.query_one(selector, Input)
+            if not control.has_focus and control.value != value:
+                control.value = value
+
+    @on(Input.Submitted, "#prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not self._read_controls():
+            return
+        if not event.value.strip():
+            self._set_state(EMPTY_PROMPT_HINT, "yellow")
+            return
+        self.post_message(self.PromptEntered(event.value, self.max_tokens, self.temperature))
+
+    @on(Input.Submitted, "#max-tokens, #temperature")
+    def _control_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._read_controls():
+            self.focus_prompt()
+
+    @on(Input.Blurred, "#max-tokens, #temperature")
+    def _control_left(self, _event: Input.Blurred) -> None:
+        self._read_controls()
+
+    def _read_controls(self) -> bool:
+        """Check both controls; a bad value is said in the state line and put back to the last good one."""
+        max_input, temp_input = self.query_one("#max-tokens", Input), self.query_one("#temperature", Input)
+        try:
+            max_tokens = check_max_tokens(_parse(max_input.value, int), "max tokens")
+            temperature = check_temperature(_parse(temp_input.value, float), "temperature")
+        except UsageError as exc:
+            self._set_state(str(exc), "bold red")
+            max_input.value, temp_input.value = str(self.max_tokens), f"{self.temperature:g}"
+            return False
+        if (max_tokens, temperature) != (self.max_tokens, self.temperature):
+            self.max_tokens, self.temperature = max_tokens, temperature
+            self.post_message(self.SamplingChanged(max_tokens, temperature))
+        return True
+
+    # --- the run ---
+
+    def model_changed(self, key: str | None) -> None:
+        """A different model is chosen: the last run's numbers were another model's, so they go."""
+        if key == self._stats_model:
+            return
+        self._stats_model = key
+        self.rates, self.predicted, self.ttft_s = [], None, None
+        self.query_one("#run-spark", Sparkline).data = []
+        self.query_one("#run-stats", Static).update("")
 
     def _set_state(self, text: str, style: str = "") -> None:
         self.query_one("#run-state", Static).update(Text(text, style=style))
@@ -59,7 +163,7 @@ class RunPane(Vertical):
         self.query_one("#run-spark", Sparkline).data = []
         output = self.query_one("#run-output", StreamView)
         output.clear()
-        output.write(prompt)
+        output.write(prompt + OUTPUT_RULE)  # the model's text starts on its own line, below a rule
         output.focus()  # off the prompt, so number keys and Esc act while the text streams
         self._set_state(f"generating with {label}… (Esc cancels)", "bold cyan")
         self.query_one("#run-stats", Static).update(self._stats_text(None, None))
@@ -90,7 +194,7 @@ class RunPane(Vertical):
         fit = self.predicted
         predicted, where = self._plan_at_depth(stats, rate_tps, total_tokens)
         ttft = "-" if stats is None or stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
-        prompt = "-" if stats is None else tps(stats.prompt_tps)
+        prompt = "-" if stats is None else prompt_rate(stats).label()
         tokens = stats.gen_tokens if stats is not None else total_tokens
         peak = gb(stats.peak_memory_bytes) if stats is not None else "-"
         return Text.assemble(
@@ -149,3 +253,11 @@ class RunPane(Vertical):
 
     def on_run_failed(self, message: messages.RunFailed) -> None:
         self.failed(message.error)
+
+
+def _parse(text: str, kind: type[int] | type[float]) -> int | float | str:
+    """The control's text as a number, or the text itself (the check then names what is wrong)."""
+    try:
+        return kind(text.strip())
+    except ValueError:
+        return text.strip()
