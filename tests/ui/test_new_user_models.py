@@ -142,8 +142,14 @@ class TestRefreshingTheList:
             assert str(on_disk[0].path) in table_keys(app)
 
 
+@pytest.fixture(scope="module")
+def tuilab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One TUILAB_HOME for this file's tests: the demo model is written once, not once a test."""
+    return tmp_path_factory.mktemp("tuilab-home")
+
+
 @pytest.fixture
-def quiet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def quiet_home(tmp_path: Path, tuilab_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A home with no model stores, so discovery finds only what a test puts in its folders."""
     home = tmp_path / "user"
     home.mkdir()
@@ -153,7 +159,7 @@ def quiet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     monkeypatch.setenv("OLLAMA_MODELS", str(home / "ollama"))
-    monkeypatch.setenv("TUILAB_HOME", str(tmp_path / "tuilab"))
+    monkeypatch.setenv("TUILAB_HOME", str(tuilab_home))
     return home
 
 
@@ -314,10 +320,10 @@ class TestAHubRepoInTheLab:
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("2", "H")
-            await type_in_box(pilot, TINY_REPO)
+            await type_in_box(pilot, "tuilab-test/never-read")  # no cached metadata to answer offline
             await settle(pilot)
             errors = notes(app, "error")
-            assert len(errors) == 1 and "\n" not in errors[0]
+            assert len(errors) == 1 and "never-read" in errors[0] and "\n" not in errors[0]
 
     async def test_p_pulls_it_and_the_list_shows_it_on_disk(
         self, make_app: Callable[..., TuilabApp], hub: FakeHub, quiet_home: Path

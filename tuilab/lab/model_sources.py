@@ -36,7 +36,7 @@ def models_folder(text: str | Path) -> Path:
         raise UsageError(f"{path}: not a folder")
     if not os.access(path, os.R_OK | os.X_OK):
         raise UsageError(f"{path}: cannot read this folder (permission denied)")
-    return path.resolve()
+    return path.absolute()
 
 
 def discover_models(dirs: Sequence[str | Path] = ()) -> list[FoundModel]:
