@@ -56,7 +56,8 @@ def notes(app: TuilabApp, severity: str | None = None) -> list[str]:
 
 async def type_in_box(pilot: object, text: str) -> None:
     app = pilot.app  # type: ignore[attr-defined]
-    box = app.screen.query_one(Input)
+    box = app.main.query_one("#models-ask", Input)
+    assert box.has_focus
     box.value = text
     await pilot.press("enter")  # type: ignore[attr-defined]
 

@@ -43,7 +43,6 @@ from tuilab.models.resolve import ResolvedModel
 from tuilab.ui import catalog
 from tuilab.ui.catalog import ModelEntry, matches
 from tuilab.ui.render import BADGE_STYLES, ctx_label
-from tuilab.ui.screens.ask import AskScreen
 from tuilab.ui.threads import deliver, os_error_line
 
 SOURCE_LABELS = {"profile": "what-if", "demo": "built-in", "ladder": "ladder rung", "hub": "hub repo"}
@@ -65,12 +64,13 @@ class PlanTarget:
 
 
 class FilterInput(Input):
-    """The filter box: Esc hands the keys back to the list."""
+    """The filter box, and the one-line question box (a Hub repo id, a models folder): Esc hands the keys
+    back to the list."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "back to the list", show=False)]
 
     class Left(Message):
-        """The user left the filter (Esc)."""
+        """The user left the box (Esc)."""
 
     def action_leave(self) -> None:
         self.post_message(self.Left())
@@ -120,10 +120,12 @@ class ModelsPane(Vertical):
         self.hub_models: dict[str, ResolvedModel] = {}
         self._hub_badges: dict[str, str] = {}
         self._pull_stop: threading.Event | None = None
+        self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="/ to filter models", id="model-filter", compact=True)
         yield Static(LIST_HINT, id="models-note")
+        yield FilterInput(id="models-ask", compact=True)
         yield DataTable[Text](id="model-table", cursor_type="row", zebra_stripes=True)
 
     # --- what the app hands down ------------------------------------------------------------------
@@ -239,15 +241,39 @@ class ModelsPane(Vertical):
 
     def on_filter_input_left(self, event: FilterInput.Left) -> None:
         event.stop()
-        self.focus_list()
+        self._end_question()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self._fill()
+        if event.input.id == "model-filter":
+            self._fill()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._choose(self._highlighted_key())
+        if event.input.id != "models-ask":
+            self._choose(self._highlighted_key())
+            return
+        topic, text = self._asking, event.value.strip()
+        self._end_question()
+        if text and topic == "hub":
+            self._note(f"reading {text} from the Hub (config and headers only)…")
+            self._read_hub(text)
+        elif text and topic == "folder":
+            self._check_folder(text)
+
+    def _ask(self, topic: str, placeholder: str) -> None:
+        """Put the question box where the note line is, focused; Enter answers, Esc leaves."""
+        box = self.query_one("#models-ask", Input)
+        self._asking, box.placeholder, box.value = topic, placeholder, ""
+        self.query_one("#models-note").display = False
+        box.display = True
+        box.focus()
+
+    def _end_question(self) -> None:
+        self._asking = ""
+        self.query_one("#models-ask").display = False
+        self.query_one("#models-note").display = True
+        self.focus_list()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -305,17 +331,7 @@ class ModelsPane(Vertical):
     # --- a Hub repo ----------------------------------------------------------------------------------
 
     def action_ask_hub(self) -> None:
-        ask = AskScreen(
-            "Plan a Hub repo from its metadata (nothing is downloaded)",
-            "ORG/NAME, e.g. unsloth/Qwen3-30B-A3B-GGUF",
-            "Enter plans it (Fit tab) · then p pulls it · Esc closes",
-        )
-        self.app.push_screen(ask, self._hub_asked)
-
-    def _hub_asked(self, repo_id: str | None) -> None:
-        if repo_id:
-            self._note(f"reading {repo_id} from the Hub (config and headers only)…")
-            self._read_hub(repo_id)
+        self._ask("hub", "Hub repo to plan (ORG/NAME, nothing downloaded); Enter plans, Esc leaves")
 
     @work(thread=True, exclusive=True, group="hub")
     def _read_hub(self, repo_id: str) -> None:
@@ -334,6 +350,10 @@ class ModelsPane(Vertical):
         self.ranked_view = False
         self._note()
         self.post_message(self.Chosen(repo_id))
+        target = pull_target(model)
+        if target is not None:
+            how = f"2 then p pulls it ({gb(target.total_bytes)}), or `{target.command}`"
+            self.notify(f"{repo_id} planned from its Hub metadata; {how}", title="hub", timeout=10)
 
     def _hub_badge(self, model: ResolvedModel) -> str:
         if self.target is None:
@@ -403,16 +423,7 @@ class ModelsPane(Vertical):
     # --- a models folder -----------------------------------------------------------------------------
 
     def action_ask_folder(self) -> None:
-        ask = AskScreen(
-            "Add a models folder (GGUF files, MLX and HF model folders)",
-            "a folder, e.g. ~/models",
-            "Enter saves it in settings.toml and looks there · Esc closes",
-        )
-        self.app.push_screen(ask, self._folder_asked)
-
-    def _folder_asked(self, text: str | None) -> None:
-        if text:
-            self._check_folder(text)
+        self._ask("folder", "models folder to add (saved in settings); Enter adds, Esc leaves")
 
     @work(thread=True, group="folder")
     def _check_folder(self, text: str) -> None:
