@@ -230,11 +230,10 @@ class ModelsPane(Vertical):
             return LIST_HINT
         if self.ranking is None or self.target is None:
             return "ranking the catalog for this hardware…"
-        q, hw = self.ranking.query, self.target.hw
-        where = "profile" if hw.is_profile else "this machine"
+        q, where = self.ranking.query, "the profile" if self.target.hw.is_profile else "this machine"
         return (
-            f"{len(self.ranking.ranked)} of {self.ranking.planned} catalog models run on {hw.name} ({where}),"
-            f" {q.engine}, ctx {ctx_label(q.ctx_tokens)}; best quant ≥ 4 bits · v back"
+            f"{len(self.ranking.ranked)} of {self.ranking.planned} catalog models run on {where} · {q.engine}"
+            f" · ctx {ctx_label(q.ctx_tokens)} · v: list"
         )
 
     # --- keys -------------------------------------------------------------------------------------
