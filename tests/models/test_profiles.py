@@ -32,6 +32,7 @@ HARDWARE_NAMES = [
     "m4-pro-20c-48gb",
     "m4-max-40c-128gb",
     "m4-max-32c-36gb",
+    "m5-10c-16gb",
     "m5-pro-20c-64gb",
     "m5-max-40c-128gb",
     "rtx-3060-12gb",

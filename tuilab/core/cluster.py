@@ -174,7 +174,9 @@ def _read_bytes(weights: Sequence[SizedTensor], arch: ModelArch, head: bool) -> 
 def _seconds(hw: HardwareSpec, by_type: Mapping[str, int], kv_bytes: int, n_layers: int) -> float:
     """One token's time on this host for these bytes, by the single-machine speed model (core.speed)."""
     if hw.unified and hw.gpus:
-        dev = speed.DeviceTraffic("metal", hw.gpus[0].bandwidth_gbps, by_type, kv_bytes, n_layers)
+        # The cluster runs mlx-lm on every host, so MLX's constants for this chip's generation apply.
+        gpu = hw.gpus[0]
+        dev = speed.DeviceTraffic("mlx", gpu.bandwidth_gbps, by_type, kv_bytes, n_layers, chip=gpu.name)
     else:
         dev = speed.DeviceTraffic(  # MLX off a Mac: its CPU backend (core.speed, "mlx-cpu")
             "mlx-cpu", hw.ram_bandwidth_gbps, by_type, kv_bytes, n_layers,

@@ -516,7 +516,7 @@ def _traffic(
             speed.DeviceTraffic(
                 kind, g.bandwidth_gbps, by_place.get(i, {}), kv, n_blocks, g.fp16_tflops, share,
                 int8_tops=g.int8_tops, compute_arch=g.compute_arch,
-                attn_flops_per_token_per_depth=attn_per_layer * n_blocks,
+                attn_flops_per_token_per_depth=attn_per_layer * n_blocks, chip=g.name,
             )
         )  # fmt: skip
     host = by_place.get(None, {})

@@ -10,19 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tuilab.core import apple_speed
+
 # Fraction of peak memory bandwidth llama.cpp's CUDA kernels reach per weight type, fitted on an H100
 # (docs/benchmarks/calibration.md: F16 0.876, Q8_0 0.71, Q4_K_M 0.50).
 CUDA_EFFICIENCY: Mapping[str, float] = {"F16": 0.876, "BF16": 0.876, "F32": 0.876, "Q8_0": 0.71}
 CUDA_DEFAULT_EFFICIENCY = 0.50
 CUDA_PER_LAYER_S = 31e-6  # 1.0 ms for 32 layers, same fit
-# Metal: one efficiency fits F16 and Q4_0 on M1 Max and M2 Ultra (calibration.md, discussion #4167).
-METAL_EFFICIENCY = 0.88
-METAL_PER_LAYER_S = 165e-6
+# Metal (llama.cpp on a Mac): per chip generation and tier, from the chip's name (core.apple_speed;
+# calibration.md, "llama.cpp Metal per chip generation"). A chip of unknown generation keeps the 2023 fit.
+METAL_EFFICIENCY = apple_speed.UNKNOWN_CHIP.efficiency
+METAL_PER_LAYER_S = apple_speed.UNKNOWN_CHIP.per_layer_s
 # MLX (mlx-lm) on Apple Silicon, fitted on its own: least squares over four public MLX decode measurements
 # on M2 Ultra, M3 Ultra, M3 Max and M3 Pro (docs/benchmarks/calibration.md, "MLX generation"); residuals
-# within 11%, against -25% to +1% with the Metal constants above, which MLX's kernels outrun.
-MLX_EFFICIENCY = 0.865
-MLX_PER_LAYER_S = 85e-6
+# within 11%, against -25% to +1% with the Metal constants above, which MLX's kernels outrun. An M1 has its
+# own, slower constants (core.apple_speed.mlx_constants).
+MLX_EFFICIENCY = apple_speed.MLX_FIT.efficiency
+MLX_PER_LAYER_S = apple_speed.MLX_FIT.per_layer_s
 # CPU: share of the host's memory bandwidth a multi-threaded llama.cpp decode loop reaches, against the
 # copy bandwidth `tuilab hw --measure` reads (STREAM convention). On the 2-core dev VM (41 GB/s measured)
 # a shape-true Llama-3.2-1B read 40.8 GB/s at F16, 37.9 at Q8_0, 36.2 at Q4_K_M and 36.7 at Q4_0; on
@@ -81,6 +85,7 @@ class DeviceTraffic:
     int8_tops: float | None = None  # quantized weights' prompt rate on CUDA (MMQ); None: tflops
     compute_arch: str = ""
     attn_flops_per_token_per_depth: float = 0.0  # 4 x layers here x heads x head_dim
+    chip: str = ""  # the GPU's name ("Apple M3 Max"): picks Metal's per-generation constants
 
 
 @dataclass(frozen=True)
@@ -133,24 +138,26 @@ class SpeedPrediction:
         return n * self.pp_s_per_token + attention_token_depths * self.pp_s_per_token_per_depth + tg
 
 
-def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = False) -> float:
+def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = False, chip: str = "") -> float:
     """Fraction of the device's bandwidth reached for this weight type (for "mlx-cpu" quantized weights,
-    which are compute-bound, see `_weight_seconds`)."""
+    which are compute-bound, see `_weight_seconds`); Metal's depends on the chip's generation."""
     if device_class == "cuda":
         return CUDA_EFFICIENCY.get(type_name.upper(), CUDA_DEFAULT_EFFICIENCY)
     if device_class == "metal":
-        return METAL_EFFICIENCY
+        return apple_speed.metal_constants(chip).efficiency
     if device_class == "mlx":
-        return MLX_EFFICIENCY
+        return apple_speed.mlx_constants(chip).efficiency
     measured = CPU_EFFICIENCY.get(type_name.upper(), CPU_DEFAULT_EFFICIENCY)
     return measured if bandwidth_measured else measured * CPU_DATASHEET_FACTOR
 
 
-def _per_layer_s(device_class: str) -> float:
+def _per_layer_s(device_class: str, chip: str = "") -> float:
+    if device_class == "metal":
+        return apple_speed.metal_constants(chip).per_layer_s
+    if device_class == "mlx":
+        return apple_speed.mlx_constants(chip).per_layer_s
     per_layer = {
         "cuda": CUDA_PER_LAYER_S,
-        "metal": METAL_PER_LAYER_S,
-        "mlx": MLX_PER_LAYER_S,
         "mlx-cpu": MLX_CPU_PER_LAYER_S,
     }
     return per_layer.get(device_class, CPU_PER_LAYER_S)
@@ -164,17 +171,21 @@ def mlx_cpu_quantized(device_class: str, type_name: str) -> bool:
 def _weight_seconds(d: DeviceTraffic, type_name: str, n_bytes: int) -> float:
     if mlx_cpu_quantized(d.device_class, type_name):
         return n_bytes / (MLX_CPU_QUANT_GBPS * 1e9)
-    return n_bytes / (d.bandwidth_gbps * 1e9 * efficiency(d.device_class, type_name, d.bandwidth_measured))
+    return n_bytes / (d.bandwidth_gbps * 1e9 * _efficiency_of(d, type_name))
+
+
+def _efficiency_of(d: DeviceTraffic, type_name: str) -> float:
+    return efficiency(d.device_class, type_name, d.bandwidth_measured, d.chip)
 
 
 def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
     if d.bandwidth_gbps <= 0:
         return float("inf")
     bw = d.bandwidth_gbps * 1e9
-    t = d.n_layers * _per_layer_s(d.device_class)
+    t = d.n_layers * _per_layer_s(d.device_class, d.chip)
     for type_name, n_bytes in d.weight_bytes_by_type.items():
         t += _weight_seconds(d, type_name, n_bytes)
-    return t + kv_share * d.kv_bytes_full_ctx / (bw * efficiency(d.device_class, "F16", d.bandwidth_measured))
+    return t + kv_share * d.kv_bytes_full_ctx / (bw * _efficiency_of(d, "F16"))
 
 
 def predict(devices: tuple[DeviceTraffic, ...], ctx_tokens: int = 0) -> SpeedPrediction:
@@ -231,7 +242,7 @@ def _describe(d: DeviceTraffic) -> str:
     effs = sorted(
         f"{t} at {MLX_CPU_QUANT_GBPS} GB/s (dequantizing kernel)"
         if mlx_cpu_quantized(d.device_class, t)
-        else f"{t} {efficiency(d.device_class, t, d.bandwidth_measured):.2f}"
+        else f"{t} {_efficiency_of(d, t):.2f}"
         for t in d.weight_bytes_by_type
     )
     how = ""
@@ -247,5 +258,13 @@ def _describe(d: DeviceTraffic) -> str:
     return (
         f"{d.device_class}: {gb:.2f} GB of weights read per token over {d.bandwidth_gbps:g} GB/s{how}, "
         f"efficiency {', '.join(effs) or '-'}, {d.n_layers} layers x "
-        f"{_per_layer_s(d.device_class) * 1e6:.0f} us fixed{prompt} (docs/benchmarks/calibration.md)"
+        f"{_per_layer_s(d.device_class, d.chip) * 1e6:.0f} us fixed{prompt}{_chip_basis(d)} "
+        "(docs/benchmarks/calibration.md)"
     )
+
+
+def _chip_basis(d: DeviceTraffic) -> str:
+    """Which per-generation fit a plan used ("; M3 fit"), so a user can see why two Macs differ."""
+    if d.device_class == "metal":
+        return f"; {apple_speed.metal_constants(d.chip).basis}"
+    return f"; {apple_speed.mlx_constants(d.chip).basis}" if d.device_class == "mlx" else ""
