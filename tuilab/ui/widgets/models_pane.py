@@ -121,6 +121,7 @@ class ModelsPane(Vertical):
         self._hub_badges: dict[str, str] = {}
         self._pull_stop: threading.Event | None = None
         self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
+        self._layout: tuple[bool, int] | None = None  # the view and width the columns were built for
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="/ to filter models", id="model-filter", compact=True)
@@ -164,16 +165,20 @@ class ModelsPane(Vertical):
         return (e for e in rows if matches(e, query))
 
     def _fill(self) -> None:
-        """Refill the table; the columns are rebuilt too, so their widths follow the pane's (a DataTable
-        keeps a column as wide as its widest cell ever was)."""
+        """Refill the table. The columns are rebuilt when the view or the pane's width changed: a
+        DataTable keeps a column as wide as its widest cell ever was, and the names are cut to the width."""
         table = self.query_one("#model-table", DataTable)
         keep = self._highlighted_key()
-        table.clear(columns=True)
+        layout = (self.ranked_view, self.size.width)
+        if layout != self._layout:
+            table.clear(columns=True)
+            table.add_columns(*(RANKED_COLUMNS if self.ranked_view else LIST_COLUMNS))
+            self._layout = layout
+        else:
+            table.clear()
         if self.ranked_view:
-            table.add_columns(*RANKED_COLUMNS)
             self._fill_ranked(table)
         else:
-            table.add_columns(*LIST_COLUMNS)
             self._fill_list(table)
         target = keep or self.current
         if target is not None and target in table.rows:
