@@ -37,6 +37,7 @@ pytestmark = pytest.mark.anyio
 SIZE = (80, 24)
 TINY_REPO = "tuilab-test/tiny-GGUF"
 BIG_REPO = "tuilab-test/big-GGUF"
+GATED_REPO = "tuilab-test/gated"
 LONG_NAME = "lmstudio-community/Meta-Llama-3.1-8B-Instruct-GGUF/Meta-Llama-3.1-8B-Instruct-Q4_K_M"
 
 
@@ -264,6 +265,7 @@ def hub(tiny_gguf: Path, quiet_home: Path, monkeypatch: pytest.MonkeyPatch) -> I
         TINY_REPO: FakeRepo({"README.md": FakeFile(b"# tiny\n"), "tiny-F16.gguf": FakeFile(data)}),
         # the same header with 4 GB behind it: a pull long enough to stop half-way
         BIG_REPO: FakeRepo({"tiny-F16.gguf": FakeFile(data, 4_000_000_000)}),
+        GATED_REPO: FakeRepo({"config.json": FakeFile(b"{}")}, gated=True),  # files need a token
     }
     with FakeHub(repos=repos) as fake:
         monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
@@ -297,8 +299,9 @@ class TestAHubRepoInTheLab:
             ("nobody/no-such-model", "no-such-model"),
             ("not a/repo id", "is not a Hugging Face repo id"),
             ("qwen3-8b", "is not a Hub repo id"),
+            (GATED_REPO, "is gated"),
         ],
-        ids=["unknown", "malformed", "a-catalog-name"],
+        ids=["unknown", "malformed", "a-catalog-name", "gated"],
     )
     async def test_a_bad_repo_is_one_error_line(
         self, make_app: Callable[..., TuilabApp], hub: FakeHub, repo: str, says: str
@@ -345,8 +348,9 @@ class TestAHubRepoInTheLab:
             )
             assert any(e.source == "hf-cache" for e in app.entries)
 
+    @pytest.mark.parametrize("tab", ["2", "3"], ids=["from-models", "from-fit"])
     async def test_esc_stops_a_pull_and_keeps_the_lab_up(
-        self, make_app: Callable[..., TuilabApp], hub: FakeHub, quiet_home: Path
+        self, make_app: Callable[..., TuilabApp], hub: FakeHub, quiet_home: Path, tab: str
     ) -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
@@ -357,7 +361,7 @@ class TestAHubRepoInTheLab:
             await pilot.press("2", "p")
             note = app.main.query_one("#models-note")
             await wait_until(pilot, lambda: "pulling" in str(note.render()), 10)
-            await pilot.press("escape")
+            await pilot.press(tab, "escape")
             await settle(pilot)
             assert any("pull cancelled" in n for n in notes(app, "warning"))
             assert not list((quiet_home / "hf" / "hub").rglob("tiny-F16.gguf"))  # only the partial file

@@ -459,6 +459,8 @@ class TuilabApp(App[int]):
         job = self.ladder_job
         stopping_already = job is not None and job.cancelling
         what = self.runner.cancel()
+        if what is None and self.main.query_one(ModelsPane).stop_pull():
+            return  # Esc from any tab stops a pull, once no engine work is left to cancel
         if what == "generation":
             self.notify("cancelling the generation…", timeout=2)
         elif what == "ladder":

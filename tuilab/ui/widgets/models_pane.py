@@ -392,8 +392,14 @@ class ModelsPane(Vertical):
         return self._pull_stop is not None if action == "stop_pull" else True
 
     def action_stop_pull(self) -> None:
-        if self._pull_stop is not None:
-            self._pull_stop.set()
+        self.stop_pull()
+
+    def stop_pull(self) -> bool:
+        """Ask a running pull to stop (it ends at its next chunk); False when none runs."""
+        if self._pull_stop is None:
+            return False
+        self._pull_stop.set()
+        return True
 
     @work(thread=True, exclusive=True, group="pull")
     def _pull(self, target: PullTarget, stop: threading.Event) -> None:
