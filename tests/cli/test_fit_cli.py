@@ -50,6 +50,25 @@ class TestLadder:
         assert quants[0] == "F16" and "TQ1_0" in quants and "IQ1_S" in quants
         assert "mlx-4bit" in quants and "mlx-8bit" in quants
 
+    def test_every_rung_carries_prompt_speed_and_first_token_time(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        argv = ("fit", "llama-3.1-8b", "--ladder", "--hardware", "rtx-3090-24gb", "--engine", "llama.cpp")
+        code, out, _ = run_cli(capsys, *argv, "--ctx", "16384", "--json")
+        rungs = {r["quant"]: r for r in json.loads(out)["rungs"]}
+        assert code == 0 and all(
+            r["predicted_pp_tps"] > 0 and r["predicted_ttft_s"] > 0 for r in rungs.values()
+        )
+        # F16 runs on FP16 tensor cores, Q4_K_M on INT8 ones: the quantized rung reads its prompt faster
+        assert rungs["Q4_K_M"]["predicted_ttft_s"] < rungs["F16"]["predicted_ttft_s"]
+        _, text, _ = run_cli(capsys, *argv, "--ctx", "16384")
+        assert "prompt  TTFT s" in text and "for a 16384-token prompt" in text
+        q4 = next(line for line in text.splitlines() if line.startswith("Q4_K_M ")).split()
+        assert q4[-2:] == [
+            f"{rungs['Q4_K_M']['predicted_pp_tps']:.0f}",
+            f"{rungs['Q4_K_M']['predicted_ttft_s']:.2f}",
+        ]
+
 
 class TestCleanErrors:
     @pytest.mark.parametrize(

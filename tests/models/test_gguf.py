@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from tuilab.models.tiny import TinyModels
 
+from tuilab.core.arch import LayerKind
 from tuilab.core.errors import ModelFileError
 from tuilab.models.gguf import ArrayInfo, GGUFModel, read_gguf
 
@@ -282,6 +283,32 @@ class TestTodaysArchitectureKeys:
         a = read_gguf(make_gguf(arch="lfm2", kv=kv)).arch
         assert a.recurrent_layers == frozenset({0, 1, 3}) and a.n_kv_heads == 2
         assert a.recurrent is not None and a.recurrent.conv_elems == 2 * a.hidden_size
+
+    def test_nemotron_h_feed_forward_layers_keep_nothing(self, make_gguf: Callable[..., Path]) -> None:
+        """Nemotron 3 Nano's per-layer arrays as llama.cpp prints them (llama.cpp#20570): head_count_kv
+        [0, 0, 0, 0, 0, 2, 0, ...] and feed_forward_length [0, 1856, 0, 1856, 0, 0, 1856, ...]: a layer with
+        neither is Mamba 2, one with a feed-forward only keeps no state (lmstudio-bug-tracker#1365: ssm
+        conv_kernel 4, state_size 128, group_count 8, inner_size 4096, time_step_rank 64)."""
+        kv = {
+            "nemotron_h_moe.block_count": 7,
+            "nemotron_h_moe.attention.head_count_kv": [0, 0, 0, 0, 0, 2, 0],
+            "nemotron_h_moe.feed_forward_length": [0, 1856, 0, 1856, 0, 0, 1856],
+            "nemotron_h_moe.ssm.conv_kernel": 4,
+            "nemotron_h_moe.ssm.state_size": 128,
+            "nemotron_h_moe.ssm.group_count": 8,
+            "nemotron_h_moe.ssm.inner_size": 4096,
+            "nemotron_h_moe.ssm.time_step_rank": 64,
+        }
+        a = read_gguf(make_gguf(arch="nemotron_h_moe", kv=kv)).arch
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 3, LayerKind.NONE: 3, LayerKind.FULL: 1}
+        assert (a.recurrent_layers, a.ffn_only_layers) == (frozenset({0, 2, 4}), frozenset({1, 3, 6}))
+
+    def test_deci_no_op_attention_layers_keep_no_cache(self, make_gguf: Callable[..., Path]) -> None:
+        """Llama-Nemotron (deci) files give a no-op attention block 0 heads (ik_llama.cpp#377's log:
+        n_head = [128, ..., 128, 0, 0, 0, 0, 128, ...])."""
+        kv = {"deci.block_count": 4, "deci.attention.head_count_kv": [8, 0, 0, 8]}
+        a = read_gguf(make_gguf(arch="deci", kv=kv)).arch
+        assert a.layer_kind_counts() == {LayerKind.FULL: 2, LayerKind.NONE: 2}
 
     def test_delta_net_layers_from_the_full_attention_interval(self, make_gguf: Callable[..., Path]) -> None:
         """Qwen3-Next's hparams as llama.cpp prints them (lmstudio-bug-tracker#1266): ssm_d_conv 4,

@@ -193,6 +193,7 @@ class TestLadderListsTheRepoFiles:
         assert code == 0, err
         assert "Qwen3-30B-A3B-Q2_K.gguf" in out and "(+1 parts)" in out
         assert "* Q4_K_M" in out
+        assert "tok/s  prompt  TTFT s" in out  # each planned file's prompt rate and first-token time
 
 
 class TestSafetensorsRepo:

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 import today_configs as cfg
 
-from tuilab.core.arch import LayerKind, ModelArch
+from tuilab.core.arch import LayerKind, ModelArch, RecurrentShape
 from tuilab.core.errors import ModelFileError
 from tuilab.core.hardware import MIB
 from tuilab.core.memory import LLAMA_N_UBATCH, kv_layer_bytes, pad_tokens, recurrent_state_bytes
 from tuilab.core.quant import kv_type, parse_quant, weight_tensors
-from tuilab.models.hf import arch_from_config
+from tuilab.models.catalog import find_catalog_entry
+from tuilab.models.hf import arch_from_config, known_model_type
 
 
 def arch(config: dict[str, Any], name: str = "model") -> ModelArch:
@@ -229,3 +230,220 @@ class TestUnknownArchitectures:
         config = {k: v for k, v in cfg.QWEN3_NEXT_80B.items() if k != "linear_num_value_heads"}
         with pytest.raises(ModelFileError, match="linear_num_value_heads"):
             arch(config)
+
+
+def catalog_arch(name: str) -> ModelArch:
+    """The architecture of a built-in catalog entry, from its config.json as the catalog stores it."""
+    entry = find_catalog_entry(name)
+    assert entry is not None, f"{name} is not in the catalog"
+    return entry.arch()
+
+
+class TestQwen3_5MoeWithoutADenseWidth:
+    """Qwen3.5/3.6 MoE configs name no intermediate_size: every layer is MoE. Checked against a llama.cpp
+    run of unsloth's Qwen3.6-35B-A3B-UD-Q4_K_M.gguf on Metal at -c 32768 (a public benchmark write-up, as the
+    search tool's code corpus stores it):
+        | qwen35moe 35B.A3B Q4_K - Medium |  20.60 GiB |    34.66 B | ...
+        llama_kv_cache: size =  640.00 MiB ( 32768 cells,  10 layers,  1/1 seqs), K (f16):  320.00 MiB, ...
+        llama_memory_recurrent: size =   62.81 MiB (     1 cells,  40 layers,  1 seqs  0 rs_seq),
+            R (f32):    2.81 MiB, S (f32):   60.00 MiB"""
+
+    def test_parameters_match_llama_cpp(self) -> None:
+        assert round(catalog_arch("qwen3.6-35b-a3b").n_params / 1e9, 2) == 34.66
+
+    def test_kv_on_ten_layers_and_a_fixed_state_on_thirty(self) -> None:
+        a = catalog_arch("qwen3.6-35b-a3b")
+        assert llama_kv_bytes(a, 32768, kinds={LayerKind.FULL}) == 640 * MIB
+        assert round(llama_kv_bytes(a, 32768, kinds={LayerKind.RECURRENT}) / MIB, 2) == 62.81
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 30, LayerKind.FULL: 10}
+
+    @pytest.mark.parametrize("name", ["qwen3.5-35b-a3b", "qwen3.5-122b-a10b", "qwen3.5-397b-a17b"])
+    def test_every_layer_is_moe_with_a_gated_shared_expert(self, name: str) -> None:
+        a = catalog_arch(name)
+        names = {t.name for t in a.tensors}
+        assert all(a.is_moe_layer(i) for i in range(a.n_layers))
+        assert {"blk.0.ffn_gate_exps.weight", "blk.0.ffn_gate_inp_shexp.weight"} <= names
+        assert "blk.0.ffn_gate.weight" not in names
+
+    def test_a_moe_config_with_dense_layers_but_no_dense_width_is_refused(self) -> None:
+        entry = find_catalog_entry("qwen3.5-35b-a3b")
+        assert entry is not None
+        config = {**entry.config, "text_config": {**entry.config["text_config"], "mlp_only_layers": [0]}}
+        with pytest.raises(ModelFileError, match="intermediate_size"):
+            arch(config)
+
+
+class TestGemma:
+    """Gemma 1: head_dim 256 (so 7B's attention is 4096 wide over a 3072 residual), MQA in 2B, tied
+    embeddings. The Gemma report (arXiv:2403.08295, table 2) gives the non-embedding parameters exactly:
+    2B 1,981,884,416 and 7B 7,751,248,896."""
+
+    @pytest.mark.parametrize(
+        ("name", "non_embedding"), [("gemma-2b-it", 1_981_884_416), ("gemma-7b-it", 7_751_248_896)]
+    )
+    def test_non_embedding_parameters_are_exact(self, name: str, non_embedding: int) -> None:
+        a = catalog_arch(name)
+        assert a.n_params - a.hidden_size * a.vocab_size == non_embedding
+
+    def test_2b_caches_one_kv_head_of_256(self) -> None:
+        a = catalog_arch("gemma-2b-it")
+        assert (a.kv_dim, a.tied_embeddings) == (256, True)
+
+
+class TestGlm47FlashIsMla:
+    """GLM-4.7-Flash runs as deepseek2 in llama.cpp (https://github.com/ikawrakow/ik_llama.cpp/issues/1167,
+    mainline's log of ubergarm's BF16 GGUF): "arch = deepseek2", "n_layer = 47", "n_embd_k_gqa = 576",
+    "file size = 55.79 GiB (16.00 BPW)"; the MTP layer is not in the file."""
+
+    def test_caches_a_576_wide_latent_and_no_v(self) -> None:
+        a = catalog_arch("glm-4.7-flash")
+        assert (a.family, a.n_layers, a.k_elems_per_token, a.v_elems_per_token) == ("deepseek2", 47, 576, 0)
+
+    def test_bf16_file_size(self) -> None:
+        weights = weight_tensors(parse_quant("BF16"), catalog_arch("glm-4.7-flash"))
+        assert round(sum(w.n_bytes for w in weights) / 2**30, 2) == 55.79
+
+
+class TestMiniMaxM2:
+    def test_kv_cache_matches_llama_cpp(self) -> None:
+        """unsloth/MiniMax-M2.7-GGUF under llama-server, as a public launch script records its log:
+        size = 8432.00 MiB ( 65536 cells,  62 layers,  1/1 seqs),
+            K (q8_0): 4216.00 MiB, V (q8_0): 4216.00 MiB"""
+        a = catalog_arch("minimax-m2.7")
+        assert llama_kv_bytes(a, 65536, "q8_0") == 8432 * MIB
+
+    def test_256_experts_without_a_shared_one(self) -> None:
+        a = catalog_arch("minimax-m2.5")
+        names = {t.name for t in a.tensors}
+        assert (a.n_experts, a.n_experts_used, a.shared_expert_ffn_size) == (256, 8, 0)
+        assert "blk.0.ffn_up_exps.weight" in names and "blk.0.ffn_up_shexp.weight" not in names
+
+
+class TestGlm5:
+    def test_totals_match_the_technical_report(self) -> None:
+        """GLM-5 technical report (arXiv:2602.15763, its architecture table): 744B total, 40B activated."""
+        a = catalog_arch("glm-5")
+        assert a.n_params == pytest.approx(744e9, rel=0.02)
+        assert a.n_active_params == pytest.approx(40e9, rel=0.03)
+
+    def test_mla_latent_and_the_plan_says_what_it_leaves_out(self) -> None:
+        entry = find_catalog_entry("glm-5.1")
+        assert entry is not None
+        a = entry.arch()
+        assert (a.k_elems_per_token, a.v_elems_per_token, a.n_dense_lead_layers) == (576, 0, 3)
+        assert known_model_type("glm_moe_dsa")
+
+
+class TestMiMo:
+    def test_a_qwen2_decoder_without_its_mtp_layer(self) -> None:
+        """MiMo-7B: mlx_lm/models/mimo.py is Qwen2's decoder and drops the MTP weights; the Hub total
+        (7.83B) counts the MTP layer, which we leave out, hence the 3% tolerance of the catalog test."""
+        a = catalog_arch("mimo-7b-base")
+        assert (a.family, a.attn_bias, a.layer_kind_counts()) == ("qwen2", True, {LayerKind.FULL: 36})
+        assert a.n_params == pytest.approx(7_833_409_536, rel=0.03)
+
+
+class TestNemotronH:
+    """Nemotron-H layers are single blocks (hybrid_override_pattern: M Mamba 2, * attention, - MLP, E MoE),
+    as llama.cpp builds them (src/models/nemotron-h.cpp); only attention layers keep a KV cache."""
+
+    def test_nano_parameters_equal_the_hub_total(self) -> None:
+        """NVIDIA-Nemotron-3-Nano-30B-A3B-BF16: 31,577,937,344 parameters on the Hub (the catalog's
+        published count): ungated squared-ReLU experts and shared expert, one norm per layer."""
+        assert catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16").n_params == 31_577_937_344
+
+    def test_nano_layers_and_state_match_llama_cpps_metadata(self) -> None:
+        """The GGUF metadata llama.cpp prints for it (llama.cpp#20570, lmstudio-bug-tracker#1365): layer 5
+        is the first with KV heads (2), layers 1, 3, 6 the first with a feed-forward (1856 wide, experts
+        128, shared 3712), ssm inner_size 4096, state_size 128, group_count 8, conv_kernel 4."""
+        a = catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert [a.layer_kind(i) for i in range(7)] == [LayerKind.RECURRENT, LayerKind.NONE] * 2 + [
+            LayerKind.RECURRENT, LayerKind.FULL, LayerKind.NONE,
+        ]  # fmt: skip
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 23, LayerKind.NONE: 23, LayerKind.FULL: 6}
+        assert a.recurrent == RecurrentShape(
+            "mamba2", d_conv=4, d_inner=4096, d_state=128, n_group=8, n_heads=64
+        )
+        assert (a.family, a.n_kv_heads, a.expert_ffn_size, a.shared_expert_ffn_size) == (
+            "nemotron_h_moe", 2, 1856, 3712
+        )  # fmt: skip
+
+    def test_feed_forward_layers_keep_nothing_and_attention_layers_keep_kv(self) -> None:
+        a = catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert kv_layer_bytes(a, 1, 65536, kv_type("f16"), 512) == 0
+        assert kv_layer_bytes(a, 5, 65536, kv_type("f16"), 512) == 65536 * 2 * 2 * 128 * 2
+        assert kv_layer_bytes(a, 0, 65536, kv_type("f16"), 512) == recurrent_state_bytes(a)
+
+    def test_no_gates_and_one_norm_per_layer(self) -> None:
+        names = {t.name for t in catalog_arch("nvidia-nemotron-3-nano-30b-a3b-bf16").tensors}
+        assert {"blk.1.ffn_up_exps.weight", "blk.1.ffn_up_shexp.weight", "blk.0.ssm_in.weight"} <= names
+        assert not {n for n in names if "gate_exps" in n or "gate_shexp" in n or "ffn_norm" in n}
+        assert "blk.5.attn_q.weight" in names and "blk.1.attn_q.weight" not in names
+
+    def test_56b_dense_layout(self) -> None:
+        """Nemotron-H-56B-Base "consists of 54 Mamba-2, 54 MLP, and 10 Self-Attention layers" (NVIDIA ADLR,
+        https://research.nvidia.com/labs/adlr/nemotronh/); its MLP is up and down projections only."""
+        a = catalog_arch("nemotron-h-56b-base-8k")
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 54, LayerKind.FULL: 10, LayerKind.NONE: 54}
+        shapes = {t.name: t.shape for t in a.tensors}
+        assert shapes["blk.1.ffn_up.weight"] == (8192, 32768) and "blk.1.ffn_gate.weight" not in shapes
+
+    def test_the_newer_layers_block_type_list_reads_the_same(self) -> None:
+        entry = find_catalog_entry("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert entry is not None
+        blocks = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+        types = [blocks[b] for b in entry.config["hybrid_override_pattern"]]
+        config = {k: v for k, v in entry.config.items() if k != "hybrid_override_pattern"}
+        assert arch({**config, "layers_block_type": types}).n_params == 31_577_937_344
+
+    def test_a_pattern_of_the_wrong_length_is_one_clear_error(self) -> None:
+        entry = find_catalog_entry("nvidia-nemotron-3-nano-30b-a3b-bf16")
+        assert entry is not None
+        with pytest.raises(ModelFileError, match="hybrid_override_pattern"):
+            arch({**entry.config, "hybrid_override_pattern": "MEM"})
+
+
+class TestAddedCatalogFamilies:
+    def test_lfm2_700m_parameters_are_exact(self) -> None:
+        """LFM2-700M: 742,489,344 parameters (its model card's table); block_ff_dim 10240 auto-adjusted to
+        6912, 10 short-convolution and 6 attention layers."""
+        a = catalog_arch("lfm2-700m")
+        assert a.n_params == 742_489_344 and a.ffn_size == 6912
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 10, LayerKind.FULL: 6}
+
+    def test_glm_4_5_air_total(self) -> None:
+        """GLM-4.5 model card: "GLM-4.5-Air ... 106 billion total parameters"; 46 layers, one dense."""
+        a = catalog_arch("glm-4.5-air")
+        assert a.n_params == pytest.approx(106e9, rel=0.01)
+        assert a.n_dense_lead_layers == 1 and a.is_moe_layer(1) and not a.is_moe_layer(0)
+
+
+class TestLlamaNemotronNas:
+    """Llama-3.3-Nemotron-Super-49B (DeciLM): per-layer block_configs, FFN widths from ffn_mult
+    (int(2 * ffn_mult * hidden / 3) rounded up to 256, modeling_decilm.py), no-op attention on some layers."""
+
+    def test_parameters_equal_the_hub_total(self) -> None:
+        """49,867,145,216 parameters on the Hub (the catalog's published count)."""
+        assert catalog_arch("llama-3_3-nemotron-super-49b-v1").n_params == 49_867_145_216
+
+    def test_no_op_attention_layers_keep_nothing(self) -> None:
+        """llama.cpp gives these layers 0 heads (the per-layer n_head array in its log of the deci
+        architecture, https://github.com/ikawrakow/ik_llama.cpp/pull/377) and so no KV cache."""
+        a = catalog_arch("llama-3_3-nemotron-super-49b-v1")
+        assert a.layer_kind_counts() == {LayerKind.FULL: 49, LayerKind.NONE: 31}
+        assert (a.layer_kind(6), kv_layer_bytes(a, 6, 4096, kv_type("f16"), 512)) == (LayerKind.NONE, 0)
+        assert kv_layer_bytes(a, 0, 4096, kv_type("f16"), 512) == 4096 * 2 * 8 * 128 * 2
+
+    def test_each_layer_has_its_own_ffn_width(self) -> None:
+        shapes = {t.name: t.shape for t in catalog_arch("llama-3_3-nemotron-super-49b-v1").tensors}
+        assert shapes["blk.0.ffn_up.weight"] == (8192, 14336)  # ffn_mult 2.625
+        assert shapes["blk.1.ffn_up.weight"] == (8192, 28672)  # ffn_mult 5.25
+        assert "blk.6.attn_q.weight" not in shapes and "blk.6.ffn_norm.weight" not in shapes
+
+    def test_linear_replacements_are_refused_in_one_line(self) -> None:
+        entry = find_catalog_entry("llama-3_3-nemotron-super-49b-v1")
+        assert entry is not None
+        blocks = [dict(b) for b in entry.config["block_configs"]]
+        blocks[0] = {**blocks[0], "attention": {**blocks[0]["attention"], "replace_with_linear": True}}
+        with pytest.raises(ModelFileError, match="replace_with_linear are not planned"):
+            arch({**entry.config, "block_configs": blocks})

@@ -5,7 +5,8 @@ Per depth, one worker generation runs a prompt of `depth` tokens and another a p
 tokens (the engines clear their cache per generation); the chunk's prompt rate at that depth is the chunk
 over the difference of the two prompt times, as llama-bench's pp512@d is. Generation is the second run's
 rate after `depth + chunk` tokens. Each finished depth is saved at once (temp file and rename) and a
-rerun with the same settings reuses it.
+rerun with the same settings reuses it. Histories are kept per model, quant and machine, so the Context
+pane can put each quant's points beside that quant's plan.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tuilab.core.errors import UsageError
 from tuilab.core.fit import plan
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
+from tuilab.core.quant import parse_quant, quant_name
 from tuilab.engines.client import EngineWorker
 from tuilab.engines.events import Failed, Stats
 from tuilab.engines.protocol import LoadSpec
@@ -39,6 +41,10 @@ DEPTH_DIR = "depth"
 CHUNK_TOKENS = 512
 GEN_TOKENS = 128
 _TEXT_SEED = 16  # any fixed seed: the text only has to tokenize the same way on every run
+# A chunk's rate is the difference of two prompt times; on a loaded machine the longer prompt can come out
+# no slower than the shorter one. Each pair is measured again up to this many times, keeping the fastest
+# time of each length (load only ever adds time).
+CHUNK_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,9 @@ class DepthPoint:
     predicted_pp_tps: float
     predicted_tg_tps: float
     predicted_ttft_s: float
+    prompt_tokens: int | None = (
+        None  # the tokens of the measured prompt (depth + chunk), as the engine counted
+    )
 
     def error(self, name: str) -> float | None:
         """Measured over predicted, less one: +0.10 is 10% faster (or longer, for TTFT) than planned."""
@@ -77,6 +86,7 @@ class DepthRun:
     path: str
     settings_key: str
     ctx_tokens: int
+    quant: str = ""  # the weights' quant ("Q4_K_M", "mlx-4bit"); "" in histories written before it was kept
     points: list[DepthPoint] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,25 +117,50 @@ def parse_depths(text: str) -> tuple[int, ...]:
     return tuple(depths)
 
 
-def history_path(model: str, machine: str) -> Path:
-    return paths.data_dir() / DEPTH_DIR / f"{slug(model)}--{slug(machine)}.json"
+def history_path(model: str, machine: str, quant: str = "") -> Path:
+    name = f"{slug(model)}--{slug(quant)}--{slug(machine)}" if quant else f"{slug(model)}--{slug(machine)}"
+    return paths.data_dir() / DEPTH_DIR / f"{name}.json"
 
 
-def read_history(model: str, machine: str) -> DepthRun | None:
-    """The last depth run recorded for this model and machine; None when there is none or it is damaged."""
-    path = history_path(model, machine)
+def read_history(model: str, machine: str, quant: str = "") -> DepthRun | None:
+    """The last depth run recorded for this model, quant and machine; None when there is none or it is
+    damaged."""
+    return _read_run(history_path(model, machine, quant))
+
+
+def read_histories(model: str, machine: str) -> list[DepthRun]:
+    """Every quant's depth run for this model on this machine (damaged files are skipped)."""
+    runs = (_read_run(p) for p in sorted((paths.data_dir() / DEPTH_DIR).glob("*.json")))
+    return [r for r in runs if r is not None and r.model == model and r.machine == machine]
+
+
+def measured_by_quant(model: str, machine: str) -> dict[str, tuple[DepthPoint, ...]]:
+    """The depth bench's points for this model on this machine, by canonical quant name (a run recorded
+    before quants were kept is under "")."""
+    return {canonical_quant(r.quant): tuple(r.points) for r in read_histories(model, machine) if r.points}
+
+
+def canonical_quant(name: str) -> str:
+    """One spelling per quant, so a file's "q4_k_m" meets the plan's "Q4_K_M"; unknown names as given."""
+    try:
+        return quant_name(parse_quant(name)) if name else ""
+    except UsageError:
+        return name
+
+
+def _read_run(path: Path) -> DepthRun | None:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
         points = [
             DepthPoint(**{k: v for k, v in p.items() if not k.endswith("_error")}) for p in d.pop("depths")
         ]
         return DepthRun(**d, points=points)
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
 def save_history(run: DepthRun) -> Path:
-    path = history_path(run.model, run.machine)
+    path = history_path(run.model, run.machine, run.quant)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(json.dumps(run.to_dict(), indent=2), encoding="utf-8")
@@ -155,7 +190,12 @@ def run_depths(
     if fit.verdict == "no_fit":
         raise UsageError(f"{resolved.name} at {ctx} tokens will not fit: {fit.reason}")
     key = _settings_key(resolved.engine, resolved.path, options)
-    run = _start(resolved.name, hw.name, resolved.engine, str(resolved.path), key, ctx, options.fresh)
+    run = _start(
+        DepthRun(
+            resolved.name, hw.name, resolved.engine, str(resolved.path), key, ctx, resolved.quant_name or ""
+        ),
+        options.fresh,
+    )
     todo = [d for d in options.depths if d not in {p.depth for p in run.points}]
     if todo:
         _measure_all(run, fit, todo, options, progress or (lambda *_: None))
@@ -170,10 +210,12 @@ def _settings_key(engine: str, path: Path, options: DepthOptions) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
-def _start(model: str, machine: str, engine: str, path: str, key: str, ctx: int, fresh: bool) -> DepthRun:
-    earlier = None if fresh else read_history(model, machine)
-    kept = earlier.points if earlier is not None and earlier.settings_key == key else []
-    return DepthRun(model, machine, engine, path, key, ctx, list(kept))
+def _start(run: DepthRun, fresh: bool) -> DepthRun:
+    """`run`, with the points of an earlier run of the same settings unless `fresh`."""
+    earlier = None if fresh else read_history(run.model, run.machine, run.quant)
+    if earlier is not None and earlier.settings_key == run.settings_key:
+        run.points = list(earlier.points)
+    return run
 
 
 def _measure_all(
@@ -219,9 +261,7 @@ def _measure_depth(
 ) -> DepthPoint:
     before = _generate(worker, text.of(depth), 1) if depth else None
     after = _generate(worker, text.of(depth + options.chunk_tokens), options.gen_tokens)
-    n_before, t_before = _prompt_time(before)
-    n_after, t_after = _prompt_time(after)
-    pp_tps = _chunk_rate(n_before, t_before, n_after, t_after)
+    pp_tps = _chunk_rate_measured(worker, text, (depth, depth + options.chunk_tokens), before, after)
     prompt_tokens = after.prompt_tokens or depth + options.chunk_tokens
     return DepthPoint(
         depth=depth,
@@ -232,7 +272,26 @@ def _measure_depth(
         predicted_pp_tps=round(fit.predicted_pp_tps_at(depth), 2),
         predicted_tg_tps=round(fit.predicted_tg_tps_at(prompt_tokens), 2),
         predicted_ttft_s=round(fit.predicted_ttft_s_at(prompt_tokens), 4),
+        prompt_tokens=after.prompt_tokens,
     )
+
+
+def _chunk_rate_measured(
+    worker: EngineWorker, text: _Text, lengths: tuple[int, int], before: Stats | None, after: Stats
+) -> float | None:
+    """The chunk's rate from the two runs; a pair that gives none (the longer prompt no slower, as load
+    can make it) is timed again up to CHUNK_RETRIES times, keeping the fastest time of each length."""
+    (n0, t0), (n1, t1) = _prompt_time(before), _prompt_time(after)
+    for _ in range(CHUNK_RETRIES if before is not None else 0):
+        if _chunk_rate(n0, t0, n1, t1) is not None:
+            break
+        t0 = _fastest(t0, _prompt_time(_generate(worker, text.of(lengths[0]), 1))[1])
+        t1 = _fastest(t1, _prompt_time(_generate(worker, text.of(lengths[1]), 1))[1])
+    return _chunk_rate(n0, t0, n1, t1)
+
+
+def _fastest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _chunk_rate(n0: int | None, t0: float | None, n1: int | None, t1: float | None) -> float | None:

@@ -7,7 +7,8 @@ from tuilab.bench.depth import DepthPoint, DepthRun
 
 def depth_table(run: DepthRun) -> str:
     head = (
-        f"Speed at depth: {run.model} on {run.machine} ({run.engine}, context {run.ctx_tokens})\n\n"
+        f"Speed at depth: {run.model}{' ' + run.quant if run.quant else ''} on {run.machine} "
+        f"({run.engine}, context {run.ctx_tokens})\n\n"
         "| depth | prompt tok/s (plan, error) | gen tok/s (plan, error) | TTFT s (plan, error) "
         "| peak memory |\n"
         "|---:|---:|---:|---:|---:|"

@@ -220,6 +220,7 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
     where = "profile" if hw.is_profile else "this machine"
     head = (
         f"{'quant':<14}{'engine':<11}{'weights':>10}{'planned':>10}{'verdict':>17}{'max ctx':>9}{'tok/s':>8}"
+        f"{'prompt':>8}{'TTFT s':>8}"
     )
     lines = [f"{model} on {hw.name} ({where}), ctx {ctx}", "", head, "-" * len(head)]
     note = context_note(rungs[0]) if rungs else None
@@ -229,10 +230,13 @@ def render_ladder(model: str, hw: HardwareSpec, ctx: int, rungs: list[FitPlan]) 
         lines.append(
             f"{r.quant:<14}{r.engine:<11}{gb(r.weights_bytes)[:-3]:>10}{gb(_planned_bytes(r))[:-3]:>10}"
             f"{r.verdict:>17}{r.max_ctx:>9}{r.predicted_tg_tps:>8.1f}"
+            f"{fit_hub.predicted_cell(r.predicted_pp_tps, '.0f'):>8}"
+            f"{fit_hub.predicted_cell(r.predicted_ttft_s, '.2f'):>8}"
         )
     lines += [
         "",
         "weights and planned in GB (1e9 bytes); planned is on the GPU, or in RAM for a plan that runs on the",
-        "CPU; tok/s is predicted generation at an empty context",
+        "CPU; tok/s is predicted generation at an empty context, prompt the predicted prompt tok/s of a",
+        f"512-token batch from empty, TTFT s the seconds to the first token for a {ctx}-token prompt",
     ]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ from tuilab.core.quant import QuantSpec, parse_quant
 from tuilab.models.resolve import ResolvedModel
 
 PlanFn = Callable[[QuantSpec | None], FitPlan]
-_WIDTHS = (9, 9, 9, 17, 9, 8)  # file GB, weights, device, verdict, max ctx, tok/s
+_WIDTHS = (9, 9, 9, 17, 9, 8, 8, 8)  # file GB, weights, device, verdict, max ctx, tok/s, prompt, TTFT s
 
 
 def with_hub_basis(fit: FitPlan, model: ResolvedModel) -> FitPlan:
@@ -100,7 +100,7 @@ def _row_json(
 def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: list[Row]) -> str:
     assert model.hub is not None
     where = "profile" if hw.is_profile else "this machine"
-    cols = ("file GB", "weights", "device", "verdict", "max ctx", "tok/s")
+    cols = ("file GB", "weights", "device", "verdict", "max ctx", "tok/s", "prompt", "TTFT s")
     head = f"  {'quant':<14}" + "".join(f"{c:>{w}}" for c, w in zip(cols, _WIDTHS, strict=True)) + "  file"
     listing = model.hub.listing
     lines = [
@@ -114,7 +114,7 @@ def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: li
         mark = "*" if exact else " "
         name = files[0] + (f" (+{len(files) - 1} parts)" if len(files) > 1 else "")
         if fit is None:
-            cells = (gb(size)[:-3], "-", "-", "unknown quant", "-", "-")
+            cells = (gb(size)[:-3], "-", "-", "unknown quant", "-", "-", "-", "-")
             lines.append(
                 f"{mark} {quant:<14}"
                 + "".join(f"{c:>{w}}" for c, w in zip(cells, _WIDTHS, strict=True))
@@ -124,13 +124,20 @@ def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: li
         lines.append(
             f"{mark} {quant:<14}{gb(size)[:-3]:>9}{gb(fit.weights_bytes)[:-3]:>9}"
             f"{gb(fit.memory.device_bytes)[:-3]:>9}{fit.verdict:>17}{fit.max_ctx:>9}"
-            f"{fit.predicted_tg_tps:>8.1f}  {name}"
+            f"{fit.predicted_tg_tps:>8.1f}{predicted_cell(fit.predicted_pp_tps, '.0f'):>8}"
+            f"{predicted_cell(fit.predicted_ttft_s, '.2f'):>8}  {name}"
         )
     lines += [
         "",
         "sizes in GB (1e9 bytes), as the repo lists them; * planned from its header, the others from "
-        "llama.cpp's quant rules on the same architecture",
+        "llama.cpp's quant rules on the same architecture; prompt is predicted tok/s of a 512-token batch, "
+        f"TTFT s the seconds to the first token for a {ctx}-token prompt",
         f"plan one exactly: tuilab fit {listing.repo_id} --quant QUANT; "
         f"download one: tuilab pull {listing.repo_id} FILE",
     ]
     return "\n".join(lines)
+
+
+def predicted_cell(value: float, fmt: str) -> str:
+    """A predicted number, or "-" where the plan has none (no FLOPS figure for the device)."""
+    return format(value, fmt) if value > 0 else "-"

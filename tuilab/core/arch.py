@@ -25,6 +25,7 @@ class LayerKind(StrEnum):
     SLIDING = "sliding"  # K and V of the last `sliding_window` tokens
     CHUNKED = "chunked"  # K and V of the current `chunk_tokens` chunk (Llama 4)
     RECURRENT = "recurrent"  # a fixed state per sequence: SSM, linear attention or short convolution
+    NONE = "none"  # nothing: a feed-forward-only block (Nemotron-H's MLP and MoE layers)
 
 
 # The GGUF `general.architecture` names (src/llama-arch.cpp LLM_ARCH_NAMES) we plan from what we read:
@@ -34,12 +35,12 @@ KNOWN_FAMILIES = frozenset(
     {
         "gemma2", "gemma3", "cohere2", "gpt-oss", "llama4", "deepseek2", "qwen3next", "qwen35", "qwen35moe",
         "lfm2", "lfm2moe", "granitehybrid", "jamba", "mamba", "mamba2", "nemotron_h", "nemotron_h_moe",
-        "falcon-h1",
+        "falcon-h1", "deci",
         "llama", "mistral3", "qwen", "qwen2", "qwen2moe", "qwen2vl", "qwen3", "qwen3moe", "qwen3vl",
         "qwen3vlmoe", "gemma", "phi2", "phi3", "bitnet", "glm4", "glm4moe", "chatglm", "olmo", "olmo2",
         "olmoe", "smollm3", "granite", "granitemoe", "command-r", "falcon", "gptneox", "mpt", "stablelm",
         "internlm2", "baichuan", "ernie4_5", "ernie4_5-moe", "bailingmoe", "arcee", "seed_oss", "dots1",
-        "hunyuan-moe",
+        "hunyuan-moe", "minimax-m2",
     }
 )  # fmt: skip
 
@@ -131,6 +132,12 @@ class ModelArch:
     recurrent: RecurrentShape | None = None
     recurrent_layers: frozenset[int] = frozenset()
     parallel_attention: bool = False  # recurrent layers also attend to every token (Falcon-H1)
+    # Single-block layers (Nemotron-H): a mixer (attention or recurrent) without a feed-forward, or a
+    # feed-forward without a mixer, which keeps nothing between tokens. Each has its one pre-norm.
+    mixer_only_layers: frozenset[int] = frozenset()
+    ffn_only_layers: frozenset[int] = frozenset()
+    gated_ffn: bool = True  # False: up and down projections only, no gate (Nemotron-H's squared ReLU)
+    ffn_sizes: tuple[int, ...] = ()  # per-layer dense widths where they vary (Llama-Nemotron NAS), else ()
     # MLA (DeepSeek V2/V3, Kimi K2): llama.cpp and mlx-lm cache one latent of kv_lora_rank +
     # qk_rope_head_dim per token per layer; head_dim is then qk_nope_head_dim + qk_rope_head_dim.
     kv_lora_rank: int = 0
@@ -197,6 +204,8 @@ class ModelArch:
         return 0 if self.is_mla else self.n_kv_heads * (self.v_head_dim or self.head_dim)
 
     def layer_kind(self, layer: int) -> LayerKind:
+        if layer in self.ffn_only_layers:
+            return LayerKind.NONE
         if layer in self.recurrent_layers:
             return LayerKind.RECURRENT
         if self.chunk_tokens is not None and layer in self.chunked_layers:
@@ -254,15 +263,19 @@ def llama_tensors(arch: ModelArch) -> tuple[TensorInfo, ...]:
 
 def _block_tensors(arch: ModelArch, i: int, h: int, q_dim: int, kv: int) -> list[TensorInfo]:
     p = f"blk.{i}."
-    ts = [TensorInfo(p + "attn_norm.weight", (h,)), TensorInfo(p + "ffn_norm.weight", (h,))]
+    has_mixer, has_ffn = i not in arch.ffn_only_layers, i not in arch.mixer_only_layers
+    ts = [TensorInfo(p + "attn_norm.weight", (h,))]
+    if has_mixer and has_ffn:
+        ts.append(TensorInfo(p + "ffn_norm.weight", (h,)))
     ts += [TensorInfo(f"{p}extra_norm_{k}.weight", (h,)) for k in range(arch.extra_norms_per_layer)]
-    attends = True
+    attends = has_mixer
     if arch.layer_kind(i) is LayerKind.RECURRENT and arch.recurrent is not None:
         ts.extend(_recurrent_tensors(arch.recurrent, p, h))
         attends = arch.parallel_attention
     if attends:
         ts.extend(_mla_tensors(arch, p, h) if arch.is_mla else _attention_tensors(arch, p, h, q_dim, kv))
-    ts.extend(_ffn_tensors(arch, i, p, h))
+    if has_ffn:
+        ts.extend(_ffn_tensors(arch, i, p, h))
     return ts
 
 
@@ -374,28 +387,29 @@ def _shared_expert_tensors(arch: ModelArch, p: str, h: int) -> list[TensorInfo]:
     if not s:
         return []
     ts = [TensorInfo(p + "ffn_gate_inp_shexp.weight", (h,))] if arch.family in _GATED_SHARED_EXPERT else []
-    ts += [TensorInfo(p + "ffn_gate_shexp.weight", (h, s)), TensorInfo(p + "ffn_up_shexp.weight", (h, s))]
-    ts.append(TensorInfo(p + "ffn_down_shexp.weight", (s, h)))
+    if arch.gated_ffn:
+        ts.append(TensorInfo(p + "ffn_gate_shexp.weight", (h, s)))
+    ts += [TensorInfo(p + "ffn_up_shexp.weight", (h, s)), TensorInfo(p + "ffn_down_shexp.weight", (s, h))]
     return ts
 
 
 def _ffn_tensors(arch: ModelArch, i: int, p: str, h: int) -> list[TensorInfo]:
     if arch.is_moe_layer(i):
         f, e = arch.expert_ffn_size or arch.ffn_size, arch.n_experts
-        routed = [
-            TensorInfo(p + "ffn_gate_inp.weight", (h, e)),
-            TensorInfo(p + "ffn_gate_exps.weight", (h, f, e)),
-            TensorInfo(p + "ffn_up_exps.weight", (h, f, e)),
-            TensorInfo(p + "ffn_down_exps.weight", (f, h, e)),
-        ]
+        routed = [TensorInfo(p + "ffn_gate_inp.weight", (h, e))]
+        if arch.gated_ffn:
+            routed.append(TensorInfo(p + "ffn_gate_exps.weight", (h, f, e)))
+        routed.append(TensorInfo(p + "ffn_up_exps.weight", (h, f, e)))
+        routed.append(TensorInfo(p + "ffn_down_exps.weight", (f, h, e)))
         if arch.expert_bias:
             routed += [TensorInfo(p + "ffn_gate_inp.bias", (e,))]
             routed += [TensorInfo(p + f"ffn_{k}_exps.bias", (f, e)) for k in ("gate", "up")]
             routed += [TensorInfo(p + "ffn_down_exps.bias", (h, e))]
         return routed + _shared_expert_tensors(arch, p, h)
-    f = arch.ffn_size
-    if arch.fused_gate_up:
-        return [TensorInfo(p + "ffn_up.weight", (h, 2 * f)), TensorInfo(p + "ffn_down.weight", (f, h))]
+    f = arch.ffn_sizes[i] if i < len(arch.ffn_sizes) else arch.ffn_size
+    if arch.fused_gate_up or not arch.gated_ffn:
+        up = 2 * f if arch.fused_gate_up else f
+        return [TensorInfo(p + "ffn_up.weight", (h, up)), TensorInfo(p + "ffn_down.weight", (f, h))]
     return [
         TensorInfo(p + "ffn_gate.weight", (h, f)),
         TensorInfo(p + "ffn_up.weight", (h, f)),

@@ -86,9 +86,12 @@ def kv_layer_bytes(
     GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) (src/llama-kv-cache-iswa.cpp, quoted in
     ikawrakow/ik_llama.cpp#1607), for chunked attention with n_swa the chunk size; mlx-lm's
     RotatingKVCache and ChunkedKVCache (mlx_lm/models/cache.py) hold the window plus the prefill chunk it
-    is processing. MLA layers cache their latent in K only. Recurrent layers hold their state whatever
+    is processing. MLA layers cache their latent in K only; feed-forward-only layers keep nothing.
+    Recurrent layers hold their state whatever
     the context."""
     state = 0
+    if arch.layer_kind(layer) is LayerKind.NONE:
+        return 0
     if arch.layer_kind(layer) is LayerKind.RECURRENT:
         state = recurrent_state_bytes(arch, engine)
         if not arch.parallel_attention:
@@ -157,6 +160,8 @@ def describe_kv(arch: ModelArch, kv_type_name: str, ctx_tokens: int) -> str:
             f"{counts[LayerKind.RECURRENT]} {r.kind} layers with a fixed state of "
             f"{r.conv_elems + r.state_elems} elements each{alongside}"
         )
+    if counts.get(LayerKind.NONE):
+        parts.append(f"{counts[LayerKind.NONE]} feed-forward-only layers with no cache")
     return f"{kv_type_name}, {ctx_tokens} tokens: " + "; ".join(parts) + unknown
 
 

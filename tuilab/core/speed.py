@@ -57,8 +57,12 @@ _MLX_FLOAT_TYPES = frozenset({"fp16", "bf16", "fp32", "f16", "f32", "float16", "
 # Metal: M2 Ultra F16 pp512 1401 tok/s for a 6.7B model is 18.9 of 27.2 TFLOPS (discussion #4167).
 # CPU: unmeasured default.
 PP_ARCH_EFFICIENCY: Mapping[str, float] = {"ampere": 0.20, "ada": 0.265}
+# An architecture without a fitted point (Turing, Hopper, Blackwell) takes the lowest fitted figure, so its
+# prompt rate errs slow: held out, an RTX 5090 row is planned 26% under (docs/benchmarks/calibration.md).
 # MLX takes Metal's figure: no public MLX prompt measurement was fitted yet.
-PP_EFFICIENCY: Mapping[str, float] = {"cuda": 0.20, "metal": 0.69, "mlx": 0.69, "cpu": 0.30}
+PP_EFFICIENCY: Mapping[str, float] = {
+    "cuda": min(PP_ARCH_EFFICIENCY.values()), "metal": 0.69, "mlx": 0.69, "cpu": 0.30
+}  # fmt: skip
 # Attention over the filled context (flash attention, FP16 tensor cores): RTX 3090 Llama-3-8B Q4_0
 # pp512@d32768 1448 tok/s (PR #17505) leaves 0.41 ms a token after the weights' 0.28 ms at the Ampere
 # efficiency; 17.3 GFLOP of attention a token in that time is 0.30 of 142 FP16 TFLOPS.

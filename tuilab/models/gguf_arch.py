@@ -28,6 +28,8 @@ _CHUNKED = {"llama4": (8192, 4)}
 _INTERVAL_FAMILIES = frozenset({"qwen3next", "qwen35", "qwen35moe"})
 _KV_ZERO_FAMILIES = {"lfm2": "shortconv", "lfm2moe": "shortconv", "granitehybrid": "mamba2",
                      "jamba": "mamba", "nemotron_h": "mamba2", "nemotron_h_moe": "mamba2"}  # fmt: skip
+_FFN_ONLY_FAMILIES = frozenset({"nemotron_h", "nemotron_h_moe"})
+_NO_OP_ATTENTION_FAMILIES = frozenset({"deci"})
 _PURE_RECURRENT = {"mamba": "mamba", "mamba2": "mamba2", "falcon-h1": "mamba2"}
 # Falcon-H1 also attends on every layer (llama_memory_hybrid with both filters true, src/llama-model.cpp)
 _PARALLEL_ATTENTION = frozenset({"falcon-h1"})
@@ -105,6 +107,7 @@ def build_arch(
         **mla,
         **_chunked(family, n_layers),
         **_recurrent(fields, family, n_layers, hidden),
+        **_attention_free(fields, family, n_layers),
         sources={"file": str(path), **fields.sources},
         tensors=tensors,
     )
@@ -144,17 +147,39 @@ def _recurrent(fields: _Fields, family: str, n_layers: int, hidden: int) -> dict
     elif family in _PURE_RECURRENT:
         layers = frozenset(range(n_layers))
     elif kind is not None:
-        kv_heads = fields.meta.get(f"{family}.attention.head_count_kv")
-        if isinstance(kv_heads, ArrayInfo) and kv_heads.values is not None:
-            layers = frozenset(i for i, n in enumerate(kv_heads.values[:n_layers]) if n == 0)
+        kv_heads = _per_layer(fields, family, "attention.head_count_kv")[:n_layers]
+        layers = frozenset(i for i, n in enumerate(kv_heads) if n == 0)
+    ffn_only: frozenset[int] = frozenset()
+    if family in _FFN_ONLY_FAMILIES:
+        # Nemotron-H: a layer with neither KV heads nor a feed-forward is Mamba 2; one with a feed-forward
+        # and no KV heads is a feed-forward block that keeps nothing (llama-model.cpp, is_recurrent(il))
+        ffn = _per_layer(fields, family, "feed_forward_length")
+        ffn_only = frozenset(i for i in layers if i < len(ffn) and ffn[i])
+        layers -= ffn_only
     if not layers or kind is None:
         return {}
     shape = _recurrent_shape(fields, kind, hidden)
     return {
         "recurrent": shape,
         "recurrent_layers": layers,
+        "ffn_only_layers": ffn_only,
         "parallel_attention": family in _PARALLEL_ATTENTION,
     }
+
+
+def _attention_free(fields: _Fields, family: str, n_layers: int) -> dict[str, Any]:
+    """Llama-Nemotron NAS files (deci) give a no-op attention block 0 KV heads in the per-layer
+    head_count_kv; such a layer is its feed-forward alone and keeps no cache."""
+    if family not in _NO_OP_ATTENTION_FAMILIES:
+        return {}
+    kv_heads = _per_layer(fields, family, "attention.head_count_kv")[:n_layers]
+    return {"ffn_only_layers": frozenset(i for i, n in enumerate(kv_heads) if n == 0)}
+
+
+def _per_layer(fields: _Fields, family: str, suffix: str) -> tuple[int | float | bool, ...]:
+    """The values of a per-layer array `{arch}.{suffix}`; none when the key is a scalar or missing."""
+    values = fields.meta.get(f"{family}.{suffix}")
+    return values.values if isinstance(values, ArrayInfo) and values.values is not None else ()
 
 
 def _recurrent_shape(fields: _Fields, kind: str, hidden: int) -> RecurrentShape:

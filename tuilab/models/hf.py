@@ -134,7 +134,19 @@ def _qwen3_next_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     extras: dict[str, Any] = {"recurrent": shape, "recurrent_layers": recurrent, "attn_output_gate": True}
     if c.opt("num_experts"):
         extras["shared_expert_ffn_size"] = c.opt("shared_expert_intermediate_size") or 0
+        extras["ffn_size"] = _moe_only_ffn_size(c)
     return extras
+
+
+def _moe_only_ffn_size(c: _Config) -> int:
+    """The dense width of a MoE config. Qwen3.5/3.6 MoE configs name none: with mlp_only_layers empty every
+    layer is MoE (Qwen3_5MoeDecoderLayer), so no dense FFN exists and the expert width stands in for it."""
+    dense = c.opt("intermediate_size")
+    if dense:
+        return dense
+    if c.cfg.get("mlp_only_layers"):
+        raise ModelFileError(str(c.path), f"config.json has no positive 'intermediate_size' ({c.model_type})")
+    return c.req("moe_intermediate_size")
 
 
 def _lfm2_extras(c: _Config, n_layers: int) -> dict[str, Any]:
@@ -201,6 +213,107 @@ def _falcon_h1_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     return {"recurrent": shape, "recurrent_layers": frozenset(range(n_layers)), "parallel_attention": True}
 
 
+# Nemotron-H's layers: one block each (configuration_nemotron_h.py: hybrid_override_pattern, or the newer
+# layers_block_type list), as llama.cpp builds them (src/models/nemotron-h.cpp: a Mamba 2 layer, an
+# attention layer, or a feed-forward layer): Mamba 2, attention, squared-ReLU MLP, MoE.
+_NEMOTRON_BLOCKS = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E"}
+
+
+def _nemotron_pattern(c: _Config, n_layers: int) -> str:
+    pattern = c.cfg.get("hybrid_override_pattern")
+    types = c.cfg.get("layers_block_type")
+    if isinstance(types, list) and all(isinstance(t, str) for t in types):
+        pattern = "".join(_NEMOTRON_BLOCKS.get(t, "?") for t in types)
+    if not isinstance(pattern, str) or len(pattern) != n_layers or set(pattern) - set("M*-E"):
+        raise ModelFileError(str(c.path), "hybrid_override_pattern must name one of M, *, -, E per layer")
+    return pattern
+
+
+def _nemotron_h_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Nemotron-H and Nemotron 3 (modeling_nemotron_h.py): each layer is a single block with one pre-norm;
+    the MLP, the experts and the shared expert have no gate (squared ReLU), Mamba 2 is mamba_num_heads x
+    mamba_head_dim wide. Only the attention layers keep a KV cache; the MLP and MoE layers keep nothing."""
+    pattern = _nemotron_pattern(c, n_layers)
+    if "-" in pattern and "E" in pattern:
+        raise ModelFileError(str(c.path), "dense and MoE feed-forward layers in one model are not planned")
+    n_heads, hidden = c.req("mamba_num_heads"), c.req("hidden_size")
+    head_dim = c.opt("head_dim") or c.opt("attention_head_dim") or hidden // c.req("num_attention_heads")
+    shape = RecurrentShape(
+        kind="mamba2",
+        d_conv=c.opt("conv_kernel") or 4,
+        d_inner=n_heads * c.req("mamba_head_dim"),
+        d_state=c.req("ssm_state_size"),
+        n_group=c.opt("n_groups") or 1,
+        n_heads=n_heads,
+    )
+    extras: dict[str, Any] = {
+        "recurrent": shape,
+        "recurrent_layers": frozenset(i for i, b in enumerate(pattern) if b == "M"),
+        "mixer_only_layers": frozenset(i for i, b in enumerate(pattern) if b in "M*"),
+        "ffn_only_layers": frozenset(i for i, b in enumerate(pattern) if b in "-E"),
+        "gated_ffn": False,
+        "head_dim": head_dim,
+        **_moe_counts(c),
+    }
+    if "E" in pattern:
+        shared = (c.opt("n_shared_experts") or 1) * c.req("moe_shared_expert_intermediate_size")
+        extras |= {"expert_ffn_size": c.req("moe_intermediate_size"), "shared_expert_ffn_size": shared}
+        extras["family"] = "nemotron_h_moe"  # llama.cpp's name for the MoE variant (src/llama-arch.cpp)
+    else:
+        extras |= {"n_experts": 0, "n_experts_used": 0, "expert_ffn_size": 0, "shared_expert_ffn_size": 0}
+    return extras
+
+
+# Llama-Nemotron NAS (modeling_decilm.py _ffn_mult_to_intermediate_size): a block's FFN width is
+# int(2 * ffn_mult * hidden / 3) rounded up to a multiple of 256.
+_DECI_FFN_MULTIPLE = 256
+_DECI_UNPLANNED_ATTENTION = ("replace_with_linear", "window_length", "num_sink_tokens", "sparsify")
+
+
+def _nemotron_nas_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """Llama-Nemotron Super/Ultra (DeciLM, modeling_decilm.py): block_configs give each layer its own FFN
+    width (ffn_mult) and may make its attention or FFN a no-op; a layer without attention keeps nothing.
+    Linear replacements, windows, sinks and per-layer KV head counts are refused rather than misplanned."""
+    blocks = c.cfg.get("block_configs")
+    if not isinstance(blocks, list) or len(blocks) != n_layers:
+        raise ModelFileError(str(c.path), "block_configs must give one block per layer")
+    hidden = c.req("hidden_size")
+    parts = [_deci_block(c, b, hidden) for b in blocks]
+    groups = {group for group, _ in parts if group}
+    if len(groups) != 1:
+        raise ModelFileError(str(c.path), "attention with different KV head counts per layer is not planned")
+    widths = tuple(width for _, width in parts)
+    return {
+        "n_kv_heads": c.req("num_attention_heads") // groups.pop(),
+        "ffn_only_layers": frozenset(i for i, (group, _) in enumerate(parts) if not group),
+        "mixer_only_layers": frozenset(i for i, width in enumerate(widths) if not width),
+        "ffn_sizes": widths,
+        "ffn_size": max(widths),
+    }
+
+
+def _deci_block(c: _Config, block: object, hidden: int) -> tuple[int, int]:
+    """(n_heads_in_group or 0 for a no-op attention, FFN width or 0 for a no-op FFN) of one block."""
+    attn = block.get("attention") if isinstance(block, dict) else None
+    ffn = block.get("ffn") if isinstance(block, dict) else None
+    if not isinstance(attn, dict) or not isinstance(ffn, dict):
+        raise ModelFileError(str(c.path), "each of block_configs needs an attention and an ffn object")
+    unplanned = [k for k in _DECI_UNPLANNED_ATTENTION if attn.get(k)]
+    unplanned += [f"ffn {k}" for k in ("replace_with_linear", "sparsify") if ffn.get(k)]
+    if unplanned:
+        raise ModelFileError(str(c.path), f"block_configs with {', '.join(unplanned)} are not planned")
+    group = 0 if attn.get("no_op") else attn.get("n_heads_in_group")
+    mult = ffn.get("ffn_mult")
+    if not isinstance(group, int) or isinstance(group, bool) or group < 0:
+        raise ModelFileError(str(c.path), f"n_heads_in_group is {group!r}, not a positive integer")
+    if ffn.get("no_op"):
+        return group, 0
+    if not isinstance(mult, (int, float)) or isinstance(mult, bool) or not 0 < mult <= 64:
+        raise ModelFileError(str(c.path), f"ffn_mult is {mult!r}, not a number in (0, 64]")
+    width = int(2 * mult * hidden / 3)
+    return group, -(-width // _DECI_FFN_MULTIPLE) * _DECI_FFN_MULTIPLE
+
+
 def _jamba_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     """Jamba (configuration_jamba.py): attention on layers i % attn_layer_period == attn_layer_offset,
     Mamba 1 elsewhere; experts on layers i % expert_layer_period == expert_layer_offset."""
@@ -257,6 +370,9 @@ _GEMMA3_TEXT_DEFAULTS = {
     "tie_word_embeddings": True,
 }  # fmt: skip
 _MLA = _Family("deepseek2", _UNTIED, attn_bias=False, extras=_mla_extras)
+# Multi-token-prediction layers (num_nextn_predict_layers, mtp_*) sit outside num_hidden_layers: llama.cpp's
+# converters and mlx-lm drop them, so plans leave them out, though the Hub's parameter totals count them.
+_MTP_NOTE = "the multi-token-prediction layer is not planned (llama.cpp and mlx-lm leave it out)"
 _QWEN3_NEXT = _Family("qwen3next", _UNTIED, qk_norm=True, extras=_qwen3_next_extras)
 _FAMILIES: dict[str, _Family] = {
     "llama": _Family("llama", _UNTIED),
@@ -298,6 +414,12 @@ _FAMILIES: dict[str, _Family] = {
     ),
     # BitNet adds attn_sub_norm and ffn_sub_norm per layer (modeling_bitnet.py)
     "bitnet": _Family("bitnet", _UNTIED, extra_norms=2),
+    # GemmaConfig defaults (configuration_gemma.py): head_dim 256 and tied embeddings; GeGLU feed-forward
+    "gemma": _Family("gemma", {"tie_word_embeddings": True, "head_dim": 256}),
+    # MiMo-7B is a Qwen2 decoder (q/k/v bias) plus MTP layers (mlx_lm/models/mimo.py)
+    "mimo": _Family("qwen2", _UNTIED, attn_bias=True, swa="qwen", note=_MTP_NOTE),
+    # MiniMax-M2: full attention with q/k norms, 256 routed experts and no shared one (modeling_minimax_m2.py)
+    "minimax_m2": _Family("minimax-m2", _UNTIED, qk_norm=True, note=_MTP_NOTE),
     "deepseek_v2": _MLA,
     "deepseek_v3": _MLA,
     "kimi_k2": _MLA,
@@ -310,6 +432,16 @@ _FAMILIES: dict[str, _Family] = {
         note="the sparse-attention indexer's cache is not planned",
     ),
     "glm4_moe": _Family("glm4moe", _UNTIED, extras=_glm4_moe_extras),
+    # GLM-4.7-Flash: DeepSeek-V2 MLA attention and MoE; llama.cpp converts it as deepseek2
+    "glm4_moe_lite": _Family("deepseek2", _UNTIED, attn_bias=False, extras=_mla_extras, note=_MTP_NOTE),
+    # GLM-5.x: DeepSeek-V3.2's layout (MLA, a lightning indexer, MoE with one shared expert)
+    "glm_moe_dsa": _Family(
+        "deepseek2",
+        _UNTIED,
+        attn_bias=False,
+        extras=_mla_extras,
+        note="the sparse-attention indexer's cache and the multi-token-prediction layer are not planned",
+    ),
     # gpt-oss: head_dim 64 and sliding_window 128 on alternate layers (layer_types)
     "gpt_oss": _Family(
         "gpt-oss", {**_UNTIED, "sliding_window_pattern": 2}, swa="pattern", extras=_gpt_oss_extras
@@ -319,6 +451,8 @@ _FAMILIES: dict[str, _Family] = {
     "granitemoehybrid": _Family("granitehybrid", _UNTIED, extras=_granite_hybrid_extras),
     "jamba": _Family("jamba", _UNTIED, extras=_jamba_extras),
     "falcon_h1": _Family("falcon-h1", _UNTIED, extras=_falcon_h1_extras),
+    "nemotron_h": _Family("nemotron_h", _UNTIED, extras=_nemotron_h_extras),
+    "nemotron-nas": _Family("deci", _UNTIED, extras=_nemotron_nas_extras),
 }
 _LLAMA_LIKE = _Family("", _UNTIED, note="unknown model_type: read as a Llama-shaped decoder")
 

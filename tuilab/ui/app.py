@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -28,7 +28,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuilab.bench.depth import DepthPoint, read_history
+from tuilab.bench.depth import DepthPoint, measured_by_quant
 from tuilab.bench.report import LadderRun
 from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
@@ -323,7 +323,7 @@ class TuilabApp(App[int]):
 
     def _show_context(
         self, rows: list[catalog.ContextRow], budget: int, fit: FitPlan, hw: HardwareSpec,
-        measured: tuple[DepthPoint, ...] = (),
+        measured: Mapping[str, tuple[DepthPoint, ...]] | None = None,
     ) -> None:  # fmt: skip
         where = f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})"
         self.main.query_one(ContextPane).show(
@@ -574,10 +574,10 @@ def run_app() -> int:
     return app.return_code or 0
 
 
-def _depth_points(model: str, machine: str) -> tuple[DepthPoint, ...]:
-    """The depth bench's points for this model on this machine (a profile has none: never measured)."""
-    run = read_history(model, machine)
-    return tuple(run.points) if run is not None else ()
+def _depth_points(model: str, machine: str) -> dict[str, tuple[DepthPoint, ...]]:
+    """The depth bench's points for this model on this machine, by quant (a profile has none: never
+    measured)."""
+    return measured_by_quant(model, machine)
 
 
 __all__ = ["ModelFinder", "TuilabApp", "run_app"]

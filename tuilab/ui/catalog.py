@@ -132,6 +132,8 @@ class ContextRow:
     max_ctx: int
     tg_tps: tuple[float | None, ...] = ()  # predicted generation with each step's context filled
     max_ctx_at_floor: tuple[int, ...] = ()  # the largest context above each of TPS_FLOORS
+    ttft_s: tuple[float | None, ...] = ()  # predicted first-token time for a prompt filling each step
+    pp_tps: float = 0.0  # predicted prompt rate from an empty context (llama-bench's pp512); 0: unknown
 
 
 def context_table(
@@ -141,31 +143,34 @@ def context_table(
     offload = _offload_for(model, offload_mode)
     quants = MLX_LADDER if model.engine == "mlx" else CHART_LLAMA_QUANTS
     kv = kv_type_or_f16(model.engine, kv_type)
-    rows = []
-    for name in quants:
-        q = parse_quant(name)
-        totals: list[int | None] = []
-        verdicts: list[Verdict | None] = []
-        speeds: list[float | None] = []
-        max_ctx = 0
-        floors: tuple[int, ...] = ()
-        for ctx in CTX_STEPS_TOKENS:
-            if ctx > model.arch.max_ctx_tokens:
-                totals.append(None)
-                verdicts.append(None)
-                speeds.append(None)
-                continue
-            fit = plan(
-                model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False,
-                offload_mode=offload,
-            )  # fmt: skip
-            totals.append(fit.memory.total_bytes)
-            verdicts.append(fit.verdict)
-            speeds.append(fit.predicted_tg_tps_full_ctx)
-            if not max_ctx:  # from the smallest step: the verdict most likely on device
-                max_ctx, floors = fit.max_ctx, tuple(fit.max_ctx_at_tps(f) for f in TPS_FLOORS)
-        rows.append(ContextRow(name, tuple(totals), tuple(verdicts), max_ctx, tuple(speeds), floors))
-    return rows
+    return [_context_row(model, name, hw, kv, offload) for name in quants]
+
+
+def _context_row(
+    model: ResolvedModel, quant: str, hw: HardwareSpec, kv: str, offload: str | None
+) -> ContextRow:
+    """One quant's plan at every context step the model can hold (None past its trained context)."""
+    q = parse_quant(quant)
+    fits = [
+        plan(
+            model.arch, q, hw, ctx_tokens=ctx, kv_type=kv, engine=model.engine, advise=False,
+            offload_mode=offload,
+        ) if ctx <= model.arch.max_ctx_tokens else None
+        for ctx in CTX_STEPS_TOKENS
+    ]  # fmt: skip
+    first = next(
+        (f for f in fits if f is not None), None
+    )  # the smallest step: the verdict most likely on device
+    return ContextRow(
+        quant,
+        tuple(f.memory.total_bytes if f else None for f in fits),
+        tuple(f.verdict if f else None for f in fits),
+        first.max_ctx if first else 0,
+        tuple(f.predicted_tg_tps_full_ctx if f else None for f in fits),
+        tuple(first.max_ctx_at_tps(t) for t in TPS_FLOORS) if first else (),
+        tuple((f.predicted_ttft_s or None) if f else None for f in fits),
+        first.predicted_pp_tps if first else 0.0,
+    )
 
 
 def budget_line_bytes(hw: HardwareSpec, engine: str) -> int:

@@ -49,6 +49,7 @@ def app_commands(app: LabActions) -> Iterator[SystemCommand]:
     yield SystemCommand("Cancel", "stop the running generation or ladder (Esc)", app.action_cancel)
     yield SystemCommand("Bench", "a quantization ladder of the chosen model here (b)", app.action_bench)
     yield SystemCommand("Next KV cache type", "f16, q8_0, q4_0 … (k)", app.action_kv)
+    yield SystemCommand("Next tok/s floor", "largest context above it, per quant (t)", app.main.action_floor)
     yield SystemCommand("Larger quant", "one rung up the ladder (,)", partial(app.action_quant, -1))
     yield SystemCommand("Smaller quant", "one rung down the ladder (.)", partial(app.action_quant, 1))
     yield SystemCommand("Keys", "every key binding (?)", app.action_help)

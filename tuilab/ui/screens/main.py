@@ -1,8 +1,8 @@
 """The main screen: a status line that always says which hardware the numbers are for, seven tabs
 (hardware, models, fit, context, run, ladder, cluster) and a footer of bindings.
 
-Keys here switch tabs and reach the cluster pane's own controls; every other action belongs to the app,
-so the command palette and the bindings call the same code.
+Keys here switch tabs and reach the cluster and context panes' own controls from any tab; every other
+action belongs to the app, so the command palette and the bindings call the same code.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class MainScreen(Screen[None]):
         Binding("tab", "app.focus_next", "focus", show=False),
         Binding("c", "cluster('hosts')", "hosts", show=False),
         Binding("L", "cluster('link')", "link", show=False),
+        Binding("t", "floor", "tok/s floor", show=False),
     ]
 
     class Ready(Message):
@@ -58,6 +59,11 @@ class MainScreen(Screen[None]):
         self.query_one(TabbedContent).active = "cluster"
         pane = self.query_one(ClusterPane)
         pane.ask_hosts() if control == "hosts" else pane.cycle_link()
+
+    def action_floor(self) -> None:
+        """`t` from any tab: show the Context tab and step its generation floor."""
+        self.query_one(TabbedContent).active = "context"
+        self.query_one(ContextPane).action_floor()
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
