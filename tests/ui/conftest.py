@@ -16,8 +16,9 @@ from tuilab.bench.ladder import LadderOptions
 from tuilab.core.hardware import GIB, HardwareSpec
 from tuilab.hardware.sampler import GpuSample, Sample
 from tuilab.lab.machine import FrozenSampler, detect_machine
+from tuilab.models.discovery import FoundModel
 from tuilab.models.profiles import load_hardware_profile
-from tuilab.ui.app import TuilabApp
+from tuilab.ui.app import ModelFinder, TuilabApp
 
 RECORDED_MACHINE_PROFILE = "rtx-3060-12gb"
 # One sample as `tuilab hw --watch` printed it on a 32 GiB desktop with a 12 GiB RTX 3060 at idle.
@@ -36,18 +37,23 @@ def recorded_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
     return spec, ()
 
 
+def no_models(dirs: object = ()) -> list[FoundModel]:
+    """Discovery that finds nothing on disk: the demo and the profiles only, the same on every machine."""
+    return []
+
+
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., TuilabApp]:
     """An app with its own settings dir; recorded hardware unless `live=True` (for real engine runs)."""
 
     def make(
         *, live: bool = False, max_tokens: int = 64, config_dir: Path | None = None,
-        ladder_options: LadderOptions | None = None,
+        ladder_options: LadderOptions | None = None, find_models: ModelFinder = no_models,
     ) -> TuilabApp:  # fmt: skip
         return TuilabApp(
             machine=detect_machine if live else recorded_machine,
             sampler=FrozenSampler(RECORDED_SAMPLE),
-            find_models=list,
+            find_models=find_models,
             config_dir=config_dir or tmp_path,
             max_tokens=max_tokens,
             ladder_options=ladder_options,
