@@ -100,3 +100,17 @@ class TestPull:
             main(["pull"])
         assert exc.value.code == 2
         assert "repo" in capsys.readouterr().err
+
+
+class TestAFolderThatCannotBeRead:
+    """Issue 12 item 18: `--dir` and the lab's models folder share one rule (tuilab.lab.model_sources)."""
+
+    @pytest.mark.parametrize(
+        ("name", "says"), [("absent", "no such folder"), ("a-file", "not a folder")], ids=["missing", "file"]
+    )
+    def test_is_refused_in_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, says: str
+    ) -> None:
+        (tmp_path / "a-file").write_text("")
+        assert main(["models", "--only-dirs", "--dir", str(tmp_path / name)]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [f"tuilab: error: {tmp_path / name}: {says}"]

@@ -20,8 +20,9 @@ from tuilab.bench.ladder import LadderOptions
 from tuilab.core.hardware import GIB, HardwareSpec
 from tuilab.hardware.sampler import GpuSample, Sample
 from tuilab.lab.machine import FrozenSampler, detect_machine
+from tuilab.models.discovery import FoundModel
 from tuilab.models.profiles import load_hardware_profile
-from tuilab.ui.app import TuilabApp
+from tuilab.ui.app import ModelFinder, TuilabApp
 
 RECORDED_MACHINE_PROFILE = "rtx-3060-12gb"
 # One sample as `tuilab hw --watch` printed it on a 32 GiB desktop with a 12 GiB RTX 3060 at idle.
@@ -38,6 +39,11 @@ RECORDED_SAMPLE = Sample(
 def recorded_machine() -> tuple[HardwareSpec, tuple[str, ...]]:
     spec = replace(load_hardware_profile(RECORDED_MACHINE_PROFILE), is_profile=False)
     return spec, ()
+
+
+def no_models(dirs: object = ()) -> list[FoundModel]:
+    """Discovery that finds nothing on disk: the demo and the profiles only, the same on every machine."""
+    return []
 
 
 def handed_over_when_ready(app: TuilabApp) -> TuilabApp:
@@ -62,14 +68,14 @@ def make_app(tmp_path: Path) -> Callable[..., TuilabApp]:
 
     def make(
         *, live: bool = False, max_tokens: int = 64, config_dir: Path | None = None,
-        ladder_options: LadderOptions | None = None,
+        ladder_options: LadderOptions | None = None, find_models: ModelFinder = no_models,
         machine: Callable[[], tuple[HardwareSpec, tuple[str, ...]]] | None = None, **options: Any,
     ) -> TuilabApp:  # fmt: skip
         return handed_over_when_ready(
             TuilabApp(
                 machine=machine or (detect_machine if live else recorded_machine),
                 sampler=FrozenSampler(RECORDED_SAMPLE),
-                find_models=list,
+                find_models=find_models,
                 config_dir=config_dir or tmp_path,
                 max_tokens=max_tokens,
                 ladder_options=ladder_options,

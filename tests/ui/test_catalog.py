@@ -46,11 +46,20 @@ class TestSettingsFile:
     def test_round_trip_leaves_no_temp_files(self, tmp_path: Path) -> None:
         path = tmp_path / "settings.toml"
         saved = Selection(
-            model="demo", quant="Q8_0", ctx_tokens=8192, kv_type="q8_0", hardware_profile="t4-16gb"
-        )
+            model="demo", quant="Q8_0", ctx_tokens=8192, kv_type="q8_0", hardware_profile="t4-16gb",
+            model_dirs=("/models/a", "/models/b"),
+        )  # fmt: skip
         save_selection(path, saved)
         assert load_selection(path) == (saved, None)
         assert [p.name for p in tmp_path.iterdir()] == ["settings.toml"]
+
+    def test_model_dirs_that_are_not_a_list_of_folders_give_the_defaults_and_a_warning(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "settings.toml"
+        path.write_text('[selection]\nmodel_dirs = "/models"\n')
+        selection, warning = load_selection(path)
+        assert selection == Selection() and warning is not None and "model_dirs" in warning
 
     def test_unknown_keys_are_ignored(self, tmp_path: Path) -> None:
         path = tmp_path / "settings.toml"

@@ -20,13 +20,11 @@ pytestmark = pytest.mark.anyio
 
 
 class TestChoosingAModel:
-    async def test_typing_filters_the_list_and_enter_chooses(
-        self, make_app: Callable[..., TuilabApp]
-    ) -> None:
+    async def test_slash_filters_the_list_and_enter_chooses(self, make_app: Callable[..., TuilabApp]) -> None:
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            await pilot.press(*"llama-3.1", "enter")
+            await pilot.press("2", "slash", *"llama-3.1", "enter")
             await settle(pilot)
             table = app.main.query_one("#model-table", DataTable)
             assert [str(k.value) for k in table.rows] == ["llama-3.1-8b"]

@@ -14,7 +14,7 @@ from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import gb
 from tuilab.core.rank import Ranked, RankQuery
 from tuilab.lab.planning import FitQuery
-from tuilab.lab.ranking import rank_catalog
+from tuilab.lab.ranking import on_device_bytes, rank_catalog
 
 
 def run_rank(args: argparse.Namespace, hw: HardwareSpec, query: FitQuery) -> int:
@@ -49,7 +49,7 @@ def render_rank(hw: HardwareSpec, q: RankQuery, ranked: list[Ranked], planned: i
         p = r.plan
         lines.append(
             f"{i:>3}  {r.name[:35]:<36}{r.n_params / 1e9:>7.1f}B  {r.quant:<10}{p.verdict:<9}"
-            f"{gb(_on_device_bytes(r))[:-3]:>9}{p.max_ctx:>9}{p.predicted_tg_tps:>8.1f}"
+            f"{gb(on_device_bytes(r))[:-3]:>9}{p.max_ctx:>9}{p.predicted_tg_tps:>8.1f}"
         )
     lines += [
         "",
@@ -59,9 +59,3 @@ def render_rank(hw: HardwareSpec, q: RankQuery, ranked: list[Ranked], planned: i
         "device: GB (1e9 bytes) on the GPU, or in RAM without one; tok/s: predicted generation at ctx 0.",
     ]
     return "\n".join(lines)
-
-
-def _on_device_bytes(r: Ranked) -> int:
-    """What the model takes where it runs: the GPU's memory, or RAM on a machine without a GPU."""
-    m = r.plan.memory
-    return m.device_bytes if r.plan.budget_bytes else m.host_bytes

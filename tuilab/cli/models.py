@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from tuilab.lab.model_sources import models_folder
 from tuilab.models.discovery import FoundModel, discover
 
 _COLUMNS = ("name", "format", "quant", "size", "engine", "source", "architecture")
@@ -35,7 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    models = discover(args.dirs, default_stores=not args.only_dirs)
+    dirs = [models_folder(d) for d in args.dirs]  # the lab's rule: a folder that cannot be read is refused
+    models = discover(dirs, default_stores=not args.only_dirs)
     if args.json:
         print(json.dumps([m.to_json() for m in models], indent=2))
     elif not models:

@@ -157,14 +157,18 @@ def plan_ladder(model: ResolvedModel, hw: HardwareSpec, query: FitQuery) -> list
     return plans
 
 
-def choose_quant(key: str, quant: str | None) -> ResolvedModel:
-    """The model with the chosen quant. A profile takes any quant (its engine follows); a file on disk
-    falls back to its own quant when its engine cannot use the chosen one."""
-    model = resolve_model(key)
+def choose_quant(key: str, quant: str | None, *, hub: bool = False) -> ResolvedModel:
+    """The model with the chosen quant. A profile or a catalog model takes any quant (its engine
+    follows); a file on disk falls back to its own quant when its engine cannot use the chosen one. With
+    `hub`, a repo id not on this machine is planned from its Hub metadata (a GGUF repo's file of that
+    quant when it holds one)."""
+    model = resolve_model(key, hub=hub)
     if quant is None or quant == model.quant_name:
         return model
-    if model.format == "profile":
+    if model.format in ("profile", "catalog"):
         return resolve_model(key, quant)  # no file yet: any quant, and the engine follows it
+    if model.hub is not None and any(c.quant == quant.upper() for c in model.hub.choices):
+        return resolve_model(key, quant, hub=True)  # a file the GGUF repo really holds
     if (model.engine == MLX) != quant.lower().startswith("mlx-"):
         return model
     return replace(model, quant=parse_quant(quant), quant_name=quant)

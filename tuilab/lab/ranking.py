@@ -37,3 +37,9 @@ def rank_catalog(hw: HardwareSpec, query: FitQuery, min_tps: float = 0.0) -> Cat
     )
     pool = plannable()
     return CatalogRanking(q, rank(pool.candidates, q), len(pool.candidates), len(pool.left_out))
+
+
+def on_device_bytes(r: Ranked) -> int:
+    """What the model takes where it runs: the GPU's memory, or RAM on a machine without a GPU."""
+    m = r.plan.memory
+    return m.device_bytes if r.plan.budget_bytes else m.host_bytes

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tuilab.core.errors import TuilabError, UsageError
 
@@ -39,12 +40,15 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def pull(repo_id: str, filename: str | None = None, *, revision: str | None = None) -> PullResult:
+def pull(
+    repo_id: str, filename: str | None = None, *, revision: str | None = None, tqdm_class: Any = None
+) -> PullResult:
     """Fetch one file, the files matching a glob pattern (`*Q4_K_M.gguf`), or with no FILE the whole repo
     unless it holds several GGUF files (then the user must pick one instead of downloading them all).
 
     One short request asks the Hub for the repo first: offline, unreachable or failing, that answers
-    in well under 2 s, where huggingface_hub's own retries (backoff 1+2+4+8+8 s) took 24 s to give up."""
+    in well under 2 s, where huggingface_hub's own retries (backoff 1+2+4+8+8 s) took 24 s to give up.
+    `tqdm_class` replaces huggingface_hub's progress bars (the lab draws its own)."""
     check_repo_id(repo_id)
     try:
         import huggingface_hub as hf
@@ -60,7 +64,7 @@ def pull(repo_id: str, filename: str | None = None, *, revision: str | None = No
         if filename and not _is_pattern(filename):
             path = hf.hf_hub_download(
                 repo_id, filename, revision=revision, local_files_only=offline,
-                endpoint=endpoint, cache_dir=cache, token=token,
+                endpoint=endpoint, cache_dir=cache, token=token, tqdm_class=tqdm_class,
             )  # fmt: skip
             return PullResult(repo_id, Path(str(path)), (filename,))
         if filename is None:
@@ -68,7 +72,7 @@ def pull(repo_id: str, filename: str | None = None, *, revision: str | None = No
         patterns = [filename] if filename else None
         snapshot = hf.snapshot_download(
             repo_id, allow_patterns=patterns, revision=revision, local_files_only=offline,
-            endpoint=endpoint, cache_dir=cache, token=token,
+            endpoint=endpoint, cache_dir=cache, token=token, tqdm_class=tqdm_class,
         )  # fmt: skip
         return PullResult(repo_id, Path(str(snapshot)), tuple(patterns or ()))
     except _hub_errors() as exc:

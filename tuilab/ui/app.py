@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -37,10 +37,11 @@ from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.hardware.sampler import MemorySampler
 from tuilab.lab.machine import SamplerLike, budget_moved, detect_machine, profile_names, profile_spec
+from tuilab.lab.model_sources import discover_models
 from tuilab.lab.planning import choose_quant
 from tuilab.lab.sampling import sampling_for
 from tuilab.lab.stepping import ContextStep, clamp_context, next_context, next_kv_type, next_quant
-from tuilab.models.discovery import FoundModel, discover
+from tuilab.models.discovery import FoundModel
 from tuilab.models.profiles import model_profile_names
 from tuilab.models.resolve import ResolvedModel
 from tuilab.ui import catalog, commands, messages
@@ -74,7 +75,7 @@ DEFAULT_MAX_TOKENS = 256  # a few seconds of text on a laptop: enough to read a 
 # within half a minute of `tuilab fit`, which detects at each call.
 REDETECT_INTERVAL_S = 30.0
 MachineSource = Callable[[], tuple[HardwareSpec, tuple[str, ...]]]
-ModelFinder = Callable[[], list[FoundModel]]
+ModelFinder = Callable[[Sequence[str]], list[FoundModel]]  # the user's folders in; what is found out
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class TuilabApp(App[int]):
         *,
         machine: MachineSource = detect_machine,
         sampler: SamplerLike | None = None,
-        find_models: ModelFinder = discover,
+        find_models: ModelFinder = discover_models,
         config_dir: Path | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         ladder_options: LadderOptions | None = None,
@@ -259,6 +260,7 @@ class TuilabApp(App[int]):
         self.main.query_one(HardwarePane).show_spec(hw, () if hw.is_profile else self.machine_warnings)
         self.main.query_one(ClusterPane).show(selection, hw)
         self._show_run_controls(selection)
+        self.main.query_one(ModelsPane).set_target(hw, selection.ctx_tokens, selection.kv_type)
         self._show_live()
         self.main.status.hw, self.main.status.selection = hw, selection
         if selection.model is not None:
@@ -290,8 +292,8 @@ class TuilabApp(App[int]):
     def _warn(self, text: str) -> None:
         self.notify(text, severity="warning")
 
-    def choose_model(self, key: str) -> None:
-        self.apply_selection(replace(self.selection, model=key, quant=None))
+    def choose_model(self, key: str, quant: str | None = None) -> None:
+        self.apply_selection(replace(self.selection, model=key, quant=quant))
         self.main.query_one(ModelsPane).current = key
         self.main.query_one(ModelsPane).show_badges(self.badges)
         self.action_show_tab("fit")
@@ -321,7 +323,7 @@ class TuilabApp(App[int]):
         """The model with a quant, resolved once (disk IO: called from the plan and badge threads)."""
         cached = self._resolved.get((key, quant))
         if cached is None:
-            cached = self._resolved[(key, quant)] = choose_quant(key, quant)
+            cached = self._resolved[(key, quant)] = choose_quant(key, quant, hub=True)
         return cached
 
     # --- background computations ------------------------------------------------------------------
@@ -329,7 +331,7 @@ class TuilabApp(App[int]):
     @work(thread=True, exclusive=True, group="discover")
     def _discover_models(self) -> None:
         try:
-            found = self._find_models()
+            found = self._find_models(self.selection.model_dirs)
         except OSError as exc:  # the models folder cannot be read: list the demo and the profiles
             deliver(self, self._warn, f"could not list the models on disk: {os_error_line(exc)}")
             found = []
@@ -426,7 +428,7 @@ class TuilabApp(App[int]):
     def action_show_tab(self, tab: str) -> None:
         self.main.query_one(TabbedContent).active = tab
         if tab == "models":
-            self.main.query_one(ModelsPane).focus_filter()
+            self.main.query_one(ModelsPane).focus_list()
         elif tab == "run":
             self.main.query_one(RunPane).focus_prompt()
         else:
@@ -522,6 +524,8 @@ class TuilabApp(App[int]):
         job = self.ladder_job
         stopping_already = job is not None and job.cancelling
         what = self.runner.cancel()
+        if what is None and self.main.query_one(ModelsPane).stop_pull():
+            return  # Esc from any tab stops a pull, once no engine work is left to cancel
         if what == "generation":
             self.notify("cancelling the generation…", timeout=2)
         elif what == "ladder" and not stopping_already:
@@ -546,7 +550,21 @@ class TuilabApp(App[int]):
 
     @on(ModelsPane.Chosen)
     def _model_chosen(self, event: ModelsPane.Chosen) -> None:
-        self.choose_model(event.key)
+        self.choose_model(event.key, event.quant)
+
+    @on(ModelsPane.RefreshAsked)
+    def _refresh_models(self) -> None:
+        self._resolved.clear()  # a pulled or re-made file must be read again
+        self._discover_models()
+
+    @on(ModelsPane.FolderAdded)
+    def _folder_added(self, event: ModelsPane.FolderAdded) -> None:
+        dirs = self.selection.model_dirs
+        if event.path not in dirs:
+            self.selection = replace(self.selection, model_dirs=(*dirs, event.path))
+            self._save_settings()
+        self.notify(f"looking for models in {event.path} too (saved in settings)", timeout=4)
+        self._discover_models()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -568,6 +586,7 @@ class TuilabApp(App[int]):
 
     def on_ladder_ended(self, message: messages.LadderEnded) -> None:
         self.ladder_job = None
+        self._discover_models()  # the rungs it made join the Models list
         text, severity = ended_words(message)
         title = "ladder failed" if severity == "error" else "ladder"
         self.notify(text, title=title, severity=severity, timeout=10 if severity == "error" else 8)
@@ -598,4 +617,4 @@ def _depth_points(model: str, machine: str) -> dict[str, tuple[DepthPoint, ...]]
     return measured_by_quant(model, machine)
 
 
-__all__ = ["TuilabApp", "run_app"]
+__all__ = ["ModelFinder", "TuilabApp", "run_app"]

@@ -16,6 +16,7 @@ from tuilab.ui.catalog import ModelEntry
 from tuilab.ui.render import ctx_label
 from tuilab.ui.screens.main import TABS, MainScreen
 from tuilab.ui.widgets.cluster_pane import ClusterPane
+from tuilab.ui.widgets.models_pane import ModelsPane
 
 
 class LabActions(Protocol):
@@ -55,6 +56,7 @@ def app_commands(app: LabActions) -> Iterator[SystemCommand]:
     # "Help", not "Keys": Textual's own "Keys" entry (its key panel) stays, and two entries had one name
     yield SystemCommand("Help", "every key binding of the lab (?)", app.action_help)
     yield from cluster_commands(app)
+    yield from models_commands(app)
     for i, (tab, label) in enumerate(TABS):
         yield SystemCommand(f"Show {label.split()[1]}", f"tab {i + 1}", partial(app.action_show_tab, tab))
     for ctx in CTX_STEPS_TOKENS:
@@ -72,6 +74,26 @@ def app_commands(app: LabActions) -> Iterator[SystemCommand]:
         yield SystemCommand(
             f"Switch model: {entry.label}", entry.source, partial(app.choose_model, entry.key), False
         )
+
+
+MODELS_COMMANDS = (
+    ("Ranked models", "the catalog ranked for this hardware, best first (v)", "toggle_ranked"),
+    ("Plan a Hub repo", "ORG/NAME planned from its metadata, no download (H)", "ask_hub"),
+    ("Pull the Hub repo", "download the planned Hub repo; Esc stops (p)", "pull"),
+    ("Add a models folder", "also look for models there; saved in settings (a)", "ask_folder"),
+    ("Refresh models", "look for the models on disk again (R)", "refresh"),
+)
+
+
+def models_commands(app: LabActions) -> Iterator[SystemCommand]:
+    """The Models tab's own keys, each opening the tab first."""
+    for title, help_text, action in MODELS_COMMANDS:
+        yield SystemCommand(title, help_text, partial(_models_action, app, action))
+
+
+def _models_action(app: LabActions, action: str) -> None:
+    app.action_show_tab("models")
+    getattr(app.main.query_one(ModelsPane), f"action_{action}")()
 
 
 def cluster_commands(app: LabActions) -> Iterator[SystemCommand]:

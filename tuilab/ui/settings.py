@@ -36,6 +36,7 @@ class Selection:
     theme: str | None = None
     max_tokens: int | None = None  # the Run pane's max tokens; None: the lab's default
     temperature: float = 0.0  # the Run pane's temperature; 0 is greedy
+    model_dirs: tuple[str, ...] = ()  # folders the lab also looks for models in (`a` in the Models tab)
 
 
 def settings_path(config_dir: Path | None = None) -> Path:
@@ -57,6 +58,8 @@ def load_selection(path: Path) -> tuple[Selection, str | None]:
 def _from_dict(data: dict[str, Any]) -> Selection:
     known = {f.name: f.type for f in fields(Selection)}
     values = {k: v for k, v in data.items() if k in known}
+    if "model_dirs" in values:
+        values["model_dirs"] = _folders(values["model_dirs"])
     selection = replace(Selection(), **values)
     if not isinstance(selection.ctx_tokens, int) or selection.ctx_tokens < 1:
         raise ValueError(f"ctx_tokens must be a positive integer, got {selection.ctx_tokens!r}")
@@ -70,10 +73,17 @@ def _from_dict(data: dict[str, Any]) -> Selection:
     return selection
 
 
+def _folders(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"model_dirs must be a list of folders, got {value!r}")
+    return tuple(value)
+
+
 def save_selection(path: Path, selection: Selection) -> None:
     """Write atomically: a reader sees the old file or the new one, never a mix. TOML has no null, so
     unset fields are left out."""
-    data = {"selection": {k: v for k, v in asdict(selection).items() if v is not None}}
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(selection).items()}
+    data = {"selection": {k: v for k, v in values.items() if v is not None}}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".toml", dir=path.parent)
     try:

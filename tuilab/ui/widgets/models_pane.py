@@ -1,24 +1,79 @@
-"""The models pane: discovered models, the demo and the profile catalog in one list with a fit badge
-per row, filtered as the user types. Arrows move, Enter chooses; the choice goes up as `Chosen`.
+"""The models pane: discovered models, the demo, the profile catalog and Hub repos in one list with a fit
+badge per row, or (`v`) the built-in catalog ranked for the hardware in use as `fit --rank` ranks it.
+
+The list has the focus, so the digits switch tabs from here as from any tab; `/` opens the filter and Esc
+leaves it. Enter chooses; the choice goes up as `Chosen`. `H` plans a Hub repo from its metadata and `p`
+pulls it (Esc stops the pull), `a` adds a models folder, `R` looks for models again. Hub reads, pulls and
+the ranking run on thread workers; the folder and the re-discovery go up to the app, which owns both.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input
+from textual.notifications import SeverityLevel
+from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import CellDoesNotExist
+from textual.worker import get_current_worker
 
+from tuilab.core.errors import TuilabError
+from tuilab.core.hardware import HardwareSpec
+from tuilab.core.plan_types import gb
+from tuilab.lab.model_sources import (
+    PullCancelled,
+    PullTarget,
+    models_folder,
+    pull_target,
+    pull_with_progress,
+    read_hub_repo,
+)
+from tuilab.lab.planning import FitQuery
+from tuilab.lab.ranking import CatalogRanking, on_device_bytes, rank_catalog
+from tuilab.models.resolve import ResolvedModel
+from tuilab.ui import catalog
 from tuilab.ui.catalog import ModelEntry, matches
-from tuilab.ui.render import BADGE_STYLES
+from tuilab.ui.render import BADGE_STYLES, ctx_label
+from tuilab.ui.threads import deliver, os_error_line
 
-SOURCE_LABELS = {"profile": "what-if", "demo": "built-in", "ladder": "ladder rung"}
+SOURCE_LABELS = {"profile": "what-if", "demo": "built-in", "ladder": "ladder rung", "hub": "hub repo"}
+LIST_COLUMNS = ("fit", "model", "quant", "engine", "source")
+RANKED_COLUMNS = ("fit", "model", "quant", "GB", "max ctx", "tok/s")
+LIST_HINT = "/ filter · v ranked for this hardware · H Hub repo · a add folder · R refresh"
+# How often a pull's progress line is redrawn: often enough to look alive, rarely enough that a fast
+# download on a slow terminal queues no backlog of repaints (Textual's own 60 fps cap is far above).
+PULL_REDRAW_S = 0.25
+
+
+@dataclass(frozen=True)
+class PlanTarget:
+    """What the badges and the ranking are for: the hardware in use, the context and the KV type."""
+
+    hw: HardwareSpec
+    ctx_tokens: int
+    kv_type: str
+
+
+class FilterInput(Input):
+    """The filter box, and the one-line question box (a Hub repo id, a models folder): Esc hands the keys
+    back to the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "back to the list", show=False)]
+
+    class Left(Message):
+        """The user left the box (Esc)."""
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
 
 
 class ModelsPane(Vertical):
@@ -27,28 +82,54 @@ class ModelsPane(Vertical):
         Binding("up", "move(-1)", "previous", show=False),
         Binding("pagedown", "move(10)", show=False),
         Binding("pageup", "move(-10)", show=False),
+        Binding("slash", "filter", "filter"),
+        Binding("v", "toggle_ranked", "ranked"),
+        Binding("H", "ask_hub", "hub repo"),
+        Binding("p", "pull", "pull", show=False),
+        Binding("a", "ask_folder", "add folder", show=False),
+        Binding("R", "refresh", "refresh", show=False),
+        Binding("escape", "stop_pull", "stop pull", show=False),
     ]
 
     class Chosen(Message):
-        """The user chose a model (Enter)."""
+        """The user chose a model (Enter); `quant` is the ranked view's best quant, else None."""
 
-        def __init__(self, key: str) -> None:
+        def __init__(self, key: str, quant: str | None = None) -> None:
             super().__init__()
-            self.key = key
+            self.key, self.quant = key, quant
+
+    class RefreshAsked(Message):
+        """Look for the models on disk again (`R`, or a pull that finished)."""
+
+    class FolderAdded(Message):
+        """The user added a readable models folder (`a`): save it and look again."""
+
+        def __init__(self, path: str) -> None:
+            super().__init__()
+            self.path = path
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.entries: list[ModelEntry] = []
         self.badges: Mapping[str, str] = {}
         self.current: str | None = None
+        self.target: PlanTarget | None = None
+        self.ranked_view = False
+        self.ranking: CatalogRanking | None = None
+        self._ranking_for: PlanTarget | None = None
+        self.hub_models: dict[str, ResolvedModel] = {}
+        self._hub_badges: dict[str, str] = {}
+        self._pull_stop: threading.Event | None = None
+        self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
+        self._layout: tuple[bool, int] | None = None  # the view and width the columns were built for
 
     def compose(self) -> ComposeResult:
-        yield Input(
-            placeholder="type to filter models; ↑↓ move, Enter select", id="model-filter", compact=True
-        )
-        table: DataTable[Text] = DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("fit", "model", "quant", "engine", "source")
-        yield table
+        yield FilterInput(placeholder="/ to filter models", id="model-filter", compact=True)
+        yield Static(LIST_HINT, id="models-note")
+        yield FilterInput(id="models-ask", compact=True)
+        yield DataTable[Text](id="model-table", cursor_type="row", zebra_stripes=True)
+
+    # --- what the app hands down ------------------------------------------------------------------
 
     def show(self, entries: Sequence[ModelEntry], badges: Mapping[str, str], current: str | None) -> None:
         self.entries, self.badges, self.current = list(entries), dict(badges), current
@@ -58,34 +139,83 @@ class ModelsPane(Vertical):
         self.badges = dict(badges)
         self._fill()
 
+    def set_target(self, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> None:
+        """The hardware, context and KV type in use: the ranking follows them (recomputed on a thread)."""
+        self.target = PlanTarget(hw, ctx_tokens, kv_type)
+        self._hub_badges = {k: self._hub_badge(m) for k, m in self.hub_models.items()}
+        if self.ranked_view and self._ranking_for != self.target:
+            self._rank(self.target)
+        elif self.entries or self.hub_models:
+            self._fill()
+
+    def focus_list(self) -> None:
+        self.query_one("#model-table", DataTable).focus()
+
+    def focus_filter(self) -> None:
+        self.query_one("#model-filter", Input).focus()
+
+    # --- the table --------------------------------------------------------------------------------
+
+    def _query(self) -> str:
+        return self.query_one("#model-filter", Input).value
+
     def _visible(self) -> Iterable[ModelEntry]:
-        query = self.query_one("#model-filter", Input).value
-        return (e for e in self.entries if matches(e, query))
+        query = self._query()
+        rows = [*self.entries, *(self._hub_entry(k, m) for k, m in self.hub_models.items())]
+        return (e for e in rows if matches(e, query))
 
     def _fill(self) -> None:
+        """Refill the table. The columns are rebuilt when the view or the pane's width changed: a
+        DataTable keeps a column as wide as its widest cell ever was, and the names are cut to the width."""
         table = self.query_one("#model-table", DataTable)
         keep = self._highlighted_key()
-        table.clear()
-        for e in self._visible():
-            badge = "error" if e.error else self.badges.get(e.key, "…")
-            mark = "▶ " if e.key == self.current else "  "
-            label = Text(mark + e.label)
-            label.truncate(self._label_cells(), overflow="ellipsis")
-            table.add_row(
-                Text(badge, style=BADGE_STYLES.get(badge, "")), label,
-                e.quant, e.engine, SOURCE_LABELS.get(e.source, e.source), key=e.key,
-            )  # fmt: skip
+        layout = (self.ranked_view, self.size.width)
+        if layout != self._layout:
+            table.clear(columns=True)
+            table.add_columns(*(RANKED_COLUMNS if self.ranked_view else LIST_COLUMNS))
+            self._layout = layout
+        else:
+            table.clear()
+        if self.ranked_view:
+            self._fill_ranked(table)
+        else:
+            self._fill_list(table)
         target = keep or self.current
         if target is not None and target in table.rows:
             table.move_cursor(row=table.get_row_index(target), animate=False)
 
-    def _label_cells(self) -> int:
-        # The other four columns (fit, quant, engine, source: ~34 cells), cell padding (10), the
-        # scrollbar and the pane's padding (4) take the rest; a long path keeps its start.
-        return max(16, (self.size.width or 80) - 48)
+    def _fill_list(self, table: DataTable[Text]) -> None:
+        for e in self._visible():
+            badge = "error" if e.error else self.badges.get(e.key) or self._hub_badges.get(e.key, "…")
+            table.add_row(
+                Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(e.key, e.label, 48),
+                Text(e.quant), Text(e.engine), Text(SOURCE_LABELS.get(e.source, e.source)), key=e.key,
+            )  # fmt: skip
+
+    def _fill_ranked(self, table: DataTable[Text]) -> None:
+        if self.ranking is None:
+            return
+        words = self._query().lower().split()
+        for r in self.ranking.ranked:
+            if not all(w in f"{r.name} {r.quant}".lower() for w in words):
+                continue
+            badge = catalog.BADGES[r.plan.verdict]
+            table.add_row(
+                Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(r.name, r.name, 46),
+                Text(r.quant), Text(gb(on_device_bytes(r))[:-3], justify="right"),
+                Text(ctx_label(r.plan.max_ctx), justify="right"),
+                Text(f"{r.plan.predicted_tg_tps:.0f}", justify="right"), key=r.name,
+            )  # fmt: skip
+
+    def _label(self, key: str, label: str, other_cells: int) -> Text:
+        """The name, marked when it is the current model, cut to what the other columns leave: their
+        widths (about `other_cells` with cell padding), the scrollbar and the pane's padding."""
+        text = Text(("▶ " if key == self.current else "  ") + label)
+        text.truncate(max(16, (self.size.width or 80) - other_cells), overflow="ellipsis")
+        return text
 
     def on_resize(self) -> None:
-        if self.entries:
+        if self.entries or self.ranking is not None:
             self._fill()
 
     def _highlighted_key(self) -> str | None:
@@ -97,24 +227,230 @@ class ModelsPane(Vertical):
         except CellDoesNotExist:  # a stale cursor after clear(): no row to keep
             return None
 
+    def _note(self, text: str = "") -> None:
+        self.query_one("#models-note", Static).update(text or self._view_note())
+
+    def _view_note(self) -> str:
+        if not self.ranked_view:
+            return LIST_HINT
+        if self.ranking is None or self.target is None:
+            return "ranking the catalog for this hardware…"
+        q, where = self.ranking.query, "the profile" if self.target.hw.is_profile else "this machine"
+        return (
+            f"{len(self.ranking.ranked)} of {self.ranking.planned} catalog models run on {where} · {q.engine}"
+            f" · ctx {ctx_label(q.ctx_tokens)} · v: list"
+        )
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    def on_filter_input_left(self, event: FilterInput.Left) -> None:
+        event.stop()
+        self._end_question()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self._fill()
+        if event.input.id == "model-filter":
+            self._fill()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        key = self._highlighted_key()
-        if key is not None:
-            self.post_message(self.Chosen(key))
+        if event.input.id != "models-ask":
+            self._choose(self._highlighted_key())
+            return
+        topic, text = self._asking, event.value.strip()
+        self._end_question()
+        if text and topic == "hub":
+            self._note(f"reading {text} from the Hub (config and headers only)…")
+            self._read_hub(text)
+        elif text and topic == "folder":
+            self._check_folder(text)
+
+    def _ask(self, topic: str, placeholder: str) -> None:
+        """Put the question box where the note line is, focused; Enter answers, Esc leaves."""
+        box = self.query_one("#models-ask", Input)
+        self._asking, box.placeholder, box.value = topic, placeholder, ""
+        self.query_one("#models-note").display = False
+        box.display = True
+        box.focus()
+
+    def _end_question(self) -> None:
+        self._asking = ""
+        self.query_one("#models-ask").display = False
+        self.query_one("#models-note").display = True
+        self.focus_list()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(self.Chosen(str(event.row_key.value)))
+        self._choose(str(event.row_key.value))
+
+    def _choose(self, key: str | None) -> None:
+        if key is None:
+            return
+        ranked = self.ranking.ranked if self.ranked_view and self.ranking else []
+        quant = next((r.quant for r in ranked if r.name == key), None)
+        self.post_message(self.Chosen(key, quant))
 
     def action_move(self, rows: int) -> None:
         table = self.query_one("#model-table", DataTable)
         if table.row_count:
             table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + rows)), animate=False)
 
-    def focus_filter(self) -> None:
-        self.query_one("#model-filter", Input).focus()
+    def action_filter(self) -> None:
+        self.focus_filter()
+
+    def action_refresh(self) -> None:
+        self.notify("looking for models again…", timeout=2)
+        self.post_message(self.RefreshAsked())
+
+    def action_toggle_ranked(self) -> None:
+        self.ranked_view = not self.ranked_view
+        if self.ranked_view and self.target is not None and self._ranking_for != self.target:
+            self._rank(self.target)
+        self._note()
+        self._fill()
+
+    # --- the ranking --------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="ranking")
+    def _rank(self, target: PlanTarget) -> None:
+        deliver(self.app, self._note, "ranking the catalog for this hardware…")
+        query = FitQuery(ctx_tokens=target.ctx_tokens, kv_type=target.kv_type)
+        try:
+            ranking = rank_catalog(target.hw, query)
+        except TuilabError as exc:
+            deliver(self.app, self._failed, "ranking", str(exc))
+            return
+        if not get_current_worker().is_cancelled:
+            deliver(self.app, self._ranked, target, ranking)
+
+    def _ranked(self, target: PlanTarget, ranking: CatalogRanking) -> None:
+        self.ranking, self._ranking_for = ranking, target
+        self._note()
+        self._fill()
+
+    def _failed(self, title: str, error: str) -> None:
+        self._note()
+        self.notify(error, title=title, severity="error", timeout=10)
+
+    # --- a Hub repo ----------------------------------------------------------------------------------
+
+    def action_ask_hub(self) -> None:
+        self._ask("hub", "Hub repo to plan (ORG/NAME, nothing downloaded); Enter plans, Esc leaves")
+
+    @work(thread=True, exclusive=True, group="hub")
+    def _read_hub(self, repo_id: str) -> None:
+        try:
+            model = read_hub_repo(repo_id)
+        except TuilabError as exc:
+            deliver(self.app, self._failed, "hub", str(exc))
+        except OSError as exc:
+            deliver(self.app, self._failed, "hub", os_error_line(exc))
+        else:
+            deliver(self.app, self._hub_read, repo_id, model)
+
+    def _hub_read(self, repo_id: str, model: ResolvedModel) -> None:
+        self.hub_models[repo_id] = model
+        self._hub_badges[repo_id] = self._hub_badge(model)
+        self.ranked_view = False
+        self._note()
+        self.post_message(self.Chosen(repo_id))
+        target = pull_target(model)
+        if target is not None:
+            how = f"2 then p pulls it ({gb(target.total_bytes)}), or `{target.command}`"
+            self.notify(f"{repo_id} planned from its Hub metadata; {how}", title="hub", timeout=10)
+
+    def _hub_badge(self, model: ResolvedModel) -> str:
+        if self.target is None:
+            return "…"
+        t = self.target
+        try:
+            return catalog.BADGES[catalog.fit_for(model, t.hw, t.ctx_tokens, t.kv_type, advise=False).verdict]
+        except TuilabError:
+            return "error"
+
+    @staticmethod
+    def _hub_entry(repo_id: str, model: ResolvedModel) -> ModelEntry:
+        return ModelEntry(repo_id, repo_id, "hub", model.engine, model.quant_name or "-")
+
+    # --- pulling it ----------------------------------------------------------------------------------
+
+    def action_pull(self) -> None:
+        """`p`: download the highlighted (else the chosen) Hub repo into the Hugging Face cache."""
+        if self._pull_stop is not None:
+            self.notify("a pull is running; Esc stops it", severity="warning")
+            return
+        key = next((k for k in (self._highlighted_key(), self.current) if k in self.hub_models), None)
+        target = pull_target(self.hub_models[key]) if key is not None else None
+        if target is None:
+            self.notify("p pulls a Hub repo planned with H (type its repo id first)", severity="warning")
+            return
+        self._pull_stop = threading.Event()
+        self._pull(target, self._pull_stop)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc stops a pull only while one runs; otherwise it goes on to the app (cancel a generation)."""
+        return self._pull_stop is not None if action == "stop_pull" else True
+
+    def action_stop_pull(self) -> None:
+        self.stop_pull()
+
+    def stop_pull(self) -> bool:
+        """Ask a running pull to stop (it ends at its next chunk); False when none runs."""
+        if self._pull_stop is None:
+            return False
+        self._pull_stop.set()
+        return True
+
+    @work(thread=True, exclusive=True, group="pull")
+    def _pull(self, target: PullTarget, stop: threading.Event) -> None:
+        last_s = 0.0
+
+        def progress(done_bytes: int) -> None:
+            nonlocal last_s
+            if time.monotonic() - last_s >= PULL_REDRAW_S:
+                last_s = time.monotonic()
+                deliver(self.app, self._note, _pull_line(target, done_bytes))
+
+        deliver(self.app, self._note, _pull_line(target, 0))
+        try:
+            path = pull_with_progress(target, progress, stop.is_set)
+        except PullCancelled as exc:
+            deliver(self.app, self._pull_ended, str(exc), "warning")
+        except TuilabError as exc:
+            deliver(self.app, self._pull_ended, str(exc), "error")
+        else:
+            deliver(
+                self.app, self._pull_ended, f"pulled {target.repo_id} into the Hugging Face cache: {path}"
+            )
+
+    def _pull_ended(self, text: str, severity: SeverityLevel = "information") -> None:
+        self._pull_stop = None
+        self._note()
+        self.notify(text, title="pull", severity=severity, timeout=10)
+        if severity == "information":
+            self.post_message(self.RefreshAsked())
+
+    # --- a models folder -----------------------------------------------------------------------------
+
+    def action_ask_folder(self) -> None:
+        self._ask("folder", "models folder to add (saved in settings); Enter adds, Esc leaves")
+
+    @work(thread=True, group="folder")
+    def _check_folder(self, text: str) -> None:
+        try:
+            path = models_folder(text)
+        except TuilabError as exc:
+            deliver(self.app, self._failed, "models folder", str(exc))
+            return
+        deliver(self.app, self._folder_ok, str(path))
+
+    def _folder_ok(self, path: str) -> None:
+        self.post_message(self.FolderAdded(path))
+
+
+def _pull_line(target: PullTarget, done_bytes: int) -> str:
+    total = max(1, target.total_bytes)
+    return (
+        f"pulling {target.repo_id}: {gb(done_bytes)} of {gb(target.total_bytes)} "
+        f"({100 * done_bytes / total:.0f}%) · Esc stops"
+    )
