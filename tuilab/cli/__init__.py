@@ -17,16 +17,30 @@ from tuilab.core.errors import TuilabError
 
 # Modules under tuilab.cli that define register(subparsers); each adds one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = ("fit", "hw", "run", "models", "bench")
+# The module that registers each subcommand: `tuilab fit ...` imports only cli.fit, so a fit answer does not
+# pay for the run, bench and models commands' imports (the 0.5 s startup goal, scripts/bench_startup.py).
+MODULE_OF_COMMAND: dict[str, str] = {
+    "fit": "fit", "hw": "hw", "run": "run", "models": "models", "pull": "models", "bench": "bench",
+}  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """Only the named command's module when argv names one; every module for help or anything else."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first in MODULE_OF_COMMAND and not any(a in ("-h", "--help") for a in args[: args.index(first)]):
+        return (MODULE_OF_COMMAND[first],)
+    return COMMAND_MODULES
+
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuilab",
         description="A terminal lab for local LLMs: will it fit, how fast, what do you lose at 4 or 2 bits.",
     )
     parser.add_argument("--version", action="version", version=f"tuilab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(f"tuilab.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -38,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
     try:
         if args.command is None:

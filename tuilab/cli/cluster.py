@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan
 from tuilab.core.errors import FitRefusedError, UsageError
 from tuilab.core.links import DEFAULT_LINK, LINKS
 from tuilab.core.plan_types import gb
 from tuilab.engines.protocol import MLX, MLX_KV_BITS
-from tuilab.lab.launch import prepare_cluster_run
 from tuilab.lab.planning import FitQuery, plan_cluster_fit
-from tuilab.lab.prompt_rate import prompt_rate
-from tuilab.lab.session import Generation, Listener, consume, interrupt_cancels
+
+if TYPE_CHECKING:
+    from tuilab.lab.session import Generation
 
 
 def add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -100,7 +100,10 @@ def render_cluster(plan: ClusterPlan) -> str:
 
 def run_cluster_command(args: argparse.Namespace, query: FitQuery) -> int:
     """`tuilab run MODEL --hostfile FILE`: check the cluster plan if the hosts name profiles, then stream."""
+    # Here, not at the top: `tuilab fit` imports this module for its options and must stay light.
     from tuilab.engines.distributed import DistributedJob, DistributedRun, check_mlx_versions
+    from tuilab.lab.launch import prepare_cluster_run
+    from tuilab.lab.session import Listener, consume, interrupt_cancels
     from tuilab.models.hosts import check_hostfile_addresses, read_hostfile
 
     try:
@@ -139,6 +142,8 @@ def _write(text: str) -> None:
 def _result(
     model: str, hosts: tuple[str, ...], result: Generation, fit: ClusterPlan | None
 ) -> dict[str, Any]:
+    from tuilab.lab.prompt_rate import prompt_rate
+
     loaded, stats = result.loaded, result.stats
     return {
         "engine": "mlx-distributed",

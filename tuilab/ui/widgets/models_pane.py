@@ -122,6 +122,7 @@ class ModelsPane(Vertical):
         self._pull_stop: threading.Event | None = None
         self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
         self._layout: tuple[bool, int] | None = None  # the view and width the columns were built for
+        self._shown: list[str] = []  # the table's row keys, in order, as the last fill left them
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="/ to filter models", id="model-filter", compact=True)
@@ -180,6 +181,19 @@ class ModelsPane(Vertical):
             self._fill_ranked(table)
         else:
             self._fill_list(table)
+        self._shown = [str(k.value) for k in table.rows]
+        self._keep_cursor(table, keep)
+
+    def _filter(self) -> None:
+        """A keystroke in the filter: refill only when the matching rows changed. A refill re-renders every
+        visible cell (Textual's DataTable drops its cell cache on any change), which is most of a
+        keystroke's cost (scripts/bench_models_filter.py); removing rows one by one costs more (each
+        removal re-indexes the table)."""
+        if not self.ranked_view and [e.key for e in self._visible()] == self._shown:
+            return
+        self._fill()
+
+    def _keep_cursor(self, table: DataTable[Text], keep: str | None) -> None:
         target = keep or self.current
         if target is not None and target in table.rows:
             table.move_cursor(row=table.get_row_index(target), animate=False)
@@ -250,7 +264,7 @@ class ModelsPane(Vertical):
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         if event.input.id == "model-filter":
-            self._fill()
+            self._filter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
