@@ -173,8 +173,15 @@ class TestOneEngineOwner:
             await wait_until(pilot, lambda: app.fit is not None, timeout_s=60)  # planned off the UI thread
             await settle(pilot)
             app.main.query_one("#prompt", Input).value = "Hi"  # typed before: an empty prompt never runs
+            # The tiny model loads in well under a second, so a loaded box could finish the load before
+            # Enter arrives. The load's thread waits at a gate until Enter has been answered; the load
+            # itself is the real one.
+            gate = threading.Event()
+            start_thread = app.runner._start_thread
+            app.runner._start_thread = lambda work: start_thread(lambda: (gate.wait(60), work()))
             await pilot.press("l", "5", "enter")
             assert app.runner.busy == "load"
+            gate.set()
             await wait_until(pilot, lambda: app.runner.busy is None, timeout_s=60)
             await settle(pilot)
             assert any("a model is loading" in n.message for n in app._notifications)
