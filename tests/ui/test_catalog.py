@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from tuilab.core.quant import kv_type_or_f16
+from tuilab.lab import views
 from tuilab.models.profiles import load_hardware_profile
 from tuilab.models.resolve import resolve_model
-from tuilab.ui import catalog
 from tuilab.ui.render import ctx_label, stacked_bar
 from tuilab.ui.settings import Selection, load_selection, save_selection
 
 
 class TestContextTable:
     def test_memory_grows_with_context_and_shrinks_with_bits(self) -> None:
-        rows = catalog.context_table(
+        rows = views.context_table(
             resolve_model("llama-3.1-8b"), load_hardware_profile("rtx-3060-12gb"), "f16"
         )
         for row in rows:

@@ -15,10 +15,10 @@ from textual.widgets import Static, TabbedContent
 from ui_helpers import settle
 
 from tuilab.bench.depth import DepthPoint, DepthRun, save_history
+from tuilab.lab.views import TPS_FLOORS, context_table
 from tuilab.models.profiles import load_hardware_profile
 from tuilab.models.resolve import resolve_model
 from tuilab.ui.app import TuilabApp
-from tuilab.ui.catalog import TPS_FLOORS, context_table
 from tuilab.ui.commands import app_commands
 from tuilab.ui.widgets.context_pane import (
     MEASURED_MARK,

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -29,7 +29,6 @@ from textual.screen import Screen
 from textual.widgets import Input, TabbedContent
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tuilab.bench.depth import DepthPoint, measured_by_quant
 from tuilab.bench.report import LadderRun
 from tuilab.bench.source import bench_command
 from tuilab.core.errors import TuilabError
@@ -38,9 +37,9 @@ from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.hardware.sampler import MemorySampler
 from tuilab.lab.machine import SamplerLike, budget_moved, detect_machine, profile_names, profile_spec
 from tuilab.lab.model_sources import discover_models
-from tuilab.lab.planning import choose_quant
 from tuilab.lab.sampling import sampling_for
 from tuilab.lab.stepping import ContextStep, clamp_context, next_context, next_kv_type, next_quant
+from tuilab.lab.views import SelectionPlanner, SelectionView
 from tuilab.models.discovery import FoundModel
 from tuilab.models.profiles import model_profile_names
 from tuilab.models.resolve import ResolvedModel
@@ -138,7 +137,7 @@ class TuilabApp(App[int]):
         self.fit: FitPlan | None = None
         self.model: ResolvedModel | None = None
         self._plan_key: str | None = None  # the selection's model key `model` and `fit` are for
-        self._resolved: dict[tuple[str, str | None], ResolvedModel] = {}
+        self.planner = SelectionPlanner()  # plans, badges and the context table, on threads
         self.runner = EngineRunner(self.post_message, self._start_engine_thread)  # the Run pane's, once up
         self.ladder_options = ladder_options  # None: the bench's defaults (tests pass a tiny ladder)
         self.ladder_job: LadderJob | None = None
@@ -320,11 +319,8 @@ class TuilabApp(App[int]):
         self.apply_selection(replace(self.selection, hardware_profile=name))
 
     def resolve(self, key: str, quant: str | None) -> ResolvedModel:
-        """The model with a quant, resolved once (disk IO: called from the plan and badge threads)."""
-        cached = self._resolved.get((key, quant))
-        if cached is None:
-            cached = self._resolved[(key, quant)] = choose_quant(key, quant, hub=True)
-        return cached
+        """The model with a quant, resolved once (disk IO: called from threads)."""
+        return self.planner.resolve(key, quant)
 
     # --- background computations ------------------------------------------------------------------
 
@@ -344,15 +340,8 @@ class TuilabApp(App[int]):
 
     @work(thread=True, exclusive=True, group="badges")
     def _compute_badges(self, selection: Selection, hw: HardwareSpec) -> None:
-        badges = {}
-        for entry in self.entries:
-            try:
-                fit = catalog.fit_for(
-                    self.resolve(entry.key, None), hw, selection.ctx_tokens, selection.kv_type, False
-                )
-                badges[entry.key] = catalog.BADGES[fit.verdict]
-            except (TuilabError, OSError):
-                badges[entry.key] = "error"
+        keys = [entry.key for entry in self.entries]
+        badges = self.planner.badges(keys, hw, selection.ctx_tokens, selection.kv_type)
         if not get_current_worker().is_cancelled:
             deliver(self, self._show_badges, badges)
 
@@ -364,9 +353,14 @@ class TuilabApp(App[int]):
     def _compute_plans(self, selection: Selection, hw: HardwareSpec) -> None:
         assert selection.model is not None
         try:
-            model = self.resolve(selection.model, selection.quant)
-            offload = self.offload_mode
-            fit = catalog.fit_for(model, hw, selection.ctx_tokens, selection.kv_type, offload_mode=offload)
+            view = self.planner.plan(
+                selection.model,
+                selection.quant,
+                hw,
+                selection.ctx_tokens,
+                selection.kv_type,
+                self.offload_mode,
+            )
         except TuilabError as exc:
             deliver(self, self._show_plan_error, str(exc))
             return
@@ -375,12 +369,9 @@ class TuilabApp(App[int]):
             return
         if get_current_worker().is_cancelled:
             return
-        history = _ladder_history(model.name)
-        deliver(self, self._show_fit, selection.model, model, fit, history, bench_command(model))
-        rows = catalog.context_table(model, hw, selection.kv_type, offload)
-        if not get_current_worker().is_cancelled:
-            budget = catalog.budget_line_bytes(hw, model.engine)
-            deliver(self, self._show_context, rows, budget, fit, hw, _depth_points(model.name, hw.name))
+        history = _ladder_history(view.model.name)
+        deliver(self, self._show_fit, view.key, view.model, view.fit, history, bench_command(view.model))
+        deliver(self, self._show_context, view, hw)
 
     def _show_plan_error(self, error: str) -> None:
         self.model, self.fit, self._plan_key = None, None, None
@@ -403,14 +394,12 @@ class TuilabApp(App[int]):
         self.main.query_one(LadderPane).show(model.name, ladder, machine, bench_line)
         self.main.status.planned = Planned(model.name, fit)
 
-    def _show_context(
-        self, rows: list[catalog.ContextRow], budget: int, fit: FitPlan, hw: HardwareSpec,
-        measured: Mapping[str, tuple[DepthPoint, ...]] | None = None,
-    ) -> None:  # fmt: skip
-        where = f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})"
+    def _show_context(self, view: SelectionView, hw: HardwareSpec) -> None:
+        fit, where = view.fit, f"{hw.name} ({'profile' if hw.is_profile else 'this machine'})"
         self.main.query_one(ContextPane).show(
-            rows, ctx_tokens=fit.ctx_tokens, kv_type=fit.kv_type, budget_bytes=budget,
-            current_quant=fit.quant, hardware_label=where, ttft_s=fit.predicted_ttft_s, measured=measured,
+            list(view.context_rows), ctx_tokens=fit.ctx_tokens, kv_type=fit.kv_type,
+            budget_bytes=view.budget_bytes, current_quant=fit.quant, hardware_label=where,
+            ttft_s=fit.predicted_ttft_s, measured=view.measured,
             offload_mode=fit.offload_mode if fit.verdict is Verdict.PARTIAL_OFFLOAD else None,
         )  # fmt: skip
 
@@ -554,7 +543,7 @@ class TuilabApp(App[int]):
 
     @on(ModelsPane.RefreshAsked)
     def _refresh_models(self) -> None:
-        self._resolved.clear()  # a pulled or re-made file must be read again
+        self.planner.forget()  # a pulled or re-made file must be read again
         self._discover_models()
 
     @on(ModelsPane.FolderAdded)
@@ -609,12 +598,6 @@ def run_app() -> int:
     app = TuilabApp(exit_on_sigterm=True)
     app.run()
     return app.return_code or 0
-
-
-def _depth_points(model: str, machine: str) -> dict[str, tuple[DepthPoint, ...]]:
-    """The depth bench's points for this model on this machine, by quant (a profile has none: never
-    measured)."""
-    return measured_by_quant(model, machine)
 
 
 __all__ = ["ModelFinder", "TuilabApp", "run_app"]

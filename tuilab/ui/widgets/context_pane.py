@@ -23,7 +23,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tuilab.bench.depth import DepthPoint, canonical_quant
-from tuilab.ui.catalog import CTX_STEPS_TOKENS, TPS_FLOORS, ContextRow
+from tuilab.lab.stepping import CTX_STEPS_TOKENS
+from tuilab.lab.views import TPS_FLOORS, ContextRow
 from tuilab.ui.render import BUDGET_MARK, VERDICT_STYLES, ctx_label, gb, stacked_bar
 
 MEASURED_MARK = "●"  # a cell the depth bench measured (tuilab bench --depths), not the plan

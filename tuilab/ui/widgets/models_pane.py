@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import gb
+from tuilab.lab import views
 from tuilab.lab.model_sources import (
     PullCancelled,
     PullTarget,
@@ -40,7 +41,6 @@ from tuilab.lab.model_sources import (
 from tuilab.lab.planning import FitQuery
 from tuilab.lab.ranking import CatalogRanking, on_device_bytes, rank_catalog
 from tuilab.models.resolve import ResolvedModel
-from tuilab.ui import catalog
 from tuilab.ui.catalog import ModelEntry, matches
 from tuilab.ui.render import BADGE_STYLES, ctx_label
 from tuilab.ui.threads import deliver, os_error_line
@@ -213,7 +213,7 @@ class ModelsPane(Vertical):
         for r in self.ranking.ranked:
             if not all(w in f"{r.name} {r.quant}".lower() for w in words):
                 continue
-            badge = catalog.BADGES[r.plan.verdict]
+            badge = views.BADGES[r.plan.verdict]
             table.add_row(
                 Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(r.name, r.name, 46),
                 Text(r.quant), Text(gb(on_device_bytes(r))[:-3], justify="right"),
@@ -378,7 +378,7 @@ class ModelsPane(Vertical):
             return "…"
         t = self.target
         try:
-            return catalog.BADGES[catalog.fit_for(model, t.hw, t.ctx_tokens, t.kv_type, advise=False).verdict]
+            return views.BADGES[views.fit_for(model, t.hw, t.ctx_tokens, t.kv_type, advise=False).verdict]
         except TuilabError:
             return "error"
 

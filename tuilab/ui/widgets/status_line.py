@@ -18,7 +18,7 @@ from textual.widget import Widget
 
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan
-from tuilab.ui.catalog import BADGES
+from tuilab.lab.views import BADGES
 from tuilab.ui.messages import EngineState
 from tuilab.ui.render import VERDICT_STYLES, ctx_label
 from tuilab.ui.settings import Selection
