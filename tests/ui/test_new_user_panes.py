@@ -23,7 +23,7 @@ from tuilab.ui.app import TuilabApp
 from tuilab.ui.ladder_view import rung_label
 from tuilab.ui.settings import SETTINGS_FILE, load_selection
 from tuilab.ui.widgets.ladder_pane import LadderPane
-from tuilab.ui.widgets.run_pane import RunPane
+from tuilab.ui.widgets.run_pane import IDLE_HINT, RunPane
 from tuilab.ui.widgets.stream_view import StreamView
 
 pytestmark = pytest.mark.anyio
@@ -315,6 +315,7 @@ class TestItem22RunStatsFollowTheModel:
             app.choose_model("llama-3-8b")
             await settle(pilot)
             assert stats_text(app) == "" and pane.rates == []
+            assert str(app.main.query_one("#run-state", Static).render()) == IDLE_HINT  # not "done (length)"
 
     async def test_changing_the_context_keeps_them(self, make_app: Callable[..., TuilabApp]) -> None:
         app = make_app()

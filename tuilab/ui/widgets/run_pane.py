@@ -71,6 +71,7 @@ class RunPane(Vertical):
         self.rates: list[float] = []
         self.predicted: FitPlan | None = None
         self.state = "idle"
+        self._ended = False  # the state line tells of a run that ended (done, cancelled, failed)
         self.ttft_s: float | None = None
         self.prompt_chars = 0
         self.max_tokens = 256  # replaced by the app's selection (show_sampling) before a run
@@ -147,8 +148,11 @@ class RunPane(Vertical):
         self.rates, self.predicted, self.ttft_s = [], None, None
         self.query_one("#run-spark", Sparkline).data = []
         self.query_one("#run-stats", Static).update("")
+        if self._ended:  # "done (length)" was the other model's run; a loaded or loading state stays
+            self._set_state(IDLE_HINT)
 
-    def _set_state(self, text: str, style: str = "") -> None:
+    def _set_state(self, text: str, style: str = "", *, ended: bool = False) -> None:
+        self._ended = ended
         self.query_one("#run-state", Static).update(Text(text, style=style))
 
     def show_loading(self, label: str) -> None:
@@ -181,11 +185,12 @@ class RunPane(Vertical):
             self.rates = [*self.rates[-(SPARK_POINTS - 1) :], stats.gen_tps]  # the run's own average last
             self.query_one("#run-spark", Sparkline).data = self.rates
         word = "cancelled" if reason == "cancelled" else f"done ({reason})"
-        self._set_state(word, "yellow" if reason == "cancelled" else "green")
+        self._set_state(word, "yellow" if reason == "cancelled" else "green", ended=True)
         self.query_one("#run-stats", Static).update(self._stats_text(stats, stats.gen_tps if stats else None))
 
     def failed(self, error: str) -> None:
-        self._set_state(f"failed: {error.splitlines()[0]}", "bold red")  # the reason, not "see below"
+        # the reason, not "see below"
+        self._set_state(f"failed: {error.splitlines()[0]}", "bold red", ended=True)
         self.query_one("#run-output", StreamView).write(f"\n[engine failed] {error}\n")
 
     def _stats_text(
