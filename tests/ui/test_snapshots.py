@@ -58,7 +58,9 @@ def test_screen(
 
 def test_help_at_80x24(snap_compare: Any, make_app: Callable[..., TuilabApp]) -> None:
     assert snap_compare(
-        make_app(), terminal_size=(80, 24), run_before=showing("fit", model=None, keys=("?",))
+        make_app(),
+        terminal_size=(80, 24),
+        run_before=showing("fit", keys=("?",)),  # a profile: no temp path behind the help
     )
 
 
