@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tuilab.core.errors import UsageError
+from tuilab.core.plan_types import duration
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,10 +124,5 @@ class _ProgressPrinter:
 
         assert isinstance(p, Progress)
         where = "reference" if p.rung_index >= p.n_rungs else f"{p.rung_index + 1}/{p.n_rungs}"
-        eta = "" if p.eta_s is None else f" (ETA {_duration(p.eta_s)})"
+        eta = "" if p.eta_s is None else f" (ETA {duration(p.eta_s)})"
         print(f"[{where}] {p.quant}: {p.step}{eta}", file=sys.stderr, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

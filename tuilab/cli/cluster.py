@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tuilab.core.cluster import SPLIT_CHOICES, ClusterHost, ClusterPlan
 from tuilab.core.errors import FitRefusedError, UsageError
 from tuilab.core.links import DEFAULT_LINK, LINKS
-from tuilab.core.plan_types import gb
+from tuilab.core.plan_types import gb, tok_s
 from tuilab.engines.protocol import MLX, MLX_KV_BITS
 from tuilab.lab.planning import FitQuery, plan_cluster_fit
 
@@ -163,13 +163,10 @@ def _result(
 
 
 def _stats_line(r: dict[str, Any]) -> str:
-    def rate(tps: float | None) -> str:
-        return "-" if tps is None else f"{tps:.1f} tok/s"
-
     peak = "-" if r["peak_memory_bytes"] is None else gb(r["peak_memory_bytes"])
-    prompt = f"- ({r['prompt_tps_note']})" if r["prompt_tps_note"] else rate(r["prompt_tps"])
+    prompt = f"- ({r['prompt_tps_note']})" if r["prompt_tps_note"] else tok_s(r["prompt_tps"])
     return (
         f"mlx distributed · {r['model']} on {len(r['hosts'])} hosts · gen {r['gen_tokens']} tok at "
-        f"{rate(r['gen_tps'])} · prompt {prompt} · peak {peak} (largest host)"
-        f" · predicted {rate(r['predicted_tg_tps'])}"
+        f"{tok_s(r['gen_tps'])} · prompt {prompt} · peak {peak} (largest host)"
+        f" · predicted {tok_s(r['predicted_tg_tps'])}"
     )

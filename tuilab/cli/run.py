@@ -16,7 +16,7 @@ from tuilab.cli import cluster
 from tuilab.cli.offload import add_offload_options, offload_kwargs
 from tuilab.core.errors import EngineError, FitRefusedError
 from tuilab.core.hardware import parse_size_bytes
-from tuilab.core.plan_types import FitPlan, gb
+from tuilab.core.plan_types import FitPlan, gb, tok_s
 from tuilab.engines.events import Finished, Loaded, MemoryWarning, Stats
 from tuilab.engines.prompt import read_prompt
 from tuilab.engines.protocol import SamplingParams, engine_name
@@ -182,9 +182,6 @@ def result_dict(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished
 
 
 def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished) -> str:
-    def rate(tps: float | None) -> str:
-        return "-" if tps is None else f"{tps:.1f} tok/s"
-
     ttft = "-" if stats.ttft_s is None else f"{stats.ttft_s * 1000:.0f} ms"
     peak = "-" if stats.peak_memory_bytes is None else gb(stats.peak_memory_bytes)
     if stats.engine_peak_memory_bytes:
@@ -194,8 +191,8 @@ def stats_line(launch: Launch, loaded: Loaded, stats: Stats, finished: Finished)
         f"{engine_label(launch.engine, loaded)} · {model.name} {model.quant_name or ''}"
         f" · load {loaded.load_s:.2f} s · ttft {ttft}"
         f" · prompt {stats.prompt_tokens} tok at {prompt_rate(stats).label()}"
-        f" · gen {stats.gen_tokens} tok at {rate(stats.gen_tps)} ({finished.reason})"
-        f" · peak {peak} · predicted {rate(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
+        f" · gen {stats.gen_tokens} tok at {tok_s(stats.gen_tps)} ({finished.reason})"
+        f" · peak {peak} · predicted {tok_s(fit.predicted_tg_tps)}, {gb(fit.memory.total_bytes)}"
         f" · {_position(launch, stats).describe()}"
     )
 

@@ -205,3 +205,14 @@ class FitPlan:
 def gb(n_bytes: int | float) -> str:
     """Bytes as decimal gigabytes, the unit GGUF file listings and datasheets use."""
     return f"{n_bytes / 1e9:.2f} GB"
+
+
+def tok_s(tps: float | None) -> str:
+    """A rate as the CLI prints it; "-" for none."""
+    return "-" if tps is None else f"{tps:.1f} tok/s"
+
+
+def duration(seconds: float) -> str:
+    """A wait as people read it: "42s", "3m 07s"."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

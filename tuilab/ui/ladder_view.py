@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuilab.bench.report import LadderRun, RungResult, SweetSpot
+from tuilab.core.plan_types import duration
 from tuilab.ui.render import EMPTY, gb
 
 if TYPE_CHECKING:  # the ladder module pulls in the engines and numpy; the pane needs only the type
@@ -164,7 +165,7 @@ def spot_line(spot: SweetSpot | None, run: LadderRun, top: str) -> Text:
 
 def progress_line(model: str, p: Progress) -> Text:
     where = "reference" if p.rung_index >= p.n_rungs else f"{p.rung_index + 1}/{p.n_rungs}"
-    eta = "" if p.eta_s is None else f" · ETA {_duration(p.eta_s)}"
+    eta = "" if p.eta_s is None else f" · ETA {duration(p.eta_s)}"
     return Text.assemble(
         ("▶ ladder ", "bold cyan"), f"[{where}] {p.quant}: {p.step}{eta}",
         (f" · {ESC_WORDS}", "dim"), f" · {model}", no_wrap=True, overflow="ellipsis",
@@ -181,11 +182,6 @@ def size(n_bytes: int | None) -> str:
 def _bar_cells(width: int, label: int = LABEL_CELLS) -> int:
     # label, two bars, two values and the gaps between them share the width
     return max(6, (width - label - 2 * VALUE_CELLS - 5) // 2)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _rate(value: float | None) -> str:
