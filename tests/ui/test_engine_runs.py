@@ -3,17 +3,14 @@ engine shows an error while the app stays up and runs again, and keys are answer
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
 from ui_helpers import settle, wait_until
 
 from tuilab.models.tiny import llama_cpp_available
@@ -28,8 +25,6 @@ pytestmark = [
 ]
 # The demo's trained context is 2048 tokens; this leaves room for the prompt.
 STREAM_TOKENS = 1900
-# The issue's bar for a key press while a fast model streams.
-KEY_LATENCY_LIMIT_S = 0.100
 ATTEMPTS = 3  # the demo streams 2000 tokens in about 0.3 s; a busy box may finish before a key lands
 
 
@@ -116,41 +111,3 @@ class TestEngineCrash:
             app.max_tokens = 16
             await start_demo_run(pilot)
             assert "done" in await finished(pilot)
-
-
-# slow: it takes only seconds, but on a 2-core box shared with other test runs the engine's threads and
-# theirs can starve the event loop past 100 ms; run it with `make test-slow` on a quiet machine.
-@pytest.mark.slow
-class TestResponsiveness:
-    async def test_a_key_is_answered_within_100_ms_while_streaming(
-        self, make_app: Callable[..., TuilabApp]
-    ) -> None:
-        app = make_app(live=True, max_tokens=STREAM_TOKENS)
-        latencies_s: list[float] = []
-        async with app.run_test(size=(80, 24)) as pilot:
-            tabs = app.main.query_one(TabbedContent)
-            for _ in range(20):
-                pane = await start_demo_run(pilot)
-                await streaming(pilot, pane)
-                for key, tab in (("3", "fit"), ("4", "context"), ("6", "ladder"), ("1", "hardware")) * 5:
-                    if not app.runner.running:
-                        break
-                    latency_s = await key_latency_s(app, key, lambda tab=tab: tabs.active == tab)
-                    if app.runner.running:
-                        latencies_s.append(latency_s)
-                await finished(pilot)
-                if len(latencies_s) >= 5:
-                    break
-        assert len(latencies_s) >= 5, "the stream ended before five keys could be timed"
-        assert max(latencies_s) < KEY_LATENCY_LIMIT_S, latencies_s
-
-
-async def key_latency_s(app: TuilabApp, key: str, handled: Callable[[], bool]) -> float:
-    """Seconds from a key press (as the terminal driver delivers it) to the app state it changes."""
-    start_s = time.perf_counter()
-    app.simulate_key(key)
-    while not handled():
-        await asyncio.sleep(0.001)
-        if time.perf_counter() - start_s > 5:
-            break
-    return time.perf_counter() - start_s
