@@ -55,10 +55,10 @@ def _offload_for(model: ResolvedModel, offload_mode: str | None) -> str | None:
     return offload_mode if model.arch.is_moe and model.engine == "llama.cpp" else None
 
 
-def badge_for(key: str, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
-    """The fit badge of one catalog row; an unreadable model is "error", not a crash."""
+def badge(model: ResolvedModel, hw: HardwareSpec, ctx_tokens: int, kv_type: str) -> str:
+    """A model row's fit badge; a model that cannot be planned is "error", not a crash."""
     try:
-        return BADGES[fit_for(choose_quant(key, None), hw, ctx_tokens, kv_type, advise=False).verdict]
+        return BADGES[fit_for(model, hw, ctx_tokens, kv_type, advise=False).verdict]
     except TuilabError:
         return "error"
 
@@ -166,9 +166,8 @@ class SelectionPlanner:
         out: dict[str, str] = {}
         for key in keys:
             try:
-                fit = fit_for(self.resolve(key, None), hw, ctx_tokens, kv_type, advise=False)
-                out[key] = BADGES[fit.verdict]
-            except (TuilabError, OSError):
+                out[key] = badge(self.resolve(key, None), hw, ctx_tokens, kv_type)
+            except (TuilabError, OSError):  # the file cannot be read or resolved
                 out[key] = "error"
         return out
 

@@ -377,10 +377,7 @@ class ModelsPane(Vertical):
         if self.target is None:
             return "…"
         t = self.target
-        try:
-            return views.BADGES[views.fit_for(model, t.hw, t.ctx_tokens, t.kv_type, advise=False).verdict]
-        except TuilabError:
-            return "error"
+        return views.badge(model, t.hw, t.ctx_tokens, t.kv_type)
 
     @staticmethod
     def _hub_entry(repo_id: str, model: ResolvedModel) -> ModelEntry:
