@@ -40,7 +40,11 @@ def catalog(found: Sequence[FoundModel], profile_names: Sequence[str]) -> list[M
     return entries
 
 
-def matches(entry: ModelEntry, query: str) -> bool:
-    """Type-to-filter: every word of the query appears in the label, source or quant."""
-    haystack = f"{entry.label} {entry.source} {entry.quant}".lower()
-    return all(word in haystack for word in query.lower().split())
+def search_text(entry: ModelEntry) -> str:
+    """What type-to-filter looks in: the label, source and quant, lower-cased (see `has_words`)."""
+    return f"{entry.label} {entry.source} {entry.quant}".lower()
+
+
+def has_words(text: str, query: str) -> bool:
+    """Type-to-filter: every word of the query appears in `text` (already lower-cased)."""
+    return all(word in text for word in query.lower().split())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from tuilab.core.errors import TuilabError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import gb
+from tuilab.core.rank import Ranked
 from tuilab.lab import views
 from tuilab.lab.model_sources import (
     PullCancelled,
@@ -41,9 +42,10 @@ from tuilab.lab.model_sources import (
 from tuilab.lab.planning import FitQuery
 from tuilab.lab.ranking import CatalogRanking, on_device_bytes, rank_catalog
 from tuilab.models.resolve import ResolvedModel
-from tuilab.ui.catalog import ModelEntry, matches
+from tuilab.ui.catalog import ModelEntry, has_words, search_text
 from tuilab.ui.render import BADGE_STYLES, ctx_label
 from tuilab.ui.threads import deliver, os_error_line
+from tuilab.ui.widgets.fixed_table import FixedWidthTable
 
 SOURCE_LABELS = {"profile": "what-if", "demo": "built-in", "ladder": "ladder rung", "hub": "hub repo"}
 LIST_COLUMNS = ("fit", "model", "quant", "engine", "source")
@@ -61,6 +63,20 @@ class PlanTarget:
     hw: HardwareSpec
     ctx_tokens: int
     kv_type: str
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of the table, built once per fill: its key, its cells, and what the filter looks in."""
+
+    key: str
+    cells: tuple[Text, ...]
+    search_text: str  # lower-cased
+
+
+def _widths_cells(labels: Sequence[str], rows: Sequence[TableRow]) -> tuple[int, ...]:
+    """Each column as wide as its label or its widest cell, as an auto-width DataTable column would be."""
+    return tuple(max([len(label), *(r.cells[i].cell_len for r in rows)]) for i, label in enumerate(labels))
 
 
 class FilterInput(Input):
@@ -121,14 +137,15 @@ class ModelsPane(Vertical):
         self._hub_badges: dict[str, str] = {}
         self._pull_stop: threading.Event | None = None
         self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
-        self._layout: tuple[bool, int] | None = None  # the view and width the columns were built for
-        self._shown: list[str] = []  # the table's row keys, in order, as the last fill left them
+        self._rows: list[TableRow] = []  # every row of the view, its cells built once per fill
+        self._layout: tuple[Sequence[str], tuple[int, ...]] | None = None  # the columns' labels and widths
+        self._shown: list[str] = []  # the table's row keys, in order, as the last refill left them
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="/ to filter models", id="model-filter", compact=True)
         yield Static(LIST_HINT, id="models-note")
         yield FilterInput(id="models-ask", compact=True)
-        yield DataTable[Text](id="model-table", cursor_type="row", zebra_stripes=True)
+        yield FixedWidthTable(id="model-table", cursor_type="row", zebra_stripes=True)
 
     # --- what the app hands down ------------------------------------------------------------------
 
@@ -160,66 +177,68 @@ class ModelsPane(Vertical):
     def _query(self) -> str:
         return self.query_one("#model-filter", Input).value
 
-    def _visible(self) -> Iterable[ModelEntry]:
-        query = self._query()
-        rows = [*self.entries, *(self._hub_entry(k, m) for k, m in self.hub_models.items())]
-        return (e for e in rows if matches(e, query))
-
     def _fill(self) -> None:
-        """Refill the table. The columns are rebuilt when the view or the pane's width changed: a
-        DataTable keeps a column as wide as its widest cell ever was, and the names are cut to the width."""
-        table = self.query_one("#model-table", DataTable)
-        keep = self._highlighted_key()
-        layout = (self.ranked_view, self.size.width)
-        if layout != self._layout:
-            table.clear(columns=True)
-            table.add_columns(*(RANKED_COLUMNS if self.ranked_view else LIST_COLUMNS))
-            self._layout = layout
-        else:
-            table.clear()
-        if self.ranked_view:
-            self._fill_ranked(table)
-        else:
-            self._fill_list(table)
-        self._shown = [str(k.value) for k in table.rows]
-        self._keep_cursor(table, keep)
+        """What the rows show changed (models, badges, the view, the width): build every row's cells
+        once, for this fill and the keystrokes after it, then refill the table."""
+        self._rows = self._ranked_rows() if self.ranked_view else self._list_rows()
+        self._refill()
 
     def _filter(self) -> None:
         """A keystroke in the filter: refill only when the matching rows changed. A refill re-renders every
         visible cell (Textual's DataTable drops its cell cache on any change), which is most of a
         keystroke's cost (scripts/bench_models_filter.py); removing rows one by one costs more (each
         removal re-indexes the table)."""
-        if not self.ranked_view and [e.key for e in self._visible()] == self._shown:
-            return
-        self._fill()
+        if [r.key for r in self._matching()] != self._shown:
+            self._refill()
+
+    def _matching(self) -> list[TableRow]:
+        query = self._query()
+        return [r for r in self._rows if has_words(r.search_text, query)]
+
+    def _refill(self) -> None:
+        """Put the matching rows in the table, keeping the highlighted row. The columns are set again only
+        when the view or a width changed: they are as wide as their widest cell over all rows (names are
+        cut to the pane's width), so the filter never makes them jump."""
+        table = self.query_one("#model-table", FixedWidthTable)
+        keep = self._highlighted_key()
+        labels = RANKED_COLUMNS if self.ranked_view else LIST_COLUMNS
+        layout = (labels, _widths_cells(labels, self._rows))
+        if layout != self._layout:
+            table.set_columns(*layout)
+            self._layout = layout
+        table.replace_rows((row.key, row.cells) for row in self._matching())
+        self._shown = [str(k.value) for k in table.rows]
+        self._keep_cursor(table, keep)
 
     def _keep_cursor(self, table: DataTable[Text], keep: str | None) -> None:
         target = keep or self.current
         if target is not None and target in table.rows:
             table.move_cursor(row=table.get_row_index(target), animate=False)
 
-    def _fill_list(self, table: DataTable[Text]) -> None:
-        for e in self._visible():
-            badge = "error" if e.error else self.badges.get(e.key) or self._hub_badges.get(e.key, "…")
-            table.add_row(
-                Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(e.key, e.label, 48),
-                Text(e.quant), Text(e.engine), Text(SOURCE_LABELS.get(e.source, e.source)), key=e.key,
-            )  # fmt: skip
+    def _list_rows(self) -> list[TableRow]:
+        hub = [self._hub_entry(k, m) for k, m in self.hub_models.items()]
+        return [self._list_row(e) for e in [*self.entries, *hub]]
 
-    def _fill_ranked(self, table: DataTable[Text]) -> None:
-        if self.ranking is None:
-            return
-        words = self._query().lower().split()
-        for r in self.ranking.ranked:
-            if not all(w in f"{r.name} {r.quant}".lower() for w in words):
-                continue
-            badge = views.BADGES[r.plan.verdict]
-            table.add_row(
-                Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(r.name, r.name, 46),
-                Text(r.quant), Text(gb(on_device_bytes(r))[:-3], justify="right"),
-                Text(ctx_label(r.plan.max_ctx), justify="right"),
-                Text(f"{r.plan.predicted_tg_tps:.0f}", justify="right"), key=r.name,
-            )  # fmt: skip
+    def _list_row(self, e: ModelEntry) -> TableRow:
+        badge = "error" if e.error else self.badges.get(e.key) or self._hub_badges.get(e.key, "…")
+        cells = (
+            Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(e.key, e.label, 48),
+            Text(e.quant), Text(e.engine), Text(SOURCE_LABELS.get(e.source, e.source)),
+        )  # fmt: skip
+        return TableRow(e.key, cells, search_text(e))
+
+    def _ranked_rows(self) -> list[TableRow]:
+        return [self._ranked_row(r) for r in self.ranking.ranked] if self.ranking is not None else []
+
+    def _ranked_row(self, r: Ranked) -> TableRow:
+        badge = views.BADGES[r.plan.verdict]
+        cells = (
+            Text(badge, style=BADGE_STYLES.get(badge, "")), self._label(r.name, r.name, 46),
+            Text(r.quant), Text(gb(on_device_bytes(r))[:-3], justify="right"),
+            Text(ctx_label(r.plan.max_ctx), justify="right"),
+            Text(f"{r.plan.predicted_tg_tps:.0f}", justify="right"),
+        )  # fmt: skip
+        return TableRow(r.name, cells, f"{r.name} {r.quant}".lower())
 
     def _label(self, key: str, label: str, other_cells: int) -> Text:
         """The name, marked when it is the current model, cut to what the other columns leave: their
