@@ -287,6 +287,35 @@ class TestTheSecondAnswerIsLocal:
         )
 
 
+class TestCacheOnly:
+    """`hub_meta.cache_only()`: the lab lists the repos it kept from the cache alone at start-up, without
+    touching HF_HUB_OFFLINE, which every other thread shares."""
+
+    @pytest.mark.parametrize("repo", [MOE, SMALL], ids=["gguf", "safetensors"])
+    def test_a_repo_read_before_is_planned_without_a_request(self, hub: FakeHub, repo: str) -> None:
+        first = resolve_model(repo, hub=True)
+        requests = len(hub.log)
+        with hub_meta.cache_only():
+            again = resolve_model(repo, hub=True)
+        assert again.arch == first.arch and again.quant_name == first.quant_name
+        assert len(hub.log) == requests
+        assert not hub_meta.hub_offline()  # only inside the block
+
+    def test_a_repo_never_read_is_one_line_and_no_request(self, hub: FakeHub) -> None:
+        with hub_meta.cache_only(), pytest.raises(hub_meta.HubUnreachableError) as caught:
+            resolve_model(MOE, hub=True)
+        assert (
+            str(caught.value)
+            == f"cannot read {MOE}: asked from the cache only and its metadata was never read"
+        )
+        assert hub.log == []
+
+    def test_a_range_read_is_refused(self, hub: FakeHub) -> None:
+        listing = hub_meta.fetch_listing(MOE)
+        with hub_meta.cache_only(), pytest.raises(hub_meta.HubUnreachableError, match="offline"):
+            hub_meta.fetch_range(listing, listing.files[0].name, 0, 15)
+
+
 class TestErrorsAreOneLine:
     @pytest.mark.parametrize(
         ("repo", "code", "words"),

@@ -47,7 +47,7 @@ class TestSettingsFile:
         path = tmp_path / "settings.toml"
         saved = Selection(
             model="demo", quant="Q8_0", ctx_tokens=8192, kv_type="q8_0", hardware_profile="t4-16gb",
-            model_dirs=("/models/a", "/models/b"),
+            model_dirs=("/models/a", "/models/b"), hub_repos=("Qwen/Qwen3-0.6B", "unsloth/gpt-oss-20b-GGUF"),
         )  # fmt: skip
         save_selection(path, saved)
         assert load_selection(path) == (saved, None)
@@ -60,6 +60,26 @@ class TestSettingsFile:
         path.write_text('[selection]\nmodel_dirs = "/models"\n')
         selection, warning = load_selection(path)
         assert selection == Selection() and warning is not None and "model_dirs" in warning
+
+    def test_hub_repos_that_are_not_a_list_of_strings_give_the_defaults_and_a_warning(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "settings.toml"
+        path.write_text("[selection]\nhub_repos = [1]\n")
+        selection, warning = load_selection(path)
+        assert selection == Selection() and warning is not None and "hub_repos" in warning
+
+    def test_a_broken_file_is_kept_aside_so_no_save_overwrites_it(self, tmp_path: Path) -> None:
+        path = tmp_path / "settings.toml"
+        for n, kept in enumerate(["settings.toml.broken", "settings.toml.broken-2"]):
+            text = f'[selection]\nhub_repos = ["org/repo-{n}"]\nctx_tokens = "lots"\n'
+            path.write_text(text)
+            selection, warning = load_selection(path)
+            assert selection == Selection() and warning is not None
+            assert warning.endswith(f"using defaults; the file is kept as {kept}") and "\n" not in warning
+            assert (tmp_path / kept).read_text() == text and not path.exists()
+        save_selection(path, Selection())
+        assert (tmp_path / "settings.toml.broken").read_text().count("org/repo-0") == 1
 
     def test_unknown_keys_are_ignored(self, tmp_path: Path) -> None:
         path = tmp_path / "settings.toml"

@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -367,6 +368,82 @@ class TestAHubRepoInTheLab:
             assert not list((quiet_home / "hf" / "hub").rglob("tiny-F16.gguf"))  # only the partial file
             await pilot.press("3")
             assert app.main.query_one(TabbedContent).active == "fit"
+
+
+@dataclass(frozen=True)
+class AtStart:
+    """What the Models tab showed after a start: its rows, the Hub rows' badges, the notifications."""
+
+    keys: list[str]
+    badges: dict[str, str]
+    errors: list[str]
+    warnings: list[str]
+
+
+class TestHubReposAreListedAfterARestart:
+    """Issue 13: a repo planned with `H` was gone from the list after a restart. It is kept in the
+    settings and listed again at start-up from the metadata its first read cached: no request, so the
+    Hub gone (or HF_HUB_OFFLINE) does not break the start."""
+
+    async def _add_with_h(self, make_app: Callable[..., TuilabApp], repo: str, then_choose: str = "") -> None:
+        async with make_app().run_test(size=SIZE) as pilot:
+            app: TuilabApp = pilot.app  # type: ignore[assignment]
+            await settle(pilot)
+            await pilot.press("2", "H")
+            await type_in_box(pilot, repo)
+            await settle(pilot)
+            assert repo in table_keys(app)
+            if then_choose:
+                app.choose_model(then_choose)
+                await settle(pilot)
+
+    async def _at_start(self, make_app: Callable[..., TuilabApp]) -> AtStart:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            errors, warnings = notes(app, "error"), notes(app, "warning")  # before they time out
+            await pilot.press("2")
+            await settle(pilot)
+            return AtStart(
+                table_keys(app), dict(app.main.query_one(ModelsPane)._hub_badges), errors, warnings
+            )
+
+    async def test_a_repo_added_with_h_is_listed_after_a_restart_without_a_request(
+        self, make_app: Callable[..., TuilabApp], hub: FakeHub, tmp_path: Path
+    ) -> None:
+        await self._add_with_h(make_app, TINY_REPO, then_choose="demo")  # the plan at start asks nothing
+        assert load_selection(tmp_path / SETTINGS_FILE)[0].hub_repos == (TINY_REPO,)
+        requests = len(hub.log)
+        start = await self._at_start(make_app)
+        assert TINY_REPO in start.keys
+        assert start.badges[TINY_REPO] in ("fits", "tight")  # planned from the cached header
+        assert start.errors == start.warnings == []
+        assert len(hub.log) == requests  # the Hub is up, and not asked
+
+    async def test_offline_it_is_listed_and_planned(
+        self, make_app: Callable[..., TuilabApp], hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await self._add_with_h(make_app, TINY_REPO)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        start = await self._at_start(make_app)
+        assert TINY_REPO in start.keys and start.badges[TINY_REPO] in ("fits", "tight")
+        assert start.errors == start.warnings == []
+
+    async def test_with_its_metadata_gone_it_is_one_warning_and_stays_saved(
+        self,
+        make_app: Callable[..., TuilabApp],
+        hub: FakeHub,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        await self._add_with_h(make_app, TINY_REPO, then_choose="demo")
+        monkeypatch.setenv("TUILAB_HOME", str(tmp_path / "another-home"))  # no metadata cache there
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")  # and the Hub gone
+        start = await self._at_start(make_app)
+        assert TINY_REPO not in start.keys and "demo" in start.keys
+        warnings = [n for n in start.warnings if "saved Hub repos" in n]
+        assert len(warnings) == 1 and TINY_REPO in warnings[0] and "\n" not in warnings[0]
+        assert load_selection(tmp_path / SETTINGS_FILE)[0].hub_repos == (TINY_REPO,)
 
 
 def _discover_in(home: Path, dirs: object) -> list[FoundModel]:

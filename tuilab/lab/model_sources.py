@@ -1,5 +1,6 @@
 """Where models come from, asked once for both faces: the folders a user adds (`tuilab models --dir`, the
-lab's `model_dirs` setting), a Hub repo planned from its metadata, and pulling that repo with progress.
+lab's `model_dirs` setting), a Hub repo planned from its metadata (at start-up again, from the cache
+alone, for the repos the lab keeps in its settings), and pulling that repo with progress.
 
 A folder is checked the same way everywhere: it must exist, be a folder and be readable, else one line
 says which. A pull reports bytes as they arrive and stops when asked; huggingface_hub keeps the partial
@@ -53,6 +54,16 @@ def read_hub_repo(repo_id: str) -> ResolvedModel:
     if repo_id.count("/") != 1:
         raise UsageError(f"{repo_id!r} is not a Hub repo id (expected ORG/NAME, e.g. Qwen/Qwen3-0.6B)")
     return resolve_model(check_repo_id(repo_id), hub=True)
+
+
+def read_saved_hub_repo(repo_id: str) -> ResolvedModel:
+    """A repo planned before, planned again from what that read cached (tuilab's metadata cache, the hub
+    cache): not one request, so a start-up offline or with the Hub down lists it as quickly. A repo whose
+    metadata is no longer cached raises a one-line HubUnreachableError."""
+    from tuilab.models.hub_meta import cache_only
+
+    with cache_only():
+        return read_hub_repo(repo_id)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ huggingface_hub is imported only here, and only on the Hub path.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import os
@@ -26,6 +27,7 @@ from tuilab.models.hf import hf_hub_cache_dir
 from tuilab.paths import data_dir
 
 T = TypeVar("T")
+_CACHE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("tuilab_hub_cache_only", default=False)
 
 # The issue's ceiling is 10 s for any Hub answer, error or not; one request may take REQUEST_TIMEOUT_S
 # and the whole metadata read DEADLINE_S, which leaves a second for importing huggingface_hub (1.6 s
@@ -89,9 +91,23 @@ class SafetensorsSummary:
 
 
 def hub_offline() -> bool:
-    """HF_HUB_OFFLINE as huggingface_hub reads it (also TRANSFORMERS_OFFLINE), read now, not at import."""
+    """HF_HUB_OFFLINE as huggingface_hub reads it (also TRANSFORMERS_OFFLINE), read now, not at import;
+    also true inside `cache_only()`."""
+    if _CACHE_ONLY.get():
+        return True
     value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
     return value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+@contextmanager
+def cache_only() -> Iterator[None]:
+    """Answer from the caches alone, as under HF_HUB_OFFLINE, for this thread's reads (and the deadline
+    threads they start) only: the environment, which other threads share, is left alone."""
+    token = _CACHE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CACHE_ONLY.reset(token)
 
 
 def hub_endpoint() -> str:
@@ -118,7 +134,8 @@ def with_deadline(what: str, fn: Callable[[], T], seconds: float | None = None) 
         except BaseException as exc:  # handed to the caller's thread as is
             box["error"] = exc
 
-    worker = threading.Thread(target=run, name="tuilab-hub", daemon=True)
+    context = contextvars.copy_context()  # a thread starts with an empty context: carry `cache_only`
+    worker = threading.Thread(target=context.run, args=(run,), name="tuilab-hub", daemon=True)
     worker.start()
     worker.join(limit)
     if worker.is_alive():
@@ -185,9 +202,8 @@ def fetch_listing(repo_id: str, revision: str = "main") -> RepoListing:
     if hub_offline():
         cached = cache.listing(revision)
         if cached is None:
-            raise HubUnreachableError(
-                f"cannot read {repo_id}: offline (HF_HUB_OFFLINE) and its metadata was never read"
-            )
+            why = "asked from the cache only" if _CACHE_ONLY.get() else "offline (HF_HUB_OFFLINE)"
+            raise HubUnreachableError(f"cannot read {repo_id}: {why} and its metadata was never read")
         return cached
     try:
         with hub_errors(repo_id):
@@ -318,6 +334,8 @@ def _parallel(jobs: list[Callable[[], T]], n_workers: int = _SHARD_WORKERS) -> l
 def fetch_range(listing: RepoListing, filename: str, start: int, end: int) -> bytes:
     """Bytes start..end (inclusive) of one file at the listed commit: one HTTP Range request, and never
     more than asked even from a server that ignores Range (the body is cut off, not read to the end)."""
+    if hub_offline():
+        raise HubUnreachableError(f"cannot read {listing.repo_id}/{filename}: offline and not read before")
     from huggingface_hub import get_session, hf_hub_url, hf_raise_for_status
     from huggingface_hub.utils._headers import build_hf_headers
 

@@ -199,6 +199,7 @@ class TuilabApp(App[int]):
         self.action_show_tab("fit" if self.selection.model else "models")
         self._discover_models()
         self.apply_selection(self.selection, save=False)
+        self.main.query_one(ModelsPane).list_saved_hub_repos(self.selection.hub_repos)
         self.is_ready = True
         self.refresh_bindings()
         self.post_message(self.Ready())
@@ -545,6 +546,13 @@ class TuilabApp(App[int]):
     def _refresh_models(self) -> None:
         self.planner.forget()  # a pulled or re-made file must be read again
         self._discover_models()
+
+    @on(ModelsPane.HubRepoAdded)
+    def _hub_repo_added(self, event: ModelsPane.HubRepoAdded) -> None:
+        repos = self.selection.hub_repos
+        if event.repo_id not in repos:
+            self.selection = replace(self.selection, hub_repos=(*repos, event.repo_id))
+            self._save_settings()
 
     @on(ModelsPane.FolderAdded)
     def _folder_added(self, event: ModelsPane.FolderAdded) -> None:

@@ -1,8 +1,9 @@
 """The lab's persisted settings: the last selection (model, quant, context, KV type, hardware profile), the
-Run pane's max tokens and temperature, and the theme, kept in settings.toml under the user config dir.
+Run pane's max tokens and temperature, the theme, and the models folders and Hub repos the user added, kept
+in settings.toml under the user config dir.
 
 Writes are atomic (a temp file renamed into place) so a crash never leaves half a file; a file that cannot
-be read gives the defaults and a warning the app shows, never a crash.
+be read is kept aside and gives the defaults and a warning the app shows, never a crash.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Selection:
     max_tokens: int | None = None  # the Run pane's max tokens; None: the lab's default
     temperature: float = 0.0  # the Run pane's temperature; 0 is greedy
     model_dirs: tuple[str, ...] = ()  # folders the lab also looks for models in (`a` in the Models tab)
+    hub_repos: tuple[str, ...] = ()  # Hub repos planned with `H` in the Models tab, listed again at start
 
 
 def settings_path(config_dir: Path | None = None) -> Path:
@@ -44,7 +46,9 @@ def settings_path(config_dir: Path | None = None) -> Path:
 
 
 def load_selection(path: Path) -> tuple[Selection, str | None]:
-    """The saved selection and a warning (None when all was well); a missing file is not a warning."""
+    """The saved selection and a warning (None when all was well); a missing file is not a warning. A file
+    that cannot be read is kept aside first (`settings.toml.broken`), so the next save, which writes the
+    defaults, cannot overwrite what the user wrote there."""
     if not path.is_file():
         return Selection(), None
     try:
@@ -52,14 +56,29 @@ def load_selection(path: Path) -> tuple[Selection, str | None]:
             data = tomllib.load(f).get("selection", {})
         return _from_dict(data), None
     except (OSError, tomllib.TOMLDecodeError, TypeError, ValueError, AttributeError, UsageError) as exc:
-        return Selection(), f"could not read {path} ({exc}); using defaults"
+        return Selection(), f"could not read {path} ({exc}); using defaults{_kept_aside(path)}"
+
+
+def _kept_aside(path: Path) -> str:
+    """Rename the unreadable file to the first free `NAME.broken`, `NAME.broken-2`, ...; what to add to the
+    warning line."""
+    for n in range(1, 100):
+        aside = path.with_name(path.name + (".broken" if n == 1 else f".broken-{n}"))
+        if not aside.exists():
+            try:
+                path.rename(aside)
+            except OSError as exc:
+                return f" (could not keep it aside: {exc.strerror or exc})"
+            return f"; the file is kept as {aside.name}"
+    return ""
 
 
 def _from_dict(data: dict[str, Any]) -> Selection:
     known = {f.name: f.type for f in fields(Selection)}
     values = {k: v for k, v in data.items() if k in known}
-    if "model_dirs" in values:
-        values["model_dirs"] = _folders(values["model_dirs"])
+    for name in ("model_dirs", "hub_repos"):
+        if name in values:
+            values[name] = _strings(name, values[name])
     selection = replace(Selection(), **values)
     if not isinstance(selection.ctx_tokens, int) or selection.ctx_tokens < 1:
         raise ValueError(f"ctx_tokens must be a positive integer, got {selection.ctx_tokens!r}")
@@ -73,9 +92,9 @@ def _from_dict(data: dict[str, Any]) -> Selection:
     return selection
 
 
-def _folders(value: object) -> tuple[str, ...]:
+def _strings(name: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"model_dirs must be a list of folders, got {value!r}")
+        raise ValueError(f"{name} must be a list of strings, got {value!r}")
     return tuple(value)
 
 

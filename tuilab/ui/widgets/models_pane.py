@@ -38,6 +38,7 @@ from tuilab.lab.model_sources import (
     pull_target,
     pull_with_progress,
     read_hub_repo,
+    read_saved_hub_repo,
 )
 from tuilab.lab.planning import FitQuery
 from tuilab.lab.ranking import CatalogRanking, on_device_bytes, rank_catalog
@@ -116,6 +117,13 @@ class ModelsPane(Vertical):
 
     class RefreshAsked(Message):
         """Look for the models on disk again (`R`, or a pull that finished)."""
+
+    class HubRepoAdded(Message):
+        """A Hub repo was planned with `H`: keep it in the settings, to list it again at the next start."""
+
+        def __init__(self, repo_id: str) -> None:
+            super().__init__()
+            self.repo_id = repo_id
 
     class FolderAdded(Message):
         """The user added a readable models folder (`a`): save it and look again."""
@@ -386,11 +394,40 @@ class ModelsPane(Vertical):
         self._hub_badges[repo_id] = self._hub_badge(model)
         self.ranked_view = False
         self._note()
+        self.post_message(self.HubRepoAdded(repo_id))
         self.post_message(self.Chosen(repo_id))
         target = pull_target(model)
         if target is not None:
             how = f"2 then p pulls it ({gb(target.total_bytes)}), or `{target.command}`"
             self.notify(f"{repo_id} planned from its Hub metadata; {how}", title="hub", timeout=10)
+
+    def list_saved_hub_repos(self, repo_ids: Sequence[str]) -> None:
+        """List the repos planned with `H` before this start, from the metadata they left in the cache."""
+        if repo_ids:
+            self._read_saved_hub(tuple(repo_ids))
+
+    @work(thread=True, group="hub-saved")
+    def _read_saved_hub(self, repo_ids: tuple[str, ...]) -> None:
+        models: dict[str, ResolvedModel] = {}
+        missing: list[str] = []
+        for repo_id in repo_ids:
+            try:
+                models[repo_id] = read_saved_hub_repo(repo_id)
+            except TuilabError as exc:
+                missing.append(str(exc))
+            except OSError as exc:
+                missing.append(f"{repo_id}: {os_error_line(exc)}")
+        deliver(self.app, self._saved_hub_read, models, missing)
+
+    def _saved_hub_read(self, models: dict[str, ResolvedModel], missing: list[str]) -> None:
+        """Saved repos are listed before any read with `H` since the start (a fresh read of the same repo
+        wins); one line names the repos the cache could not answer for, which stay saved."""
+        self.hub_models = {**models, **self.hub_models}
+        self._hub_badges.update({k: self._hub_badge(m) for k, m in models.items()})
+        self._fill()
+        if missing:
+            line = f"saved Hub repos not listed: {'; '.join(missing)}"
+            self.notify(line, title="hub", severity="warning", timeout=10)
 
     def _hub_badge(self, model: ResolvedModel) -> str:
         if self.target is None:
