@@ -380,6 +380,9 @@ _FAMILIES: dict[str, _Family] = {
     "ministral3": _Family("mistral3", _UNTIED),
     "mixtral": _Family("llama", _UNTIED, swa="all"),
     "granite": _Family("granite", _UNTIED),
+    # Granite 3.x MoE (modeling_granitemoe.py): every layer's MLP is num_local_experts experts of
+    # intermediate_size (fused gate and up in input_linear) and no shared expert
+    "granitemoe": _Family("granitemoe", _UNTIED),
     "smollm3": _Family("smollm3", _UNTIED),
     "olmo2": _Family("olmo2", _UNTIED, qk_norm=True, extra_norms=0),
     # Qwen2Attention builds q/k/v with bias=True regardless of config (modeling_qwen2.py)
