@@ -500,6 +500,21 @@ class TestGranite3:
         assert a.n_active_params == a.n_params - expert_params * 32 // 40 - (a.vocab_size - 1) * 1536
         assert not {t.name for t in a.tensors if "shexp" in t.name}
 
+    def test_the_moe_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """The granitemoe header of Ollama's granite3-moe:3b-instruct-q4_0 (blob 700b0032a2d9 above):
+        head_count 24, head_count_kv 8, block_count 32, embedding_length 1536, expert_count 40,
+        expert_used_count 8, feed_forward_length 512 (each expert's width)."""
+        header = {
+            "granitemoe.attention.head_count": 24, "granitemoe.attention.head_count_kv": 8,
+            "granitemoe.block_count": 32, "granitemoe.embedding_length": 1536, "granitemoe.expert_count": 40,
+            "granitemoe.expert_used_count": 8, "granitemoe.feed_forward_length": 512,
+        }  # fmt: skip
+        gguf_arch = read_gguf(make_gguf(arch="granitemoe", kv=header)).arch
+        config_arch = catalog_arch("granite-3.0-3b-a800m-instruct")
+        assert gguf_arch.known_family and gguf_arch.family == config_arch.family == "granitemoe"
+        moe = ("n_experts", "n_experts_used", "expert_ffn_size", "shared_expert_ffn_size", "kv_dim")
+        assert [getattr(gguf_arch, f) for f in moe] == [getattr(config_arch, f) for f in moe]
+
     def test_kv_is_plain_gqa_on_every_layer(self) -> None:
         a = catalog_arch("granite-3.1-8b-instruct")
         assert a.layer_kind_counts() == {LayerKind.FULL: 40}
