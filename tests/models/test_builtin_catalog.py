@@ -72,7 +72,7 @@ class TestWhatTheCatalogHolds:
         ["llama", "llama4", "qwen2", "qwen3", "qwen3_moe", "qwen3_5_moe", "qwen3_next", "gemma2",
          "gemma3_text", "mistral", "mixtral", "phi3", "deepseek_v3", "gpt_oss", "glm4_moe", "kimi_k2",
          "olmo2", "minimax_m2", "nemotron_h", "lfm2", "gemma", "glm4_moe_lite", "glm_moe_dsa", "granite",
-         "granitemoe"],
+         "granitemoe", "lfm2_moe"],
     )  # fmt: skip
     def test_the_families_people_run_are_there(self, model_type: str) -> None:
         types = {e.config.get("model_type") for e in ENTRIES}

@@ -549,6 +549,50 @@ class TestLfm2Sizes:
         assert round(n_bytes / 1e9, 1) == 2.7
 
 
+class TestLfm2Moe:
+    """LFM2-8B-A1B (lfm2_moe; llama.cpp's lfm2moe): LFM2's layers with the first num_dense_layers dense and
+    32 experts of 1792 (4 used, no shared expert) on the rest. Its model card (as onnx-community/
+    LFM2-8B-A1B-ONNX copies it): "Layers | 24 (18 conv + 6 attn)", 8.3B total parameters."""
+
+    def test_layers_and_exact_count(self) -> None:
+        entry = find_catalog_entry("lfm2-8b-a1b")
+        assert entry is not None
+        a = entry.arch()
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 18, LayerKind.FULL: 6}
+        assert (a.n_params, a.family, a.n_dense_lead_layers) == (entry.params, "lfm2moe", 2)
+        assert not a.is_moe_layer(1) and a.is_moe_layer(2)
+
+    def test_reads_four_of_32_experts_and_no_shared_one(self) -> None:
+        a = catalog_arch("lfm2-8b-a1b")
+        expert_params = sum(t.n_elements for t in a.tensors if "_exps." in t.name)
+        assert not {t.name for t in a.tensors if "shexp" in t.name}
+        assert a.n_active_params == a.n_params - expert_params * 28 // 32 - (a.vocab_size - 1) * 2048
+
+    def test_a_config_without_layer_types_is_one_clear_error(self) -> None:
+        entry = find_catalog_entry("lfm2-8b-a1b")
+        assert entry is not None
+        with pytest.raises(ModelFileError, match="layer_types"):
+            arch({k: v for k, v in entry.config.items() if k != "layer_types"})
+
+    def test_the_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """llama.cpp's converter (Lfm2MoeModel in convert_hf_to_gguf.py, llama.cpp#16464) writes
+        head_count_kv per layer (0 on conv layers), expert_count, expert_feed_forward_length,
+        leading_dense_block_count and shortconv.l_cache from these config keys."""
+        config_arch = catalog_arch("lfm2-8b-a1b")
+        kv_heads = [0 if i in config_arch.recurrent_layers else 8 for i in range(24)]
+        header = {
+            "lfm2moe.block_count": 24, "lfm2moe.embedding_length": 2048, "lfm2moe.attention.head_count": 32,
+            "lfm2moe.attention.head_count_kv": kv_heads,
+            "lfm2moe.feed_forward_length": 7168, "lfm2moe.expert_count": 32, "lfm2moe.expert_used_count": 4,
+            "lfm2moe.expert_feed_forward_length": 1792, "lfm2moe.leading_dense_block_count": 2,
+            "lfm2moe.shortconv.l_cache": 3,
+        }  # fmt: skip
+        gguf_arch = read_gguf(make_gguf(arch="lfm2moe", kv=header)).arch
+        fields = ("recurrent_layers", "recurrent", "n_experts", "n_experts_used", "expert_ffn_size",
+                  "n_dense_lead_layers", "kv_dim")  # fmt: skip
+        assert [getattr(gguf_arch, f) for f in fields] == [getattr(config_arch, f) for f in fields]
+
+
 class TestGranite4Hybrid:
     """Granite 4.0-H-Tiny (granitemoehybrid; llama.cpp's granitehybrid): Mamba 2 on 36 layers, attention on
     4, 64 experts of 512 with 6 used and a shared MLP of 1024 on every layer. IBM's Q4_K_M GGUF header
