@@ -649,6 +649,23 @@ class TestGranite4Hybrid:
             )
         assert (gguf_arch.n_experts_used, gguf_arch.shared_expert_ffn_size) == (6, 1024)
 
+    def test_h_small_shape_gives_llama_cpps_parameter_count(self) -> None:
+        """IBM's Granite 4.0-H-Small GGUF as llama.cpp loads it (https://github.com/ollama/ollama/issues/12982):
+        block_count 40, embedding_length 4096, feed_forward_length 768, head_count 32, head_count_kv
+        [0, 0, 0, 0, 0, 8, ...], expert_count 72, expert_used_count 10, vocab_size 100352, ssm_d_inner 8192,
+        ssm_d_state 128, ssm_dt_rank 128, ssm_n_group 1, ssm_d_conv 4, n_ff_shexp 1536, and "model params =
+        32.21 B". Written as config.json keys with H-Tiny's attention positions (the log cuts the per-layer
+        array off; where the 4 attention layers sit does not change the count): tied embeddings give
+        32.21 B, untied would give 32.62 B."""
+        config = {
+            **cfg.GRANITE_4_H_TINY, "hidden_size": 4096, "intermediate_size": 768,
+            "shared_intermediate_size": 1536, "num_attention_heads": 32, "num_key_value_heads": 8,
+            "num_local_experts": 72, "num_experts_per_tok": 10, "mamba_n_heads": 128, "mamba_d_head": 64,
+        }  # fmt: skip
+        a = arch(config)
+        assert round(a.n_params / 1e9, 2) == 32.21
+        assert a.recurrent is not None and (a.recurrent.d_inner, a.recurrent.n_heads) == (8192, 128)
+
     def test_state_per_sequence_is_llama_cpps_r_and_s(self) -> None:
         """llama-hparams.cpp: n_embd_r() = (d_conv - 1) * (d_inner + 2 * n_group * d_state) and n_embd_s() =
         d_state * d_inner, f32 (llama-memory-recurrent.cpp): 36 layers x (9,984 + 393,216) x 4 bytes."""
