@@ -2,15 +2,14 @@
 badge per row, or (`v`) the built-in catalog ranked for the hardware in use as `fit --rank` ranks it.
 
 The list has the focus, so the digits switch tabs from here as from any tab; `/` opens the filter and Esc
-leaves it. Enter chooses; the choice goes up as `Chosen`. `H` plans a Hub repo from its metadata and `p`
-pulls it (Esc stops the pull), `a` adds a models folder, `R` looks for models again. Hub reads, pulls and
-the ranking run on thread workers; the folder and the re-discovery go up to the app, which owns both.
+leaves it. Enter chooses; the choice goes up as `Chosen`. `H` plans a Hub repo from its metadata (and the
+app keeps it for the next start) and `p` pulls it: the note line (`PullLine`) runs the pull and shows its
+progress, Esc stops it. `a` adds a models folder, `R` looks for models again. Hub reads and the ranking
+run on thread workers; the folder and the re-discovery go up to the app, which owns both.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,8 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.notifications import SeverityLevel
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 from textual.widgets.data_table import CellDoesNotExist
 from textual.worker import get_current_worker
 
@@ -32,11 +30,8 @@ from tuilab.core.plan_types import gb
 from tuilab.core.rank import Ranked
 from tuilab.lab import views
 from tuilab.lab.model_sources import (
-    PullCancelled,
-    PullTarget,
     models_folder,
     pull_target,
-    pull_with_progress,
     read_hub_repo,
     read_saved_hub_repo,
 )
@@ -47,14 +42,12 @@ from tuilab.ui.catalog import ModelEntry, has_words, search_text
 from tuilab.ui.render import BADGE_STYLES, ctx_label
 from tuilab.ui.threads import deliver, os_error_line
 from tuilab.ui.widgets.fixed_table import FixedWidthTable
+from tuilab.ui.widgets.pull_line import PullLine
 
 SOURCE_LABELS = {"profile": "what-if", "demo": "built-in", "ladder": "ladder rung", "hub": "hub repo"}
 LIST_COLUMNS = ("fit", "model", "quant", "engine", "source")
 RANKED_COLUMNS = ("fit", "model", "quant", "GB", "max ctx", "tok/s")
 LIST_HINT = "/ filter · v ranked for this hardware · H Hub repo · a add folder · R refresh"
-# How often a pull's progress line is redrawn: often enough to look alive, rarely enough that a fast
-# download on a slow terminal queues no backlog of repaints (Textual's own 60 fps cap is far above).
-PULL_REDRAW_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -143,15 +136,15 @@ class ModelsPane(Vertical):
         self._ranking_for: PlanTarget | None = None
         self.hub_models: dict[str, ResolvedModel] = {}
         self._hub_badges: dict[str, str] = {}
-        self._pull_stop: threading.Event | None = None
         self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
+        self._line = PullLine(LIST_HINT, id="models-note")  # the note line, and a pull's progress
         self._rows: list[TableRow] = []  # every row of the view, its cells built once per fill
         self._layout: tuple[Sequence[str], tuple[int, ...]] | None = None  # the columns' labels and widths
         self._shown: list[str] = []  # the table's row keys, in order, as the last refill left them
 
     def compose(self) -> ComposeResult:
         yield FilterInput(placeholder="/ to filter models", id="model-filter", compact=True)
-        yield Static(LIST_HINT, id="models-note")
+        yield self._line
         yield FilterInput(id="models-ask", compact=True)
         yield FixedWidthTable(id="model-table", cursor_type="row", zebra_stripes=True)
 
@@ -269,7 +262,7 @@ class ModelsPane(Vertical):
             return None
 
     def _note(self, text: str = "") -> None:
-        self.query_one("#models-note", Static).update(text or self._view_note())
+        self._line.update(text or self._view_note())
 
     def _view_note(self) -> str:
         if not self.ranked_view:
@@ -443,7 +436,7 @@ class ModelsPane(Vertical):
 
     def action_pull(self) -> None:
         """`p`: download the highlighted (else the chosen) Hub repo into the Hugging Face cache."""
-        if self._pull_stop is not None:
+        if self._line.pulling:
             self.notify("a pull is running; Esc stops it", severity="warning")
             return
         key = next((k for k in (self._highlighted_key(), self.current) if k in self.hub_models), None)
@@ -451,50 +444,24 @@ class ModelsPane(Vertical):
         if target is None:
             self.notify("p pulls a Hub repo planned with H (type its repo id first)", severity="warning")
             return
-        self._pull_stop = threading.Event()
-        self._pull(target, self._pull_stop)
+        self._line.pull(target)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Esc stops a pull only while one runs; otherwise it goes on to the app (cancel a generation)."""
-        return self._pull_stop is not None if action == "stop_pull" else True
+        return self._line.pulling if action == "stop_pull" else True
 
     def action_stop_pull(self) -> None:
         self.stop_pull()
 
     def stop_pull(self) -> bool:
         """Ask a running pull to stop (it ends at its next chunk); False when none runs."""
-        if self._pull_stop is None:
-            return False
-        self._pull_stop.set()
-        return True
+        return self._line.stop()
 
-    @work(thread=True, exclusive=True, group="pull")
-    def _pull(self, target: PullTarget, stop: threading.Event) -> None:
-        last_s = 0.0
-
-        def progress(done_bytes: int) -> None:
-            nonlocal last_s
-            if time.monotonic() - last_s >= PULL_REDRAW_S:
-                last_s = time.monotonic()
-                deliver(self.app, self._note, _pull_line(target, done_bytes))
-
-        deliver(self.app, self._note, _pull_line(target, 0))
-        try:
-            path = pull_with_progress(target, progress, stop.is_set)
-        except PullCancelled as exc:
-            deliver(self.app, self._pull_ended, str(exc), "warning")
-        except TuilabError as exc:
-            deliver(self.app, self._pull_ended, str(exc), "error")
-        else:
-            deliver(
-                self.app, self._pull_ended, f"pulled {target.repo_id} into the Hugging Face cache: {path}"
-            )
-
-    def _pull_ended(self, text: str, severity: SeverityLevel = "information") -> None:
-        self._pull_stop = None
+    def on_pull_line_ended(self, event: PullLine.Ended) -> None:
+        event.stop()
         self._note()
-        self.notify(text, title="pull", severity=severity, timeout=10)
-        if severity == "information":
+        self.notify(event.text, title="pull", severity=event.severity, timeout=10)
+        if event.severity == "information":
             self.post_message(self.RefreshAsked())
 
     # --- a models folder -----------------------------------------------------------------------------
@@ -513,11 +480,3 @@ class ModelsPane(Vertical):
 
     def _folder_ok(self, path: str) -> None:
         self.post_message(self.FolderAdded(path))
-
-
-def _pull_line(target: PullTarget, done_bytes: int) -> str:
-    total = max(1, target.total_bytes)
-    return (
-        f"pulling {target.repo_id}: {gb(done_bytes)} of {gb(target.total_bytes)} "
-        f"({100 * done_bytes / total:.0f}%) · Esc stops"
-    )
