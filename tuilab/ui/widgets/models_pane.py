@@ -139,7 +139,8 @@ class ModelsPane(Vertical):
         self._asking = ""  # what the question box asks for: "hub", "folder", or nothing
         self._line = PullLine(LIST_HINT, id="models-note")  # the note line, and a pull's progress
         self._rows: list[TableRow] = []  # every row of the view, its cells built once per fill
-        self._layout: tuple[Sequence[str], tuple[int, ...]] | None = None  # the columns' labels and widths
+        self._columns: tuple[Sequence[str], tuple[int, ...]] = ((), ())  # labels and widths for _rows
+        self._layout: tuple[Sequence[str], tuple[int, ...]] | None = None  # the columns the table has
         self._shown: list[str] = []  # the table's row keys, in order, as the last refill left them
 
     def compose(self) -> ComposeResult:
@@ -182,13 +183,15 @@ class ModelsPane(Vertical):
         """What the rows show changed (models, badges, the view, the width): build every row's cells
         once, for this fill and the keystrokes after it, then refill the table."""
         self._rows = self._ranked_rows() if self.ranked_view else self._list_rows()
+        labels = RANKED_COLUMNS if self.ranked_view else LIST_COLUMNS
+        self._columns = (labels, _widths_cells(labels, self._rows))
         self._refill()
 
     def _filter(self) -> None:
-        """A keystroke in the filter: refill only when the matching rows changed. A refill re-renders every
-        visible cell (Textual's DataTable drops its cell cache on any change), which is most of a
-        keystroke's cost (scripts/bench_models_filter.py); removing rows one by one costs more (each
-        removal re-indexes the table)."""
+        """A keystroke in the filter: refill only when the matching rows changed. A refill draws every visible
+        row again (DataTable drops its caches on any change), most of a keystroke's cost, which
+        FixedWidthTable keeps low (scripts/bench_models_filter.py); removing rows one by one costs more
+        (each removal re-indexes the table)."""
         if [r.key for r in self._matching()] != self._shown:
             self._refill()
 
@@ -202,11 +205,9 @@ class ModelsPane(Vertical):
         cut to the pane's width), so the filter never makes them jump."""
         table = self.query_one("#model-table", FixedWidthTable)
         keep = self._highlighted_key()
-        labels = RANKED_COLUMNS if self.ranked_view else LIST_COLUMNS
-        layout = (labels, _widths_cells(labels, self._rows))
-        if layout != self._layout:
-            table.set_columns(*layout)
-            self._layout = layout
+        if self._columns != self._layout:
+            table.set_columns(*self._columns)
+            self._layout = self._columns
         table.replace_rows((row.key, row.cells) for row in self._matching())
         self._shown = [str(k.value) for k in table.rows]
         self._keep_cursor(table, keep)
