@@ -244,6 +244,11 @@ class TestSafetensorsRepo:
         plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)
         assert (plan["quant"], plan["engine"]) == ("Q4_K_M", "llama.cpp")
 
+    def test_llama_cpp_plans_it_as_stored(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        """Was refused: "mlx-bf16 is a mlx format; the llama.cpp engine cannot load it"."""
+        plan = fit_json(capsys, SMALL, "--engine", "llama.cpp", *HW)
+        assert (plan["quant"], plan["engine"], plan["verdict"]) == ("BF16", "llama.cpp", "fits")
+
     def test_config_json_goes_through_the_hub_cache(
         self, hub: FakeHub, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:

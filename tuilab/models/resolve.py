@@ -164,11 +164,21 @@ def _from_dir(path: Path, quant: str | None, engine: str | None) -> ResolvedMode
         q: QuantSpec = MLXQuant(bits=model.mlx_bits, group_size=model.mlx_group_size or 64)
         fmt = "mlx"
     else:
-        # Unquantized: plan it as stored unless a quant is asked for ("what if I convert it to 4 bits").
-        stored = "mlx-bf16" if (model.dtype or "").lower() in ("bfloat16", "bf16") else "mlx-fp16"
+        # Unquantized: plan it as stored unless a quant is asked for ("what if I convert it to 4 bits"),
+        # in the engine asked for: llama.cpp's F16/BF16 GGUF (what convert_hf_to_gguf.py writes by
+        # default), else MLX's float modes.
+        stored = _stored_quant(model.dtype, engine or "mlx")
         q = _pick_quant(quant or stored, engine or "mlx", stored)
         fmt = "hf"
     return ResolvedModel(model.arch.name, model.arch, q, quant_name(q), path, quant_engine(q), fmt)
+
+
+def _stored_quant(dtype: str | None, engine: str) -> str:
+    """The float format an unquantized model keeps on `engine`: bf16 when its config says so, else f16."""
+    bf16 = (dtype or "").lower() in ("bfloat16", "bf16")
+    if engine == "llama.cpp":
+        return "BF16" if bf16 else "F16"
+    return "mlx-bf16" if bf16 else "mlx-fp16"
 
 
 def _not_a_model_dir(path: Path) -> str:
