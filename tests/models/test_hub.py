@@ -244,6 +244,27 @@ class TestSafetensorsRepo:
         plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)
         assert (plan["quant"], plan["engine"]) == ("Q4_K_M", "llama.cpp")
 
+    def test_a_config_read_wrongly_is_said_beside_the_verdict(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        """Audit of issue 13: an unknown family whose config names its experts under other keys read as a
+        3 B dense model while its headers held 30.5 B, and the plan said FITS without a word."""
+        config = json.loads((fx.FIXTURES / "Qwen3-30B-A3B.config.json").read_text())
+        config["model_type"], config["zorb_experts"] = "zorblax", config.pop("num_experts")
+        files = {**repos[fx.QWEN3_MOE_HF_REPO].files, "config.json": FakeFile(json.dumps(config).encode())}
+        with FakeHub(repos={"org/zorblax": FakeRepo(files)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            plan = fit_json(capsys, "org/zorblax", *HW)
+        assert str(plan["advice"][0]).startswith("the weights may be off: config.json reads as ")  # type: ignore[index]
+        assert "the safetensors headers hold 30.53 B" in str(plan["basis"])
+
+    def test_a_config_read_rightly_has_no_warning(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)
+        assert "hub check" not in plan["basis"]  # type: ignore[operator]
+
     def test_llama_cpp_plans_it_as_stored(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
         """Was refused: "mlx-bf16 is a mlx format; the llama.cpp engine cannot load it"."""
         plan = fit_json(capsys, SMALL, "--engine", "llama.cpp", *HW)
