@@ -96,7 +96,9 @@ def run_fit(args: argparse.Namespace) -> int:
         return run_rank(args, hw, query)
     if args.model is None:
         raise UsageError("fit needs a MODEL (or --rank to list the catalog models that fit)")
-    model = resolve_model(args.model, args.quant, args.engine, hub=True)
+    model = resolve_model(
+        args.model, args.quant, args.engine, hub=True, started_s=getattr(args, "started_s", None)
+    )
     if args.ladder and fit_hub.is_hub_gguf(model):
         return fit_hub.hub_ladder(
             args, model, hw, lambda q: plan_fit(replace(model, quant=q), hw, query, advise=False)

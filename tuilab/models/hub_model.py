@@ -9,6 +9,7 @@ the metadata, each its own tensors), growing the range until the header parses, 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,7 @@ from tuilab.models.hub_meta import (
     fetch_listing,
     fetch_range,
     fetch_safetensors,
+    read_deadline_s,
     with_deadline,
 )
 
@@ -143,10 +145,14 @@ class HubModel:
         return out
 
 
-def fetch_hub_model(repo_id: str, quant: str | None = None, revision: str = "main") -> HubModel:
+def fetch_hub_model(
+    repo_id: str, quant: str | None = None, revision: str = "main", *, started_s: float | None = None
+) -> HubModel:
     """Read what planning `repo_id` needs from the Hub (or from the cache of an earlier read), within
-    the Hub deadline; `quant` picks the GGUF file in a GGUF repo."""
-    return with_deadline(f"cannot read {repo_id}", lambda: _fetch(repo_id, quant, revision))
+    the Hub deadline (what is left of it for a command that started at `started_s`); `quant` picks the
+    GGUF file in a GGUF repo."""
+    limit_s = read_deadline_s(started_s, time.monotonic())
+    return with_deadline(f"cannot read {repo_id}", lambda: _fetch(repo_id, quant, revision), limit_s)
 
 
 def _fetch(repo_id: str, quant: str | None, revision: str) -> HubModel:
