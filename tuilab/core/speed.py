@@ -73,8 +73,8 @@ _FLOAT_TYPES = frozenset({"F16", "BF16", "F32"})
 # A CPU core with AVX2 FMA does 32 fp32 FLOP per cycle at ~3 GHz: ~0.1 TFLOPS per core.
 CPU_TFLOPS_PER_CORE = 0.1
 # Partial offload on CUDA (llama.cpp op offload): an op whose weights stay in host RAM runs on the GPU when
-# its batch has at least this many tokens (ggml/src/ggml-cuda/ggml-cuda.cu ggml_backend_cuda_device_offload_op:
-# 32 unless GGML_OP_OFFLOAD_MIN_BATCH says otherwise; on unless --no-op-offload, llama.cpp PR #13386). The
+# its batch has at least this many tokens (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_backend_cuda_device_
+# offload_op: 32 unless GGML_OP_OFFLOAD_MIN_BATCH says otherwise; on unless --no-op-offload, PR #13386). The
 # scheduler then copies those weights to the GPU for every ubatch (PR #6083), and of expert tensors only the
 # experts the ubatch routes to (PR #15346). Copy and compute run in turn on one stream, so their times add
 # (ggml-backend.cpp ggml_backend_sched_compute_splits). Decode (one token) stays on the CPU.
