@@ -272,29 +272,31 @@ def predict(
     t_attn = sum(_attn_seconds_per_depth(d) for d in active)
     basis = tuple(_describe(d) for d in active)
     p = SpeedPrediction(_rate(t_empty), _rate(t_full), 0.0, basis, t_empty, t_full, ctx_tokens, t_pp, t_attn)
-    gpu = next((d for d in active if d.device_class == "cuda"), None)
-    host = next((d for d in active if d.device_class == "cpu"), None)
-    if host_copy is not None and gpu is not None and host is not None:
-        t_pp_large, t_attn_large = _offloaded_prompt_seconds(active, host, gpu, host_copy)
-        p = replace(
-            p, pp_s_per_token=t_pp_large, pp_s_per_token_per_depth=t_attn_large, host_copy=host_copy,
-            pp_s_per_token_small=t_pp, pp_s_per_token_per_depth_small=t_attn,
-        )  # fmt: skip
-        p = replace(p, basis=(*basis, _describe_copy(host_copy, p)))
+    if host_copy is not None:
+        p = _with_op_offload(p, active, host_copy)
     return replace(p, pp_tps=p.pp_tps_at(0))  # a pp512 from an empty context
 
 
-def _offloaded_prompt_seconds(
-    active: tuple[DeviceTraffic, ...], host: DeviceTraffic, gpu: DeviceTraffic, copy: HostCopy
-) -> tuple[float, float]:
-    """Per prompt token, weights and attention per token of depth, when the host blocks run on `gpu`."""
+def _with_op_offload(
+    p: SpeedPrediction, active: tuple[DeviceTraffic, ...], copy: HostCopy
+) -> SpeedPrediction:
+    """Large prompt batches run the host blocks on the first CUDA GPU after copying their weights there;
+    the rates above stay those of batches too small to be offloaded (the host blocks on the CPU)."""
+    gpu = next((d for d in active if d.device_class == "cuda"), None)
+    host = next((d for d in active if d.device_class == "cpu"), None)
+    if gpu is None or host is None:
+        return p
     on_gpu = replace(
         gpu, weight_bytes_by_type=host.weight_bytes_by_type, flops_per_token=copy.flops_per_token,
         attn_flops_per_token_per_depth=copy.attn_flops_per_token_per_depth,
     )  # fmt: skip
-    gpus = tuple(d for d in active if d is not host)
-    t_pp = sum(_pp_seconds(d) for d in (*gpus, on_gpu))
-    return t_pp, sum(_attn_seconds_per_depth(d) for d in (*gpus, on_gpu))
+    large = (*(d for d in active if d is not host), on_gpu)
+    p = replace(
+        p, pp_s_per_token=sum(_pp_seconds(d) for d in large), host_copy=copy,
+        pp_s_per_token_per_depth=sum(_attn_seconds_per_depth(d) for d in large),
+        pp_s_per_token_small=p.pp_s_per_token, pp_s_per_token_per_depth_small=p.pp_s_per_token_per_depth,
+    )  # fmt: skip
+    return replace(p, basis=(*p.basis, _describe_copy(copy, p)))
 
 
 def pp_efficiency(d: DeviceTraffic) -> float:
