@@ -359,13 +359,14 @@ def _describe(d: DeviceTraffic) -> str:
 
 def _describe_copy(copy: HostCopy, p: SpeedPrediction) -> str:
     """The op-offload term of a partial plan, with the rate a larger -ub would give."""
-    ub = PP_CHUNK_TOKENS
+    ub, prompt, ubatches = PP_CHUNK_TOKENS, 4096, (PP_CHUNK_TOKENS, 2048, 4096)
+    rates = ", ".join(f"{p.pp_tps_at(0, prompt, n):.0f}" for n in ubatches)
     return (
-        f"prompt batches of {OP_OFFLOAD_MIN_BATCH_TOKENS}+ tokens run the host blocks on the GPU: "
-        f"{copy.bytes_at(ub) / 1e9:.2f} GB of host weights copied per {ub}-token ubatch over "
-        f"{copy.link_gbps:g} GB/s x {PCIE_EFFICIENCY} ({copy.link_basis}) = {copy.seconds_at(ub):.2f} s; "
-        f"-ub 2048: {p.pp_tps_at(0, 2048, 2048):.0f} tok/s, -ub 4096: {p.pp_tps_at(0, 4096, 4096):.0f} "
-        "(llama.cpp op offload; docs/benchmarks/calibration.md)"
+        f"prompt batches of {OP_OFFLOAD_MIN_BATCH_TOKENS}+ tokens (smaller ones: the cpu rate above) run "
+        f"the host blocks on the GPU: {copy.bytes_at(ub) / 1e9:.2f} GB of host weights copied per {ub}-token "
+        f"ubatch over {copy.link_gbps:g} GB/s x {PCIE_EFFICIENCY} ({copy.link_basis}) = "
+        f"{copy.seconds_at(ub):.2f} s; a {prompt}-token prompt at -ub {', '.join(map(str, ubatches))}: "
+        f"{rates} tok/s (llama.cpp op offload; docs/benchmarks/calibration.md)"
     )
 
 
