@@ -148,9 +148,9 @@ class TestSmallBatchesStayOnTheCpu:
 
     def test_the_threshold_is_llama_cpps(self, m: SpeedPrediction) -> None:
         below, at = OP_OFFLOAD_MIN_BATCH_TOKENS - 1, OP_OFFLOAD_MIN_BATCH_TOKENS
-        assert m.weights_s_per_token(below) == m.pp_s_per_token_small
+        assert m.prompt_s_per_token(below) == m.pp_s_per_token_small
         assert m.host_copy is not None
-        assert m.weights_s_per_token(at) == pytest.approx(m.pp_s_per_token + m.host_copy.seconds_at(at) / at)
+        assert m.prompt_s_per_token(at) == pytest.approx(m.pp_s_per_token + m.host_copy.seconds_at(at) / at)
 
     def test_a_short_turn_can_cost_more_than_a_shorter_one(self, m: SpeedPrediction) -> None:
         """A 40-token prompt crosses the threshold and pays the copy of most experts; 31 tokens do not."""
@@ -160,6 +160,37 @@ class TestSmallBatchesStayOnTheCpu:
         assert m.host_copy is not None
         copies = m.ttft_s(4096) - m.ttft_s(4096, ubatch_tokens=4096)
         assert copies == pytest.approx(7 * m.host_copy.seconds_at(512), rel=0.02)
+
+
+class TestTheHostBlocksKvCrossesToo:
+    """Their attention runs on the GPU with the rest of the block, so a ubatch starting at depth d copies
+    the host blocks' KV cache for d + n tokens, besides their weights."""
+
+    @pytest.fixture
+    def fit(self) -> FitPlan:
+        arch = load_model_profile("llama-3.1-8b").arch
+        return plan(arch, parse_quant("Q4_K_M"), load_hardware_profile("rtx-3060-12gb"), ctx_tokens=65536)
+
+    def test_a_ubatch_at_depth_d_copies_the_kv_of_d_plus_n_tokens(self, fit: FitPlan) -> None:
+        m = _model(fit)
+        copy = m.host_copy
+        assert copy is not None and copy.kv_bytes_per_token > 0
+        no_kv = replace(m, host_copy=replace(copy, kv_bytes_per_token=0.0))
+        depth, n = 32768, 512
+        extra_s = 1 / m.pp_tps_at(depth, n) - 1 / no_kv.pp_tps_at(depth, n)
+        assert extra_s == pytest.approx(copy.kv_seconds_per_token() * (depth + n) / n)
+
+    def test_the_kv_copied_is_the_host_blocks_cache(self, fit: FitPlan) -> None:
+        """Llama-3.1-8B keeps 8 KV heads x 128 x 2 (K and V) x 2 B = 4096 B a token per layer at f16."""
+        host_layers = fit.n_layers - fit.gpu_layers  # under n_layers, gpu_layers counts blocks only
+        assert host_layers > 0
+        copy = _model(fit).host_copy
+        assert copy is not None and copy.kv_bytes_per_token == pytest.approx(host_layers * 4096, rel=0.01)
+
+    def test_an_expert_offload_keeps_every_kv_on_the_gpu(self) -> None:
+        fit = _plan(_gpt_oss_120b(), "MXFP4_MOE", "rtx-3090-24gb", cpu_moe_layers=26)
+        copy = _model(fit).host_copy
+        assert copy is not None and copy.kv_bytes_per_token == 0
 
 
 class TestExpertsAreCopiedAtTheRoutedShare:

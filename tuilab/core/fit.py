@@ -570,6 +570,7 @@ def _host_copy(
         flops_per_token=2.0 * arch.n_active_params * n_host / arch.n_layers,
         attn_flops_per_token_per_depth=4.0 * arch.n_heads * arch.head_dim * n_host,
         link_basis=link_basis,
+        kv_bytes_per_token=placed.memory.kv_host_bytes / max(req.ctx_tokens, 1),
     )
 
 

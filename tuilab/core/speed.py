@@ -100,6 +100,9 @@ class HostCopy:
     flops_per_token: float  # the host blocks' matrix products, now run on the GPU
     attn_flops_per_token_per_depth: float = 0.0
     link_basis: str = ""
+    # The host blocks' KV cache per token of context: their attention runs on the GPU too (the scheduler
+    # gives FLASH_ATTN_EXT the GPU of the offloaded ops around it), so the cache's used part crosses as well.
+    kv_bytes_per_token: float = 0.0
 
     def bytes_at(self, ubatch_tokens: int) -> float:
         """Bytes copied for one ubatch: every dense host weight, and the experts at least one of its tokens
@@ -108,7 +111,15 @@ class HostCopy:
         return self.dense_bytes + used * self.expert_bytes
 
     def seconds_at(self, ubatch_tokens: int) -> float:
-        return self.bytes_at(ubatch_tokens) / (self.link_gbps * 1e9 * PCIE_EFFICIENCY)
+        return self.bytes_at(ubatch_tokens) / self._rate_bytes_per_s()
+
+    def kv_seconds_per_token(self) -> float:
+        """Copy time of the host blocks' KV for one token of context: a ubatch starting at depth d copies
+        that of d + n tokens."""
+        return self.kv_bytes_per_token / self._rate_bytes_per_s()
+
+    def _rate_bytes_per_s(self) -> float:
+        return self.link_gbps * 1e9 * PCIE_EFFICIENCY
 
 
 @dataclass(frozen=True)
@@ -175,20 +186,29 @@ class SpeedPrediction:
         ubatches of `ubatch_tokens` (llama.cpp -ub)."""
         mean_depth = max(depth_tokens, 0) + chunk_tokens / 2
         batch = max(1, min(chunk_tokens, ubatch_tokens))
-        return _rate(self.weights_s_per_token(batch) + mean_depth * self._depth_s_per_token(batch))
+        return _rate(self.prompt_s_per_token(batch) + mean_depth * self._depth_s_per_token(batch))
 
-    def weights_s_per_token(self, batch_tokens: int) -> float:
-        """Seconds per prompt token for the weights in a batch of `batch_tokens`: with host weights on CUDA,
-        a large batch pays their copy to the GPU once, a small one runs the host blocks on the CPU."""
+    def prompt_s_per_token(self, batch_tokens: int) -> float:
+        """Seconds per prompt token in a batch of `batch_tokens`, before attention over the context: with
+        host weights on CUDA, a large batch pays their copy to the GPU once, a small one runs the host
+        blocks on the CPU. A token at mean depth D of a ubatch of n copies KV for D + n/2 tokens, over n."""
         if self.host_copy is None:
             return self.pp_s_per_token
         if batch_tokens < OP_OFFLOAD_MIN_BATCH_TOKENS:
             return self.pp_s_per_token_small
-        return self.pp_s_per_token + self.host_copy.seconds_at(batch_tokens) / batch_tokens
+        copy = self.host_copy
+        return (
+            self.pp_s_per_token
+            + copy.seconds_at(batch_tokens) / batch_tokens
+            + copy.kv_seconds_per_token() / 2
+        )
 
     def _depth_s_per_token(self, batch_tokens: int) -> float:
-        small = self.host_copy is not None and batch_tokens < OP_OFFLOAD_MIN_BATCH_TOKENS
-        return self.pp_s_per_token_per_depth_small if small else self.pp_s_per_token_per_depth
+        if self.host_copy is None:
+            return self.pp_s_per_token_per_depth
+        if batch_tokens < OP_OFFLOAD_MIN_BATCH_TOKENS:
+            return self.pp_s_per_token_per_depth_small
+        return self.pp_s_per_token_per_depth + self.host_copy.kv_seconds_per_token() / batch_tokens
 
     def ttft_s(
         self, prompt_tokens: int, depth_tokens: int = 0, ubatch_tokens: int = PP_CHUNK_TOKENS
@@ -200,8 +220,8 @@ class SpeedPrediction:
             return 0.0
         n, d = prompt_tokens, max(depth_tokens, 0)
         full, rest = divmod(n, ubatch_tokens)
-        weights_s = full * ubatch_tokens * self.weights_s_per_token(ubatch_tokens)
-        weights_s += rest * self.weights_s_per_token(rest) if rest else 0.0
+        weights_s = full * ubatch_tokens * self.prompt_s_per_token(ubatch_tokens)
+        weights_s += rest * self.prompt_s_per_token(rest) if rest else 0.0
         attention_token_depths = n * d + n * (n - 1) / 2
         tg = self.tg_s_empty if self.tg_s_empty > 0 else 0.0
         return weights_s + attention_token_depths * self._depth_s_per_token(min(n, ubatch_tokens)) + tg
