@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import hub_fixtures as fx
 import pytest
@@ -244,6 +245,32 @@ class TestSafetensorsRepo:
         plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)
         assert (plan["quant"], plan["engine"]) == ("Q4_K_M", "llama.cpp")
 
+    def test_a_config_read_wrongly_is_said_beside_the_verdict(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        """Audit of issue 13: an unknown family whose config names its experts under other keys read as a
+        3 B dense model while its headers held 30.5 B, and the plan said FITS without a word."""
+        config = json.loads((fx.FIXTURES / "Qwen3-30B-A3B.config.json").read_text())
+        config["model_type"], config["zorb_experts"] = "zorblax", config.pop("num_experts")
+        files = {**repos[fx.QWEN3_MOE_HF_REPO].files, "config.json": FakeFile(json.dumps(config).encode())}
+        with FakeHub(repos={"org/zorblax": FakeRepo(files)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            plan = fit_json(capsys, "org/zorblax", *HW)
+        assert str(plan["advice"][0]).startswith("the weights may be off: config.json reads as ")  # type: ignore[index]
+        assert "the safetensors headers hold 30.53 B" in str(plan["basis"])
+
+    def test_a_config_read_rightly_has_no_warning(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)
+        assert "hub check" not in plan["basis"]  # type: ignore[operator]
+
+    def test_llama_cpp_plans_it_as_stored(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        """Was refused: "mlx-bf16 is a mlx format; the llama.cpp engine cannot load it"."""
+        plan = fit_json(capsys, SMALL, "--engine", "llama.cpp", *HW)
+        assert (plan["quant"], plan["engine"], plan["verdict"]) == ("BF16", "llama.cpp", "fits")
+
     def test_config_json_goes_through_the_hub_cache(
         self, hub: FakeHub, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -275,6 +302,21 @@ class TestTheSecondAnswerIsLocal:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         assert fit_json(capsys, MOE, "--quant", "Q8_0", *HW)["weights_bytes"] == first["weights_bytes"]
         assert len(hub.log) == n_requests  # not one request
+
+    def test_the_hub_gone_and_config_not_cached_names_the_hub_not_hf_hub_offline(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        """Audit of issue 13: the file list cached, HF_HOME moved since, the Hub unreachable: the error
+        blamed HF_HUB_OFFLINE, which the user never set."""
+        with FakeHub(repos=dict(repos)) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            fit_json(capsys, SMALL, *HW)
+        monkeypatch.setenv("HF_HOME", str(hf_env / "another-hf-home"))
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+        code, _, err = fit(capsys, SMALL)
+        assert code == 1 and err.count("\n") == 1
+        assert "the Hub is out of reach" in err and "HF_HUB_OFFLINE" not in err
 
     def test_offline_and_never_read_is_one_line_exit_1(
         self, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -361,6 +403,36 @@ class TestErrorsAreOneLine:
         code, _, err = fit(capsys, MOE)
         assert time.monotonic() - started < 2.5
         assert code == 1 and "did not answer within 1 s" in err
+
+    def test_the_deadline_counts_from_the_command_start(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Audit of issue 13: with config.json stalled, `tuilab fit Qwen/Qwen3-0.6B` answered after 10.2 s:
+        the 8.5 s read began after the interpreter start and the huggingface_hub import. A command whose
+        clock says it started 9 s ago has half a second left for the Hub, not 8.5 s."""
+        import tuilab.cli as cli
+
+        real = time.monotonic
+        monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: real() - 9.0), raising=False)
+        monkeypatch.setattr(hub_meta, "REQUEST_TIMEOUT_S", 5.0)
+        hub.hang_s = 3.0
+        started = real()
+        code, _, err = fit(capsys, MOE)
+        assert real() - started < 2.5
+        assert code == 1 and "the Hub did not answer within" in err
+
+
+class TestTheReadDeadline:
+    @pytest.mark.parametrize(
+        ("spent_s", "left_s"), [(None, 8.5), (0.0, 8.5), (3.0, 6.5), (9.0, 0.5), (20.0, 0.0)],
+        ids=["the-lab", "at-once", "after-3-s", "after-9-s", "past-the-ceiling"],
+    )  # fmt: skip
+    def test_a_command_keeps_to_10_s_with_half_a_second_outside_main(
+        self, spent_s: float | None, left_s: float
+    ) -> None:
+        now = 1000.0
+        started = None if spent_s is None else now - spent_s
+        assert hub_meta.read_deadline_s(started, now) == pytest.approx(left_s)
 
 
 class TestPullFailsFast:

@@ -26,10 +26,15 @@ _WIDTHS = (9, 9, 9, 17, 9, 8, 8, 8)  # file GB, weights, device, verdict, max ct
 
 
 def with_hub_basis(fit: FitPlan, model: ResolvedModel) -> FitPlan:
-    """The plan with lines naming the Hub repo, commit and file it was planned from."""
+    """The plan with lines naming the Hub repo, commit and file it was planned from; when config.json and
+    the safetensors headers disagree on the parameter count, a warning first in the advice too."""
     if model.hub is None:
         return fit
-    return dataclasses.replace(fit, basis={**fit.basis, **model.hub.basis()})
+    basis = {**fit.basis, **model.hub.basis()}
+    check = model.hub.params_check(model.arch)
+    if check is None:
+        return dataclasses.replace(fit, basis=basis)
+    return dataclasses.replace(fit, basis={**basis, "hub check": check}, advice=(check, *fit.advice))
 
 
 def plan_json(fit: FitPlan, model: ResolvedModel) -> dict[str, Any]:

@@ -9,6 +9,7 @@ the metadata, each its own tensors), growing the range until the header parses, 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,7 @@ from tuilab.models.hub_meta import (
     fetch_listing,
     fetch_range,
     fetch_safetensors,
+    read_deadline_s,
     with_deadline,
 )
 
@@ -44,6 +46,10 @@ _SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})$", re.IGNORECASE)
 # file names: Q4_K_M, IQ2_XXS, Q8_0, BF16, F16, TQ1_0, MXFP4_MOE, and unsloth's UD- dynamic variants.
 _QUANT_RE = re.compile(r"I?Q\d(?:_[A-Z0-9]+)*|TQ\d_\d|BF16|F16|F32|MXFP4(?:_MOE)?", re.IGNORECASE)
 _AUX_PREFIXES = ("mmproj",)  # vision projectors ship next to the model in GGUF repos
+# How far the config.json reading may be from the safetensors headers' count before the plan says so:
+# the parser is within 3% of the published count for every catalog model it knows
+# (tests/models/test_builtin_catalog.py PARAMS_TOLERANCE, docs/decisions.md "The built-in catalog").
+PARAMS_AGREE_FRACTION = 0.03
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,25 @@ class HubModel:
             out |= {"safetensors_bytes": self.safetensors.tensor_bytes}
         return out
 
+    def params_check(self, arch: ModelArch) -> str | None:
+        """Why the plan's weights may be off: config.json read as a different parameter count than the
+        safetensors headers hold (an architecture read wrongly, or a part the reading leaves out, such as a
+        vision tower). Only float weights are compared: packed integer ones (MLX, GPTQ, AWQ) count words."""
+        s = self.safetensors
+        if (
+            s is None
+            or not s.n_params
+            or any(not d.upper().startswith(("F", "BF")) for d in s.params_by_dtype)
+        ):
+            return None
+        read, exact = arch.n_params, s.n_params
+        if abs(read - exact) <= PARAMS_AGREE_FRACTION * exact:
+            return None
+        return (
+            f"the weights may be off: config.json reads as {read / 1e9:.2f} B parameters, the safetensors "
+            f"headers hold {exact / 1e9:.2f} B, and the plan follows config.json"
+        )
+
     def basis(self) -> dict[str, str]:
         """Where this plan's model facts came from, in the words the fit output shows."""
         where = f"{self.repo_id} @ {self.listing.commit[:10]}"
@@ -120,10 +145,14 @@ class HubModel:
         return out
 
 
-def fetch_hub_model(repo_id: str, quant: str | None = None, revision: str = "main") -> HubModel:
+def fetch_hub_model(
+    repo_id: str, quant: str | None = None, revision: str = "main", *, started_s: float | None = None
+) -> HubModel:
     """Read what planning `repo_id` needs from the Hub (or from the cache of an earlier read), within
-    the Hub deadline; `quant` picks the GGUF file in a GGUF repo."""
-    return with_deadline(f"cannot read {repo_id}", lambda: _fetch(repo_id, quant, revision))
+    the Hub deadline (what is left of it for a command that started at `started_s`); `quant` picks the
+    GGUF file in a GGUF repo."""
+    limit_s = read_deadline_s(started_s, time.monotonic())
+    return with_deadline(f"cannot read {repo_id}", lambda: _fetch(repo_id, quant, revision), limit_s)
 
 
 def _fetch(repo_id: str, quant: str | None, revision: str) -> HubModel:
