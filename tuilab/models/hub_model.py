@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from tuilab.core.arch import ModelArch
 from tuilab.core.errors import ModelFileError
+from tuilab.core.quant import sized_to_weights, weight_tensors
 from tuilab.models.gguf import GGUFModel, GGUFTables, model_from_tables, read_gguf_tables
 from tuilab.models.hf import find_in_hf_cache
 from tuilab.models.hub_meta import (
@@ -82,6 +83,50 @@ class HubModel:
     config_path: Path | None = None
     safetensors: SafetensorsSummary | None = None
     notes: tuple[str, ...] = field(default=())
+    # The file whose header was read when it is not `choice`: a recipe file whose own header could not be
+    # read, planned from its size (`sized_arch`) with a sibling's architecture; None: `choice` itself.
+    read_choice: GGUFChoice | None = None
+    fallback_reason: str = ""  # why `choice`'s own header was not read, for the basis
+
+    @property
+    def weights_from(self) -> str:
+        """How the chosen file's weights are known: "header" (exact) or "file size" (`sized_arch`)."""
+        return "header" if self.read_choice is None else "file size"
+
+    @property
+    def header_choice(self) -> GGUFChoice | None:
+        """The file whose header the architecture was read from."""
+        return self.read_choice or self.choice
+
+    @property
+    def read_arch(self) -> ModelArch:
+        """The architecture as the read header holds it, tensors with their exact types and bytes."""
+        arch = self.gguf.arch if self.gguf is not None else self.arch
+        assert arch is not None
+        return arch
+
+    def non_weight_bytes(self) -> int:
+        """Bytes of the read file that are not weights: its header, tensor table and alignment padding."""
+        assert self.header_choice is not None
+        return self.header_choice.size_bytes - sum(t.n_bytes for t in weight_tensors(None, self.read_arch))
+
+    def sized_arch(self, choice: GGUFChoice) -> ModelArch:
+        """Another file of this repo planned from its size: every file of a repo holds the same model, so
+        its weights are its size less the read file's non-weight bytes, each tensor scaled alike."""
+        return sized_to_weights(self.read_arch, choice.size_bytes - self.non_weight_bytes(), choice.quant)
+
+    def sized_basis(self, choice: GGUFChoice) -> str:
+        """The basis line of a file planned from its size (`sized_arch`), in the words the plan shows."""
+        read, overhead = self.header_choice, self.non_weight_bytes()
+        assert read is not None
+        weights = choice.size_bytes - overhead
+        factor = weights / (read.size_bytes - overhead)
+        return (
+            f"{choice.name}: weights {weights:,} bytes, its file size {choice.size_bytes:,} less the "
+            f"{overhead:,} bytes of header and padding of {read.name}, whose header was read; the tensor "
+            f"types and the bytes a token reads are {read.quant}'s scaled by {factor:.3f}; the architecture, "
+            "KV cache and compute buffers are the same model's"
+        )
 
     @property
     def repo_id(self) -> str:
@@ -99,6 +144,9 @@ class HubModel:
         if self.choice is not None:
             out |= {"quant": self.choice.quant, "files": [f.name for f in self.choice.files]}
             out |= {"size_bytes": self.choice.size_bytes, "header_bytes_read": self.header_bytes}
+            out |= {"weights_from": self.weights_from}
+            if self.read_choice is not None:
+                out |= {"header_file": self.read_choice.name}
         if self.safetensors is not None:
             out |= {"params_by_dtype": dict(self.safetensors.params_by_dtype)}
             out |= {"safetensors_bytes": self.safetensors.tensor_bytes}
@@ -137,6 +185,11 @@ class HubModel:
                 if self.header_bytes
                 else "from the file `tuilab pull` put in the hub cache"
             )
+            if self.read_choice is not None:
+                out["hub header read"] += f", of {self.read_choice.name}"
+                out["hub weights"] = (
+                    f"from the file size ({self.fallback_reason}): {self.sized_basis(self.choice)}"
+                )
         if self.safetensors is not None:
             s = self.safetensors
             dtypes = ", ".join(f"{k} {v:,}" for k, v in sorted(s.params_by_dtype.items()))
