@@ -224,10 +224,13 @@ class TestARecipeFileIsPlannedFromItsSize:
         size = hub.repos[MOE].files["Qwen3-30B-A3B-UD-Q4_K_XL.gguf"].size_bytes
         plan = rows["UD-Q4_K_XL"]["plan"]
         assert plan["weights_bytes"] == size - header_and_padding_bytes(hub, "Q4_K_M")
-        assert plan["memory"]["weights_device_bytes"] + plan["memory"]["weights_host_bytes"] == (
-            plan["weights_bytes"]
+        assert (
+            plan["memory"]["weights_device_bytes"] + plan["memory"]["weights_host_bytes"]
+            == (plan["weights_bytes"])
         )
-        assert plan["weights_bytes"] == pytest.approx(recipe_weights_bytes(), rel=1e-4)  # what its header says
+        assert plan["weights_bytes"] == pytest.approx(
+            recipe_weights_bytes(), rel=1e-4
+        )  # what its header says
         assert "weights" in plan["basis"] and "file size" in plan["basis"]["weights"]
 
     def test_it_has_a_verdict_max_ctx_and_speed_like_the_other_rows(self, rows: dict[str, Any]) -> None:
@@ -253,6 +256,70 @@ class TestARecipeFileIsPlannedFromItsSize:
         row = next(line for line in out.splitlines() if "UD-Q4_K_XL.gguf" in line)
         assert row.startswith("~ UD-Q4_K_XL") and "unknown quant" not in row
         assert "~ from its file size" in out
+
+
+RECIPE = ("--quant", "UD-Q4_K_XL")
+RECIPE_FILE = "Qwen3-30B-A3B-UD-Q4_K_XL.gguf"
+
+
+class TestARecipeFileAskedForByName:
+    """`--quant UD-Q4_K_XL` plans exactly from its own header; from its size only when that header cannot
+    be read (broken, the Hub gone, or out of time), with a sibling file's header."""
+
+    def test_its_own_header_gives_the_exact_weights(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, MOE, *RECIPE, *HW)
+        assert plan["weights_bytes"] == recipe_weights_bytes()
+        assert plan["hub"]["weights_from"] == "header"  # type: ignore[index]
+        assert hub.bytes_served(RECIPE_FILE) > 0
+
+    def test_a_header_that_does_not_parse_is_planned_from_its_size(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        broken = dict(repos[MOE].files)
+        size = broken[RECIPE_FILE].size_bytes
+        broken[RECIPE_FILE] = FakeFile(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64, size)
+        with FakeHub(repos={MOE: FakeRepo(broken, sha=repos[MOE].sha)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            plan = fit_json(capsys, MOE, *RECIPE, *HW)
+            q4 = fake.repos[MOE].files["Qwen3-30B-A3B-Q4_K_M.gguf"].size_bytes - expected_weights_bytes(
+                "Q4_K_M"
+            )
+        assert plan["weights_bytes"] == size - q4
+        assert plan["quant"] == "UD-Q4_K_XL"
+        hub_facts: Any = plan["hub"]
+        assert hub_facts["weights_from"] == "file size"
+        assert hub_facts["header_file"] == "Qwen3-30B-A3B-Q4_K_M.gguf"  # the nearest by size
+        assert "from the file size (its own header unread:" in plan["basis"]["hub weights"]  # type: ignore[index]
+
+    def test_with_the_hub_gone_a_cached_sibling_header_plans_it(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        with FakeHub(repos=dict(repos)) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)  # caches the listing and the Q4_K_M header
+        plan = fit_json(capsys, MOE, *RECIPE, *HW)
+        assert plan["hub"]["weights_from"] == "file size"  # type: ignore[index]
+        assert plan["weights_bytes"] == pytest.approx(recipe_weights_bytes(), rel=1e-4)
+
+    def test_out_of_time_for_its_own_header_a_cached_sibling_plans_it(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)
+        monkeypatch.setattr(hub_model, "_SIBLING_RESERVE_S", 1e6)  # no time left for its own header
+        plan = fit_json(capsys, MOE, *RECIPE, *HW)
+        assert plan["hub"]["weights_from"] == "file size"  # type: ignore[index]
+        assert "did not answer" in plan["basis"]["hub weights"]  # type: ignore[index]
+
+    def test_no_header_to_plan_from_keeps_the_error(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr(hub_model, "_SIBLING_RESERVE_S", 1e6)  # out of time, and nothing cached
+        code, _, err = fit(capsys, MOE, *RECIPE, *HW)
+        assert code == 1 and err.count("\n") == 1 and "did not answer" in err
 
 
 class TestSafetensorsRepo:
