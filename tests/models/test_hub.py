@@ -103,6 +103,7 @@ class TestGGUFRepoQuantPicksTheFile:
             "files": [name],
             "size_bytes": hub.repos[MOE].files[name].size_bytes,
             "header_bytes_read": hub.bytes_served(name),
+            "weights_from": "header",
         }
         basis = plan["basis"]
         assert isinstance(basis, dict)
