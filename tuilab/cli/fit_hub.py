@@ -13,15 +13,17 @@ import argparse
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuilab.core.arch import ModelArch
 from tuilab.core.errors import UnknownNameError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.core.quant import QuantSpec, parse_quant
-from tuilab.models.hub_model import GGUFChoice, HubModel
 from tuilab.models.resolve import ResolvedModel
+
+if TYPE_CHECKING:  # only for annotations: the local fit path never imports the Hub reader
+    from tuilab.models.hub_model import GGUFChoice, HubModel
 
 PlanFn = Callable[[ModelArch, QuantSpec | None], FitPlan]
 _WIDTHS = (9, 9, 9, 17, 9, 8, 8, 8)  # file GB, weights, device, verdict, max ctx, tok/s, prompt, TTFT s
