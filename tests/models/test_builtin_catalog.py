@@ -85,7 +85,7 @@ class TestWhatTheCatalogHolds:
         "name",
         ["deepseek-r1-distill-qwen-1.5b", "deepseek-r1-distill-qwen-7b", "deepseek-r1-distill-qwen-14b",
          "deepseek-r1-distill-qwen-32b", "phi-3-medium-4k-instruct", "ministral-8b-instruct-2410",
-         "mistral-small-24b-instruct-2501", "smollm2-1.7b-instruct"],
+         "mistral-small-24b-instruct-2501", "smollm2-1.7b-instruct", "gemma-3-270m"],
     )  # fmt: skip
     def test_the_models_users_ask_about_are_planned(self, name: str) -> None:
         entry = find_catalog_entry(name) or _missing(name)
