@@ -101,7 +101,7 @@ def run_fit(args: argparse.Namespace) -> int:
     )
     if args.ladder and fit_hub.is_hub_gguf(model):
         return fit_hub.hub_ladder(
-            args, model, hw, lambda q: plan_fit(replace(model, quant=q), hw, query, advise=False)
+            args, model, hw, lambda a, q: plan_fit(replace(model, arch=a, quant=q), hw, query, advise=False)
         )
     if args.ladder:
         return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
