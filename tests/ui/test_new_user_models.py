@@ -24,6 +24,7 @@ from ui_helpers import settle, wait_until
 
 from tuilab.lab.planning import FitQuery
 from tuilab.lab.ranking import rank_catalog
+from tuilab.models import hub_meta
 from tuilab.models.discovery import FoundModel, Source, discover
 from tuilab.models.tiny import SHAPES, build_vocab, gguf_file_name, tiny_weights, write_gguf_set
 from tuilab.ui import messages
@@ -268,6 +269,9 @@ def hub(tiny_gguf: Path, quiet_home: Path, monkeypatch: pytest.MonkeyPatch) -> I
         BIG_REPO: FakeRepo({"tiny-F16.gguf": FakeFile(data, 4_000_000_000)}),
         GATED_REPO: FakeRepo({"config.json": FakeFile(b"{}")}, gated=True),  # files need a token
     }
+    # These tests check what the lab does with the Hub's answer; the read's deadline has its own tests
+    # (tests/models/test_hub.py). A loaded 2-core box importing huggingface_hub can pass 8.5 s.
+    monkeypatch.setattr(hub_meta, "DEADLINE_S", 60.0)
     with FakeHub(repos=repos) as fake:
         monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
         yield fake
