@@ -20,12 +20,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from tuilab.bench.depth import DepthPoint, canonical_quant
 from tuilab.lab.stepping import CTX_STEPS_TOKENS
 from tuilab.lab.views import TPS_FLOORS, ContextRow
 from tuilab.ui.render import BUDGET_MARK, VERDICT_STYLES, ctx_label, gb, stacked_bar
+from tuilab.ui.widgets.cached_static import CachedStatic
 
 MEASURED_MARK = "●"  # a cell the depth bench measured (tuilab bench --depths), not the plan
 MEASURED_STYLE = "bold cyan"
@@ -182,6 +182,7 @@ class ContextPane(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._last: tuple[Sequence[ContextRow], dict[str, Any]] | None = None
+        self._width = 0  # the pane's width when last laid out: a hidden pane measures 0
         self.floor_index = TPS_FLOORS.index(10.0)  # about reading speed
 
     def action_floor(self) -> None:
@@ -190,11 +191,15 @@ class ContextPane(VerticalScroll):
             self.show(self._last[0], **self._last[1])
 
     def on_resize(self) -> None:
-        if self._last is not None:  # the bars are as wide as the pane: redraw them at the new width
-            self.show(self._last[0], **self._last[1])
+        # The bars are as wide as the pane: redraw them at a new width. A hidden pane's width is 0, so
+        # Textual sends a Resize each time the tab is shown; at an unchanged width nothing is redrawn.
+        if self.size.width and self.size.width != self._width:
+            self._width = self.size.width
+            if self._last is not None:
+                self.show(self._last[0], **self._last[1])
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static("Choose a model to see memory against context.", id="ctx-body")
+        yield CachedStatic("Choose a model to see memory against context.", id="ctx-body")
 
     def show(
         self,
@@ -222,7 +227,7 @@ class ContextPane(VerticalScroll):
                 "measured": measured,
             },
         )
-        width = max(10, min(60, (self.size.width or 80) - 26))
+        width = max(10, min(60, (self._width or 80) - 26))
         head = Text.assemble(
             ("Memory (GB) by context", "bold"),
             f"  KV {kv_type} · budget {gb(budget_bytes)} on {hardware_label}",
@@ -233,7 +238,7 @@ class ContextPane(VerticalScroll):
         parts.append(Text(f"At {ctx_label(ctx_tokens)} context  ({BUDGET_MARK} = budget)", style="bold"))
         parts += bars_at(rows, ctx_tokens, budget_bytes, width)
         parts += self._speed_parts(rows, ctx_tokens, current_quant, ttft_s, measured or {})
-        self.query_one("#ctx-body", Static).update(Group(*parts))
+        self.query_one("#ctx-body", CachedStatic).update(Group(*parts))
 
     def _speed_parts(
         self,
@@ -279,4 +284,4 @@ class ContextPane(VerticalScroll):
 
     def show_message(self, message: str) -> None:
         self._last = None
-        self.query_one("#ctx-body", Static).update(message)
+        self.query_one("#ctx-body", CachedStatic).update(message)

@@ -8,10 +8,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from tuilab.core.plan_types import FitPlan, Verdict
 from tuilab.ui.render import VERDICT_STYLES, ctx_label, gb, legend, stacked_bar
+from tuilab.ui.widgets.cached_static import CachedStatic
 
 TERM_STYLES = (
     ("weights", "bold blue"),
@@ -139,20 +139,25 @@ class FitPane(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.fit: FitPlan | None = None
+        self._width = 0  # the pane's width when last laid out: a hidden pane measures 0
 
     def on_resize(self) -> None:
-        if self.fit is not None:  # the bar is as wide as the pane: redraw it at the new width
-            self.show(self.fit)
+        # The bars are as wide as the pane: redraw them at a new width. A hidden pane's width is 0, so
+        # Textual sends a Resize each time the tab is shown; at an unchanged width nothing is redrawn.
+        if self.size.width and self.size.width != self._width:
+            self._width = self.size.width
+            if self.fit is not None:
+                self.show(self.fit)
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static("Choose a model in the Models tab (2) to see its fit.", id="fit-body")
+        yield CachedStatic("Choose a model in the Models tab (2) to see its fit.", id="fit-body")
 
     def show(self, fit: FitPlan | None, error: str | None = None) -> None:
         self.fit = fit if error is None else None
-        body = self.query_one("#fit-body", Static)
+        body = self.query_one("#fit-body", CachedStatic)
         if error is not None:
             body.update(Text(error, style="red"))
         elif fit is None:
             body.update("Choose a model in the Models tab (2) to see its fit.")
         else:
-            body.update(render_fit(fit, self.size.width or 80))
+            body.update(render_fit(fit, self._width or 80))
