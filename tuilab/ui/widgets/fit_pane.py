@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 
 from tuilab.core.plan_types import FitPlan, Verdict
-from tuilab.ui.render import VERDICT_STYLES, ctx_label, gb, legend, stacked_bar
+from tuilab.ui.render import VERDICT_STYLES, AtWidth, ctx_label, gb, legend, stacked_bar
 from tuilab.ui.widgets.cached_static import CachedStatic
 
 TERM_STYLES = (
@@ -120,9 +120,10 @@ def speed_table(fit: FitPlan) -> Table:
     return table
 
 
-def render_fit(fit: FitPlan, width: int) -> RenderableType:
+def render_fit(fit: FitPlan) -> RenderableType:
     items: list[RenderableType] = [verdict_line(fit), Text(fit.reason), Text("")]
-    items += device_bars(fit, max(10, min(64, width - 28)))
+    # a bar fills the body but for the device's label and figures (26 cells), between 10 and 64 cells
+    items.append(AtWidth(lambda width: Group(*device_bars(fit, max(10, min(64, width - 26))))))
     items.append(legend([(f"{label} {gb(n)}", s) for label, n, s in terms(fit)]))
     items.append(Text(f"│ budget {gb(budget_of(fit))}   headroom {gb(fit.headroom_bytes)}", style="dim"))
     offload = offload_line(fit)
@@ -139,15 +140,6 @@ class FitPane(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.fit: FitPlan | None = None
-        self._width = 0  # the pane's width when last laid out: a hidden pane measures 0
-
-    def on_resize(self) -> None:
-        # The bars are as wide as the pane: redraw them at a new width. A hidden pane's width is 0, so
-        # Textual sends a Resize each time the tab is shown; at an unchanged width nothing is redrawn.
-        if self.size.width and self.size.width != self._width:
-            self._width = self.size.width
-            if self.fit is not None:
-                self.show(self.fit)
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield CachedStatic("Choose a model in the Models tab (2) to see its fit.", id="fit-body")
@@ -160,4 +152,4 @@ class FitPane(VerticalScroll):
         elif fit is None:
             body.update("Choose a model in the Models tab (2) to see its fit.")
         else:
-            body.update(render_fit(fit, self._width or 80))
+            body.update(render_fit(fit))
