@@ -53,7 +53,7 @@ async def measure(keys: int, tokens: int, config_dir: Path) -> list[Timed]:
 
     from tuilab.ui.app import TuilabApp
 
-    app = TuilabApp(config_dir=config_dir, max_tokens=tokens)
+    app = TuilabApp(config_dir=config_dir, max_tokens=tokens, freeze_gc_when_ready=True)  # as `tuilab` runs
     latencies: list[Timed] = []
     async with app.run_test(size=(80, 24)) as pilot:
         if not await until(lambda: app.is_ready, 60):
