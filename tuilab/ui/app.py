@@ -213,7 +213,7 @@ class TuilabApp(App[int]):
         """What is alive once the lab is up (modules, styles, widgets) lives as long as the process: it moves
         to the collector's permanent generation (https://docs.python.org/3/library/gc.html#gc.freeze), so
         a full collection while a model streams walks only what was made since. Measured on this box: a
-        full collection went from 80-140 ms of the event loop to 35-65 (docs/benchmarks.md, key latency).
+        full collection went from 49-142 ms of the event loop to 33-66 (docs/benchmarks.md, key latency).
         Only for the process `tuilab` runs: tests make many apps in one process, and frozen ones would
         never be freed. No collection first: it would hold the first frames up as long, for the few
         start-up cycles it could free."""
