@@ -79,6 +79,12 @@ timeout 45 python3 scripts/gpu_measure.py "$F16:4096:$N" >"$OUT/loads-partial.js
 timeout 60 "$LLAMA_BIN/llama-bench" -m "$F16" -p 0 -n 64 -ngl "$N" -fa 1 -r 1 -o json \
   >"$OUT/bench-partial.json" 2>>"$OUT/bench.err"
 log "partial bench rc=$?"
+# prompt at that offload: the host layers cross PCIe once per ubatch (op offload), so -ub matters
+python3 scripts/predict_prompt.py "$F16" --gpu-budget 12GB --gpu-layers "$N" --prompts 512,4096 \
+  --ubatches 512,2048 >"$OUT/pred-partial-pp.jsonl" 2>>"$OUT/fit.err"
+timeout 60 "$LLAMA_BIN/llama-bench" -m "$F16" -p 512,4096 -n 0 -ub 512,2048 -ngl "$N" -fa 1 -r 1 -o json \
+  >"$OUT/bench-partial-pp.json" 2>>"$OUT/bench.err"
+log "partial prompt bench rc=$?"
 timeout 60 python3 -m tuilab run "$F16" --ctx 4096 --gpu-layers "$N" --max-tokens 64 --json --force \
   --prompt "Write a long story about a lighthouse keeper." >"$OUT/run-partial.txt" 2>"$OUT/run-partial.err"
 log "partial run rc=$?"

@@ -63,6 +63,11 @@ timeout 45 "$LLAMA_BIN/llama-bench" -m "$F16" -p 0 -n 64 -ngl "$N" -fa 1 -r 1 -o
   >"$OUT/bench-partial.json" 2>>"$OUT/bench.err"; log "bench partial rc=$?"
 timeout 50 python3 -m tuilab run "$F16" --ctx 4096 --gpu-layers "$N" --max-tokens 64 --json --force \
   --prompt "$PROMPT" >"$OUT/run-partial.txt" 2>"$OUT/run-partial.err"; log "run partial rc=$?"
+# 2b. prompt at that offload: the host layers cross PCIe once per ubatch (op offload), so -ub matters
+python3 scripts/predict_prompt.py "$F16" --gpu-budget 12GB --gpu-layers "$N" --prompts 512,4096 \
+  --ubatches 512,2048 >"$OUT/pred-partial-pp.jsonl" 2>>"$OUT/fit.err"
+timeout 60 "$LLAMA_BIN/llama-bench" -m "$F16" -p 512,4096 -n 0 -ub 512,2048 -ngl "$N" -fa 1 -r 1 -o json \
+  >"$OUT/bench-partial-pp.json" 2>>"$OUT/bench.err"; log "bench partial prompt rc=$?"
 
 # 3. Q8_0, the shorter token time
 Q8=${F16%f16.gguf}q8_0.gguf

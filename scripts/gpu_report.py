@@ -127,6 +127,25 @@ def partial_rows(d: Path) -> list[str]:
     ]
 
 
+def partial_prompt_rows(d: Path) -> list[str]:
+    """llama-bench's prompt rows at the partial offload (bench-partial-pp.json: -p P -ub U) beside what
+    scripts/predict_prompt.py planned for the same P and U (pred-partial-pp.jsonl)."""
+    planned = {
+        (r["n_prompt"], r["n_ubatch"]): r.get("predicted_pp_tps") for r in _jsonl(d / "pred-partial-pp.jsonl")
+    }
+    rows = [
+        "| -p | -ub | llama-bench tok/s | predicted tok/s | error |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in _json(d / "bench-partial-pp.json") or []:
+        if not row.get("n_prompt"):
+            continue
+        got, pred = float(row["avg_ts"]), planned.get((row["n_prompt"], row["n_ubatch"]))
+        err = f"{(pred - got) / got:+.1%}" if pred and got else "-"
+        rows.append(f"| {row['n_prompt']} | {row['n_ubatch']} | {got:.1f} | {_num(pred)} | {err} |")
+    return rows
+
+
 def host_bandwidth_line(d: Path) -> str:
     """What `tuilab hw --measure --json` saved: the host RAM bandwidth partial-offload plans read."""
     m = (_json(d / "hw-measured.json") or {}).get("measured") or {}
@@ -171,6 +190,10 @@ def main() -> int:
             "## Partial offload: F16 with the GPU capped at 12 GB, host bandwidth measured",
             "",
             *partial_rows(args.results),
+            "",
+            "Prompt at that offload (llama.cpp copies the host layers to the GPU once per ubatch):",
+            "",
+            *partial_prompt_rows(args.results),
         ]
         return _write(args.docs / f"cuda-{slug}-recheck.md", lines)
     lines = [
@@ -193,6 +216,10 @@ def main() -> int:
         "## Partial offload: F16 with the GPU capped at 12 GB (as on an RTX 3060)",
         "",
         *partial_rows(args.results),
+        "",
+        "Prompt at that offload (llama.cpp copies the host layers to the GPU once per ubatch):",
+        "",
+        *partial_prompt_rows(args.results),
         "",
         "## Detection (`tuilab hw --json`)",
         "",

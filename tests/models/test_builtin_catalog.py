@@ -39,6 +39,9 @@ PUBLISHED_COUNT_GAPS = {
     "smollm2-360m-instruct": "the published count read (0.32B) is below the 0.36B of its own config",
     "nemotron-h-56b-base-8k": "the published count read (96.10B) is 1.7x the 56B NVIDIA names it and "
     "its config gives (56.32B parsed, layer counts checked in test_today_architectures)",
+    "granite-3.0-1b-a400m-base": "the Hub total (1.385B) exceeds the tied config's 1.335B by exactly one "
+    "49152 x 1024 embedding, a stored lm_head copy; tied Granite MoE matches llama.cpp "
+    "(test_today_architectures)",
     "glm-4.7-flash": "the Hub total counts the MTP layer with its own embedding and head (1.3B) that "
     "llama.cpp and mlx-lm drop; the planned 29.94B matches llama.cpp's BF16 file (test_today_architectures)",
 }
@@ -68,7 +71,8 @@ class TestWhatTheCatalogHolds:
         "model_type",
         ["llama", "llama4", "qwen2", "qwen3", "qwen3_moe", "qwen3_5_moe", "qwen3_next", "gemma2",
          "gemma3_text", "mistral", "mixtral", "phi3", "deepseek_v3", "gpt_oss", "glm4_moe", "kimi_k2",
-         "olmo2", "minimax_m2", "nemotron_h", "lfm2", "gemma", "glm4_moe_lite", "glm_moe_dsa"],
+         "olmo2", "minimax_m2", "nemotron_h", "lfm2", "gemma", "glm4_moe_lite", "glm_moe_dsa", "granite",
+         "granitemoe", "lfm2_moe"],
     )  # fmt: skip
     def test_the_families_people_run_are_there(self, model_type: str) -> None:
         types = {e.config.get("model_type") for e in ENTRIES}

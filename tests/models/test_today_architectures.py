@@ -3,7 +3,9 @@ llama.cpp log lines, and parameter counts against the published totals (within 2
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 import today_configs as cfg
@@ -14,6 +16,7 @@ from tuilab.core.hardware import MIB
 from tuilab.core.memory import LLAMA_N_UBATCH, kv_layer_bytes, pad_tokens, recurrent_state_bytes
 from tuilab.core.quant import kv_type, parse_quant, weight_tensors
 from tuilab.models.catalog import find_catalog_entry
+from tuilab.models.gguf import read_gguf
 from tuilab.models.hf import arch_from_config, known_model_type
 
 
@@ -447,3 +450,226 @@ class TestLlamaNemotronNas:
         blocks[0] = {**blocks[0], "attention": {**blocks[0]["attention"], "replace_with_linear": True}}
         with pytest.raises(ModelFileError, match="replace_with_linear are not planned"):
             arch({**entry.config, "block_configs": blocks})
+
+
+class TestGranite3:
+    """Granite 3.x dense (model_type granite: a Llama decoder with tied embeddings) and MoE (granitemoe:
+    every layer num_local_experts experts of intermediate_size, no shared expert), checked against
+    llama.cpp's own reports and Ollama's published files of the same shapes."""
+
+    def test_8b_f16_matches_llama_cpps_load_log(self) -> None:
+        """llama.cpp loading Granite 3.0 8B Instruct's F16 GGUF (https://github.com/instructlab/instructlab/
+        issues/2516): "model params = 8.17 B", "model size = 15.22 GiB (16.00 BPW)". The 3.1 8B config
+        gives the same figures to the precision printed."""
+        a = catalog_arch("granite-3.1-8b-instruct")
+        weights = weight_tensors(parse_quant("F16"), a)
+        assert round(a.n_params / 1e9, 2) == 8.17
+        assert round(sum(w.n_bytes for w in weights) / 2**30, 2) == 15.22
+        assert a.tied_embeddings and "output.weight" not in {w.name for w in weights}
+
+    def test_3b_a800m_f16_matches_llama_cpps_file_size(self) -> None:
+        """llama.cpp's print_info for an F16 GGUF of granitemoe with n_embd 1536, 32 layers, 40 experts
+        (8 used), freq_base 1e7 - granite-3.1-3b-a800m's shape (https://github.com/ollama/ollama/pull/10362):
+        "file size   = 6.15 GiB (16.01 BPW)". Untied embeddings would add 0.14 GiB."""
+        a = catalog_arch("granite-3.1-3b-a800m-instruct")
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant("F16"), a))
+        assert round(n_bytes / 2**30, 2) == 6.15
+        assert round(8 * n_bytes / a.n_params, 2) == 16.01
+
+    @pytest.mark.parametrize(
+        ("name", "quant", "published_gb"),
+        [
+            # https://ollama.com/library/granite3-dense:2b-instruct-q5_K_S/blobs/b5121edd1663: 1.8GB; its
+            # header: granite, 40 blocks, 2048 wide, FFN 8192, 32 heads, 8 KV heads, context 4096
+            pytest.param("granite-3.0-2b-instruct", "Q5_K_S", 1.8, id="granite3-dense-2b-q5_k_s"),
+            # https://ollama.com/library/granite3-moe:3b-instruct-q4_0/blobs/700b0032a2d9: 1.9GB; its
+            # header: granitemoe, 32 blocks, 1536 wide, 40 experts of 512, 8 used, context 4096
+            pytest.param("granite-3.0-3b-a800m-instruct", "Q4_0", 1.9, id="granite3-moe-3b-q4_0"),
+        ],
+    )
+    def test_ollama_file_sizes(self, name: str, quant: str, published_gb: float) -> None:
+        """Ollama prints sizes to two significant figures; the file also holds the tokenizer (~1 MB)."""
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant(quant), catalog_arch(name)))
+        assert round(n_bytes / 1e9, 1) == published_gb
+
+    def test_moe_reads_only_the_used_experts(self) -> None:
+        """8 of 40 experts per token: active = total - 32/40 of the expert weights; no shared expert."""
+        a = catalog_arch("granite-3.1-3b-a800m-instruct")
+        expert_params = sum(t.n_elements for t in a.tensors if "_exps." in t.name)
+        assert (a.n_experts, a.n_experts_used, a.shared_expert_ffn_size) == (40, 8, 0)
+        assert a.n_active_params == a.n_params - expert_params * 32 // 40 - (a.vocab_size - 1) * 1536
+        assert not {t.name for t in a.tensors if "shexp" in t.name}
+
+    def test_the_moe_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """The granitemoe header of Ollama's granite3-moe:3b-instruct-q4_0 (blob 700b0032a2d9 above):
+        head_count 24, head_count_kv 8, block_count 32, embedding_length 1536, expert_count 40,
+        expert_used_count 8, feed_forward_length 512 (each expert's width)."""
+        header = {
+            "granitemoe.attention.head_count": 24, "granitemoe.attention.head_count_kv": 8,
+            "granitemoe.block_count": 32, "granitemoe.embedding_length": 1536, "granitemoe.expert_count": 40,
+            "granitemoe.expert_used_count": 8, "granitemoe.feed_forward_length": 512,
+        }  # fmt: skip
+        gguf_arch = read_gguf(make_gguf(arch="granitemoe", kv=header)).arch
+        config_arch = catalog_arch("granite-3.0-3b-a800m-instruct")
+        assert gguf_arch.known_family and gguf_arch.family == config_arch.family == "granitemoe"
+        moe = ("n_experts", "n_experts_used", "expert_ffn_size", "shared_expert_ffn_size", "kv_dim")
+        assert [getattr(gguf_arch, f) for f in moe] == [getattr(config_arch, f) for f in moe]
+
+    def test_kv_is_plain_gqa_on_every_layer(self) -> None:
+        a = catalog_arch("granite-3.1-8b-instruct")
+        assert a.layer_kind_counts() == {LayerKind.FULL: 40}
+        assert llama_kv_bytes(a, 4096) == 40 * 4096 * 2 * 8 * 128 * 2
+
+
+class TestLfm2Sizes:
+    """LFM2 350M / 1.2B / 2.6B: short-convolution layers but the attention ones, whose parameter counts
+    equal the Hub totals exactly (the catalog's published counts)."""
+
+    @pytest.mark.parametrize(
+        ("name", "counts", "ffn"),
+        [
+            ("lfm2-350m", {LayerKind.RECURRENT: 10, LayerKind.FULL: 6}, 4608),
+            ("lfm2-1.2b", {LayerKind.RECURRENT: 10, LayerKind.FULL: 6}, 8192),
+            ("lfm2-2.6b", {LayerKind.RECURRENT: 22, LayerKind.FULL: 8}, 10752),
+        ],
+    )
+    def test_layers_and_exact_counts(self, name: str, counts: dict[LayerKind, int], ffn: int) -> None:
+        """FFN widths as llama.cpp's converter writes them (feed_forward_length in the GGUF headers shown
+        at ollama.com/sam860/LFM2: 8192 for 1.2b, 10752 for 2.6b; 4608 for the 350M vlm_config of
+        huggingface.co/florianvoss/LFM2-350M_reducecache)."""
+        entry = find_catalog_entry(name)
+        assert entry is not None
+        a = entry.arch()
+        assert (a.layer_kind_counts(), a.ffn_size, a.n_params) == (counts, ffn, entry.params)
+
+    def test_2_6b_q8_0_matches_ollamas_file_size(self) -> None:
+        """https://ollama.com/sam860/LFM2:2.6b-Q8_0/blobs/36bddde1745f: 2.7GB (two significant figures);
+        its header: 30 blocks, 2048 wide, feed_forward_length 10752, shortconv.l_cache 3."""
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant("Q8_0"), catalog_arch("lfm2-2.6b")))
+        assert round(n_bytes / 1e9, 1) == 2.7
+
+
+class TestLfm2Moe:
+    """LFM2-8B-A1B (lfm2_moe; llama.cpp's lfm2moe): LFM2's layers with the first num_dense_layers dense and
+    32 experts of 1792 (4 used, no shared expert) on the rest. Its model card (as onnx-community/
+    LFM2-8B-A1B-ONNX copies it): "Layers | 24 (18 conv + 6 attn)", 8.3B total parameters."""
+
+    def test_layers_and_exact_count(self) -> None:
+        entry = find_catalog_entry("lfm2-8b-a1b")
+        assert entry is not None
+        a = entry.arch()
+        assert a.layer_kind_counts() == {LayerKind.RECURRENT: 18, LayerKind.FULL: 6}
+        assert (a.n_params, a.family, a.n_dense_lead_layers) == (entry.params, "lfm2moe", 2)
+        assert not a.is_moe_layer(1) and a.is_moe_layer(2)
+
+    def test_reads_four_of_32_experts_and_no_shared_one(self) -> None:
+        a = catalog_arch("lfm2-8b-a1b")
+        expert_params = sum(t.n_elements for t in a.tensors if "_exps." in t.name)
+        assert not {t.name for t in a.tensors if "shexp" in t.name}
+        assert a.n_active_params == a.n_params - expert_params * 28 // 32 - (a.vocab_size - 1) * 2048
+
+    def test_a_config_without_layer_types_is_one_clear_error(self) -> None:
+        entry = find_catalog_entry("lfm2-8b-a1b")
+        assert entry is not None
+        with pytest.raises(ModelFileError, match="layer_types"):
+            arch({k: v for k, v in entry.config.items() if k != "layer_types"})
+
+    def test_the_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """llama.cpp's converter (Lfm2MoeModel in convert_hf_to_gguf.py, llama.cpp#16464) writes
+        head_count_kv per layer (0 on conv layers), expert_count, expert_feed_forward_length,
+        leading_dense_block_count and shortconv.l_cache from these config keys."""
+        config_arch = catalog_arch("lfm2-8b-a1b")
+        kv_heads = [0 if i in config_arch.recurrent_layers else 8 for i in range(24)]
+        header = {
+            "lfm2moe.block_count": 24, "lfm2moe.embedding_length": 2048, "lfm2moe.attention.head_count": 32,
+            "lfm2moe.attention.head_count_kv": kv_heads,
+            "lfm2moe.feed_forward_length": 7168, "lfm2moe.expert_count": 32, "lfm2moe.expert_used_count": 4,
+            "lfm2moe.expert_feed_forward_length": 1792, "lfm2moe.leading_dense_block_count": 2,
+            "lfm2moe.shortconv.l_cache": 3,
+        }  # fmt: skip
+        gguf_arch = read_gguf(make_gguf(arch="lfm2moe", kv=header)).arch
+        fields = ("recurrent_layers", "recurrent", "n_experts", "n_experts_used", "expert_ffn_size",
+                  "n_dense_lead_layers", "kv_dim")  # fmt: skip
+        assert [getattr(gguf_arch, f) for f in fields] == [getattr(config_arch, f) for f in fields]
+
+
+class TestGranite4Hybrid:
+    """Granite 4.0-H-Tiny (granitemoehybrid; llama.cpp's granitehybrid): Mamba 2 on 36 layers, attention on
+    4, 64 experts of 512 with 6 used and a shared MLP of 1024 on every layer. IBM's Q4_K_M GGUF header
+    (https://ollama.com/library/granite4:7b-a1b-h/blobs/491ba81786c4) gives expert_count 64,
+    expert_used_count 6, feed_forward_length 512, expert_shared_feed_forward_length 1024, ssm.conv_kernel
+    4, ssm.inner_size 3072, ssm.state_size 128, ssm.time_step_rank 48, ssm.group_count 1, vocab_size
+    100352; llama.cpp prints "model params = 6.94 B" for the official GGUF (llama.cpp#20795)."""
+
+    HEADER: ClassVar[dict[str, Any]] = {
+        "granitehybrid.block_count": 40,
+        "granitehybrid.embedding_length": 1536,
+        "granitehybrid.attention.head_count": 12,
+        "granitehybrid.feed_forward_length": 512,
+        "granitehybrid.expert_count": 64,
+        "granitehybrid.expert_used_count": 6,
+        "granitehybrid.expert_shared_feed_forward_length": 1024,
+        "granitehybrid.ssm.conv_kernel": 4,
+        "granitehybrid.ssm.inner_size": 3072,
+        "granitehybrid.ssm.state_size": 128,
+        "granitehybrid.ssm.time_step_rank": 48,
+        "granitehybrid.ssm.group_count": 1,
+    }
+
+    def test_config_matches_the_published_header_and_count(self) -> None:
+        a = arch(cfg.GRANITE_4_H_TINY)
+        mamba2 = RecurrentShape("mamba2", d_conv=4, d_inner=3072, d_state=128, n_group=1, n_heads=48)
+        assert a.recurrent == mamba2
+        experts = (a.n_experts, a.n_experts_used, a.expert_ffn_size, a.shared_expert_ffn_size)
+        assert experts == (64, 6, 512, 1024)
+        assert (a.vocab_size, round(a.n_params / 1e9, 2)) == (100352, 6.94)
+
+    def test_active_weights_are_six_experts_plus_the_shared_mlp(self) -> None:
+        a = arch(cfg.GRANITE_4_H_TINY)
+        names = {t.name for t in a.tensors}
+        expert_params = sum(t.n_elements for t in a.tensors if "_exps." in t.name)
+        assert {"blk.0.ffn_up_shexp.weight", "blk.0.ffn_up_exps.weight", "blk.0.ssm_in.weight"} <= names
+        assert a.n_active_params == a.n_params - expert_params * 58 // 64 - (a.vocab_size - 1) * 1536
+
+    def test_the_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """The header's per-layer head_count_kv is cut off on the page after its first five zeros; the test
+        header puts the config's 4 KV heads on the layer_types attention layers (5, 15, 25, 35)."""
+        config_arch = arch(cfg.GRANITE_4_H_TINY)
+        kv_heads = [0 if i in config_arch.recurrent_layers else 4 for i in range(40)]
+        header = {**self.HEADER, "granitehybrid.attention.head_count_kv": kv_heads}
+        gguf_arch = read_gguf(make_gguf(arch="granitehybrid", kv=header)).arch
+        assert gguf_arch.recurrent_layers == config_arch.recurrent_layers
+        assert gguf_arch.recurrent is not None and config_arch.recurrent is not None
+        assert (gguf_arch.recurrent.conv_elems, gguf_arch.recurrent.state_elems) == (
+            config_arch.recurrent.conv_elems, config_arch.recurrent.state_elems
+        )  # fmt: skip
+        for layer in (0, 5):
+            assert kv_layer_bytes(gguf_arch, layer, 8192, kv_type("f16"), 512) == kv_layer_bytes(
+                config_arch, layer, 8192, kv_type("f16"), 512
+            )
+        assert (gguf_arch.n_experts_used, gguf_arch.shared_expert_ffn_size) == (6, 1024)
+
+    def test_h_small_shape_gives_llama_cpps_parameter_count(self) -> None:
+        """IBM's Granite 4.0-H-Small GGUF as llama.cpp loads it (https://github.com/ollama/ollama/issues/12982):
+        block_count 40, embedding_length 4096, feed_forward_length 768, head_count 32, head_count_kv
+        [0, 0, 0, 0, 0, 8, ...], expert_count 72, expert_used_count 10, vocab_size 100352, ssm_d_inner 8192,
+        ssm_d_state 128, ssm_dt_rank 128, ssm_n_group 1, ssm_d_conv 4, n_ff_shexp 1536, and "model params =
+        32.21 B". Written as config.json keys with H-Tiny's attention positions (the log cuts the per-layer
+        array off; where the 4 attention layers sit does not change the count): tied embeddings give
+        32.21 B, untied would give 32.62 B."""
+        config = {
+            **cfg.GRANITE_4_H_TINY, "hidden_size": 4096, "intermediate_size": 768,
+            "shared_intermediate_size": 1536, "num_attention_heads": 32, "num_key_value_heads": 8,
+            "num_local_experts": 72, "num_experts_per_tok": 10, "mamba_n_heads": 128, "mamba_d_head": 64,
+        }  # fmt: skip
+        a = arch(config)
+        assert round(a.n_params / 1e9, 2) == 32.21
+        assert a.recurrent is not None and (a.recurrent.d_inner, a.recurrent.n_heads) == (8192, 128)
+
+    def test_state_per_sequence_is_llama_cpps_r_and_s(self) -> None:
+        """llama-hparams.cpp: n_embd_r() = (d_conv - 1) * (d_inner + 2 * n_group * d_state) and n_embd_s() =
+        d_state * d_inner, f32 (llama-memory-recurrent.cpp): 36 layers x (9,984 + 393,216) x 4 bytes."""
+        a = arch(cfg.GRANITE_4_H_TINY)
+        state = llama_kv_bytes(a, 131072, kinds={LayerKind.RECURRENT})
+        assert state == 36 * (3 * (3072 + 2 * 128) + 128 * 3072) * 4
+        assert llama_kv_bytes(a, 131072, kinds={LayerKind.FULL}) == 4 * 131072 * 2 * 4 * 128 * 2

@@ -93,7 +93,9 @@ def plan(
     weights = weight_tensors(quant, arch)
     placed = _place(arch, weights, hw, req)
     max_ctx = _max_ctx(arch, weights, hw, req, placed.verdict)
-    prediction = speed.predict(_traffic(arch, weights, hw, req, placed), ctx_tokens)
+    prediction = speed.predict(
+        _traffic(arch, weights, hw, req, placed), ctx_tokens, _host_copy(arch, weights, hw, req, placed)
+    )
     fit = FitPlan(
         model=arch.name,
         quant=quant_name(quant) if quant is not None else arch.file_type or _file_quant_name(weights),
@@ -545,6 +547,43 @@ def _traffic(
     return tuple(devices)
 
 
+def _host_copy(
+    arch: ModelArch, weights: tuple[SizedTensor, ...], hw: HardwareSpec, req: Request, placed: _Placement
+) -> speed.HostCopy | None:
+    """The host-resident block weights llama.cpp's CUDA op offload copies to the first GPU for each large
+    prompt ubatch (core.speed.OP_OFFLOAD_MIN_BATCH_TOKENS); None when nothing is copied. The output layer
+    is left out: a prompt batch asks for one row of logits, too few to be offloaded."""
+    if req.engine != "llama.cpp" or hw.unified or not hw.gpus or hw.gpus[0].backend != "cuda":
+        return None
+    layout = placed.layout or _simple_layout(arch, hw, req, placed)
+    host = [w for w in weights if w.layer is not None and layout.where(w, arch.tied_embeddings) is None]
+    if not host:
+        return None
+    expert_bytes = sum(w.n_bytes for w in host if "_exps." in w.name)
+    n_host = sum(d is None for d in layout.layer_device)
+    link_gbps, link_basis = _host_link(hw)
+    return speed.HostCopy(
+        link_gbps=link_gbps,
+        dense_bytes=sum(w.n_bytes for w in host) - expert_bytes,
+        expert_bytes=expert_bytes,
+        expert_share=arch.n_experts_used / arch.n_experts if arch.is_moe else 1.0,
+        flops_per_token=2.0 * arch.n_active_params * n_host / arch.n_layers,
+        attn_flops_per_token_per_depth=4.0 * arch.n_heads * arch.head_dim * n_host,
+        link_basis=link_basis,
+        kv_bytes_per_token=placed.memory.kv_host_bytes / max(req.ctx_tokens, 1),
+    )
+
+
+def _host_link(hw: HardwareSpec) -> tuple[float, str]:
+    """GB/s one way between host RAM and the first GPU, and where the figure came from."""
+    g = hw.gpus[0]
+    if hw.gpu_shares_ram:
+        return hw.ram_bandwidth_gbps, "one memory pool: a copy runs at the RAM's rate"
+    if g.pcie_gbps is not None:
+        return g.pcie_gbps, "the GPU's PCIe link, see hardware.gpu.pcie_gbps"
+    return speed.DEFAULT_PCIE_GBPS, "the GPU's PCIe link is unknown: 4.0 x16 assumed"
+
+
 def _kv_share(placed: _Placement, n_blocks: int, arch: ModelArch) -> int:
     return placed.memory.kv_device_bytes * n_blocks // max(1, arch.n_layers)
 
@@ -600,6 +639,9 @@ def _basis(
     ):
         if key in hw.sources:
             b[f"hardware.{key}"] = hw.sources[key]
+    pcie = hw.sources.get("gpu.pcie_gbps") or hw.sources.get("gpu0.pcie_gbps")
+    if prediction.host_copy is not None and pcie is not None:
+        b["hardware.gpu.pcie_gbps"] = pcie
     if placed.layout is not None and placed.layout.n_devices > 1:
         b["split"] = _split_basis(hw, req)
     if placed.offload_mode == "experts":

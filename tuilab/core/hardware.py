@@ -35,6 +35,7 @@ class GPUSpec:
     backend: str = "cuda"  # "cuda" or "metal"
     int8_tops: float | None = None  # dense tensor-core INT8, datasheet: llama.cpp's MMQ kernels run on it
     compute_arch: str = ""  # "ampere", "ada", "hopper", ...: picks the prompt-speed efficiency
+    pcie_gbps: float | None = None  # host link, GB/s one way (PCIe generation x lanes), datasheet
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ that weight type. Constants are fitted to measurements in docs/benchmarks/calibr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tuilab.core import apple_speed
 
@@ -72,6 +72,54 @@ PP_CHUNK_TOKENS = 512
 _FLOAT_TYPES = frozenset({"F16", "BF16", "F32"})
 # A CPU core with AVX2 FMA does 32 fp32 FLOP per cycle at ~3 GHz: ~0.1 TFLOPS per core.
 CPU_TFLOPS_PER_CORE = 0.1
+# Partial offload on CUDA (llama.cpp op offload): an op whose weights stay in host RAM runs on the GPU when
+# its batch has at least this many tokens (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_backend_cuda_device_
+# offload_op: 32 unless GGML_OP_OFFLOAD_MIN_BATCH says otherwise; on unless --no-op-offload, PR #13386). The
+# scheduler then copies those weights to the GPU for every ubatch (PR #6083), and of expert tensors only the
+# experts the ubatch routes to (PR #15346). Copy and compute run in turn on one stream, so their times add
+# (ggml-backend.cpp ggml_backend_sched_compute_splits). Decode (one token) stays on the CPU.
+OP_OFFLOAD_MIN_BATCH_TOKENS = 32
+# Share of a PCIe link's one-way rate that a pinned host-to-device copy reaches: 24.66 GB/s measured on an
+# RTX 4090 (PCIe 4.0 x16, 31.51 GB/s) copying 328 MB of pinned weights (efeslab/fiddler issue #7): 0.78.
+# llama.cpp pins the model's host memory for these copies (PR #6083; its buffer logs as CUDA_Host).
+PCIE_EFFICIENCY = 0.78
+# A GPU whose link is unknown: PCIe 4.0 x16, 16 GT/s x 16 lanes x 128/130 / 8 = 31.51 GB/s one way (PCI-SIG).
+DEFAULT_PCIE_GBPS = 31.51
+
+
+@dataclass(frozen=True)
+class HostCopy:
+    """What llama.cpp's CUDA op offload moves for each prompt ubatch: the host-resident weights of the
+    blocks (experts at the share a ubatch routes to) over the GPU's host link; the host blocks' compute then
+    runs on that GPU."""
+
+    link_gbps: float  # one way, before PCIE_EFFICIENCY
+    dense_bytes: int
+    expert_bytes: int
+    expert_share: float  # n_experts_used / n_experts: the experts one token routes to
+    flops_per_token: float  # the host blocks' matrix products, now run on the GPU
+    attn_flops_per_token_per_depth: float = 0.0
+    link_basis: str = ""
+    # The host blocks' KV cache per token of context: their attention runs on the GPU too (the scheduler
+    # gives FLASH_ATTN_EXT the GPU of the offloaded ops around it), so the cache's used part crosses as well.
+    kv_bytes_per_token: float = 0.0
+
+    def bytes_at(self, ubatch_tokens: int) -> float:
+        """Bytes copied for one ubatch: every dense host weight, and the experts at least one of its tokens
+        routes to (routing taken as uniform: 1 - (1 - share)^n of them)."""
+        used = 1.0 - (1.0 - self.expert_share) ** max(ubatch_tokens, 0)
+        return self.dense_bytes + used * self.expert_bytes
+
+    def seconds_at(self, ubatch_tokens: int) -> float:
+        return self.bytes_at(ubatch_tokens) / self._rate_bytes_per_s()
+
+    def kv_seconds_per_token(self) -> float:
+        """Copy time of the host blocks' KV for one token of context: a ubatch starting at depth d copies
+        that of d + n tokens."""
+        return self.kv_bytes_per_token / self._rate_bytes_per_s()
+
+    def _rate_bytes_per_s(self) -> float:
+        return self.link_gbps * 1e9 * PCIE_EFFICIENCY
 
 
 @dataclass(frozen=True)
@@ -105,6 +153,11 @@ class SpeedPrediction:
     ctx_tokens: int = 0
     pp_s_per_token: float = 0.0
     pp_s_per_token_per_depth: float = 0.0
+    # Partial offload on CUDA: the weights copied each ubatch (pp_s_per_token is then the GPU's compute
+    # alone), and the rates of batches too small to be offloaded, whose host blocks run on the CPU.
+    host_copy: HostCopy | None = None
+    pp_s_per_token_small: float = 0.0
+    pp_s_per_token_per_depth_small: float = 0.0
 
     def tg_tps_at(self, depth_tokens: int) -> float:
         """Generation rate with `depth_tokens` already in the context: the KV read grows linearly."""
@@ -126,20 +179,52 @@ class SpeedPrediction:
             return -1
         return int((budget_s - self.tg_s_empty) / per_token_s)
 
-    def pp_tps_at(self, depth_tokens: int, chunk_tokens: int = PP_CHUNK_TOKENS) -> float:
-        """Prompt rate of a `chunk_tokens` batch after `depth_tokens` (llama-bench's pp512@d)."""
+    def pp_tps_at(
+        self, depth_tokens: int, chunk_tokens: int = PP_CHUNK_TOKENS, ubatch_tokens: int = PP_CHUNK_TOKENS
+    ) -> float:
+        """Prompt rate of a `chunk_tokens` prompt after `depth_tokens` (llama-bench's pp512@d), run in
+        ubatches of `ubatch_tokens` (llama.cpp -ub)."""
         mean_depth = max(depth_tokens, 0) + chunk_tokens / 2
-        return _rate(self.pp_s_per_token + mean_depth * self.pp_s_per_token_per_depth)
+        batch = max(1, min(chunk_tokens, ubatch_tokens))
+        return _rate(self.prompt_s_per_token(batch) + mean_depth * self._depth_s_per_token(batch))
 
-    def ttft_s(self, prompt_tokens: int, depth_tokens: int = 0) -> float:
+    def prompt_s_per_token(self, batch_tokens: int) -> float:
+        """Seconds per prompt token in a batch of `batch_tokens`, before attention over the context: with
+        host weights on CUDA, a large batch pays their copy to the GPU once, a small one runs the host
+        blocks on the CPU. A token at mean depth D of a ubatch of n copies KV for D + n/2 tokens, over n."""
+        if self.host_copy is None:
+            return self.pp_s_per_token
+        if batch_tokens < OP_OFFLOAD_MIN_BATCH_TOKENS:
+            return self.pp_s_per_token_small
+        copy = self.host_copy
+        return (
+            self.pp_s_per_token
+            + copy.seconds_at(batch_tokens) / batch_tokens
+            + copy.kv_seconds_per_token() / 2
+        )
+
+    def _depth_s_per_token(self, batch_tokens: int) -> float:
+        if self.host_copy is None:
+            return self.pp_s_per_token_per_depth
+        if batch_tokens < OP_OFFLOAD_MIN_BATCH_TOKENS:
+            return self.pp_s_per_token_per_depth_small
+        return self.pp_s_per_token_per_depth + self.host_copy.kv_seconds_per_token() / batch_tokens
+
+    def ttft_s(
+        self, prompt_tokens: int, depth_tokens: int = 0, ubatch_tokens: int = PP_CHUNK_TOKENS
+    ) -> float:
         """Seconds from sending a `prompt_tokens` prompt (after `depth_tokens` of history) to the first
-        token: every prompt token's weights, its attention over all before it, then one decode step."""
+        token: every prompt token's weights, ubatch by ubatch, its attention over all before it, then one
+        decode step."""
         if self.pp_s_per_token in (0.0, float("inf")) or prompt_tokens < 1:
             return 0.0
         n, d = prompt_tokens, max(depth_tokens, 0)
+        full, rest = divmod(n, ubatch_tokens)
+        weights_s = full * ubatch_tokens * self.prompt_s_per_token(ubatch_tokens)
+        weights_s += rest * self.prompt_s_per_token(rest) if rest else 0.0
         attention_token_depths = n * d + n * (n - 1) / 2
         tg = self.tg_s_empty if self.tg_s_empty > 0 else 0.0
-        return n * self.pp_s_per_token + attention_token_depths * self.pp_s_per_token_per_depth + tg
+        return weights_s + attention_token_depths * self._depth_s_per_token(min(n, ubatch_tokens)) + tg
 
 
 def efficiency(device_class: str, type_name: str, bandwidth_measured: bool = False, chip: str = "") -> float:
@@ -192,8 +277,11 @@ def _device_seconds(d: DeviceTraffic, kv_share: float) -> float:
     return t + kv_share * d.kv_bytes_full_ctx / (bw * _efficiency_of(d, "F16"))
 
 
-def predict(devices: tuple[DeviceTraffic, ...], ctx_tokens: int = 0) -> SpeedPrediction:
-    """Tokens per second when each device in turn processes its share of every token."""
+def predict(
+    devices: tuple[DeviceTraffic, ...], ctx_tokens: int = 0, host_copy: HostCopy | None = None
+) -> SpeedPrediction:
+    """Tokens per second when each device in turn processes its share of every token. `host_copy`: the
+    host weights llama.cpp's CUDA op offload copies to the first GPU for each large prompt batch."""
     active = tuple(d for d in devices if d.n_layers or sum(d.weight_bytes_by_type.values()))
     if not active:
         return SpeedPrediction(0.0, 0.0, 0.0, ("nothing to run",))
@@ -202,11 +290,33 @@ def predict(devices: tuple[DeviceTraffic, ...], ctx_tokens: int = 0) -> SpeedPre
     # Prompt speed is unknown (0.0) when a device has no FLOPS figure; better no number than a guess.
     t_pp = sum(_pp_seconds(d) for d in active)
     t_attn = sum(_attn_seconds_per_depth(d) for d in active)
-    pp_tps = _rate(t_pp + (PP_CHUNK_TOKENS / 2) * t_attn)  # a pp512 from an empty context
     basis = tuple(_describe(d) for d in active)
-    return SpeedPrediction(
-        _rate(t_empty), _rate(t_full), pp_tps, basis, t_empty, t_full, ctx_tokens, t_pp, t_attn
-    )
+    p = SpeedPrediction(_rate(t_empty), _rate(t_full), 0.0, basis, t_empty, t_full, ctx_tokens, t_pp, t_attn)
+    if host_copy is not None:
+        p = _with_op_offload(p, active, host_copy)
+    return replace(p, pp_tps=p.pp_tps_at(0))  # a pp512 from an empty context
+
+
+def _with_op_offload(
+    p: SpeedPrediction, active: tuple[DeviceTraffic, ...], copy: HostCopy
+) -> SpeedPrediction:
+    """Large prompt batches run the host blocks on the first CUDA GPU after copying their weights there;
+    the rates above stay those of batches too small to be offloaded (the host blocks on the CPU)."""
+    gpu = next((d for d in active if d.device_class == "cuda"), None)
+    host = next((d for d in active if d.device_class == "cpu"), None)
+    if gpu is None or host is None:
+        return p
+    on_gpu = replace(
+        gpu, weight_bytes_by_type=host.weight_bytes_by_type, flops_per_token=copy.flops_per_token,
+        attn_flops_per_token_per_depth=copy.attn_flops_per_token_per_depth,
+    )  # fmt: skip
+    large = (*(d for d in active if d is not host), on_gpu)
+    p = replace(
+        p, pp_s_per_token=sum(_pp_seconds(d) for d in large), host_copy=copy,
+        pp_s_per_token_per_depth=sum(_attn_seconds_per_depth(d) for d in large),
+        pp_s_per_token_small=p.pp_s_per_token, pp_s_per_token_per_depth_small=p.pp_s_per_token_per_depth,
+    )  # fmt: skip
+    return replace(p, basis=(*p.basis, _describe_copy(copy, p)))
 
 
 def pp_efficiency(d: DeviceTraffic) -> float:
@@ -264,6 +374,19 @@ def _describe(d: DeviceTraffic) -> str:
         f"efficiency {', '.join(effs) or '-'}, {d.n_layers} layers x "
         f"{_per_layer_s(d.device_class, d.chip) * 1e6:.0f} us fixed{prompt}{_chip_basis(d)} "
         "(docs/benchmarks/calibration.md)"
+    )
+
+
+def _describe_copy(copy: HostCopy, p: SpeedPrediction) -> str:
+    """The op-offload term of a partial plan, with the rate a larger -ub would give."""
+    ub, prompt, ubatches = PP_CHUNK_TOKENS, 4096, (PP_CHUNK_TOKENS, 2048, 4096)
+    rates = ", ".join(f"{p.pp_tps_at(0, prompt, n):.0f}" for n in ubatches)
+    return (
+        f"prompt batches of {OP_OFFLOAD_MIN_BATCH_TOKENS}+ tokens (smaller ones: the cpu rate above) run "
+        f"the host blocks on the GPU: {copy.bytes_at(ub) / 1e9:.2f} GB of host weights copied per {ub}-token "
+        f"ubatch over {copy.link_gbps:g} GB/s x {PCIE_EFFICIENCY} ({copy.link_basis}) = "
+        f"{copy.seconds_at(ub):.2f} s; a {prompt}-token prompt at -ub {', '.join(map(str, ubatches))}: "
+        f"{rates} tok/s (llama.cpp op offload; docs/benchmarks/calibration.md)"
     )
 
 

@@ -227,6 +227,9 @@ def _cuda_gpu(gpu: NvidiaGPU, match: ProfileMatch | None, sources: dict[str, str
     sources[f"{key}.memory_bytes"] = "detected: NVML nvmlDeviceGetMemoryInfo total"
     sources[f"{key}.free_bytes"] = "detected: NVML nvmlDeviceGetMemoryInfo free"
     sources[f"{key}.bandwidth_gbps"] = bw_src
+    if profile_gpu is not None and profile_gpu.pcie_gbps is not None and match is not None:
+        cited = match[1].sources.get("gpu.pcie_gbps") or f"profile {match[0]}"
+        sources[f"{key}.pcie_gbps"] = f"{cited} (the card's interface; the slot it sits in may be narrower)"
     return GPUSpec(
         name=gpu.name,
         memory_bytes=gpu.memory_total_bytes,
@@ -236,6 +239,7 @@ def _cuda_gpu(gpu: NvidiaGPU, match: ProfileMatch | None, sources: dict[str, str
         backend="cuda",
         int8_tops=profile_gpu.int8_tops if profile_gpu else None,
         compute_arch=profile_gpu.compute_arch if profile_gpu else "",
+        pcie_gbps=profile_gpu.pcie_gbps if profile_gpu else None,  # the card's own link, not the slot's
     )
 
 

@@ -171,6 +171,23 @@ def _lfm2_extras(c: _Config, n_layers: int) -> dict[str, Any]:
     return {"recurrent": shape, "recurrent_layers": recurrent, "ffn_size": ff}
 
 
+def _lfm2_moe_extras(c: _Config, n_layers: int) -> dict[str, Any]:
+    """LFM2-MoE (mlx_lm/models/lfm2_moe.py): LFM2's short-convolution and attention layers; the first
+    num_dense_layers keep a dense MLP of intermediate_size, the rest num_experts experts of
+    moe_intermediate_size with no shared expert (the router's per-expert bias is not planned)."""
+    recurrent = _recurrent_from_types(c, n_layers)
+    if recurrent is None:
+        raise ModelFileError(str(c.path), "lfm2_moe config.json needs a layer_types list, one per layer")
+    shape = RecurrentShape(kind="shortconv", d_conv=c.opt("conv_L_cache") or 3, d_inner=c.req("hidden_size"))
+    return {
+        "recurrent": shape,
+        "recurrent_layers": recurrent,
+        **_moe_counts(c),
+        "expert_ffn_size": c.req("moe_intermediate_size"),
+        "n_dense_lead_layers": c.opt("num_dense_layers") or 0,
+    }
+
+
 def _mamba2_shape(c: _Config, hidden: int) -> RecurrentShape:
     n_heads = c.req("mamba_n_heads")
     d_inner = (c.opt("mamba_d_head") or 0) * n_heads or (c.opt("mamba_expand") or 2) * hidden
@@ -380,6 +397,9 @@ _FAMILIES: dict[str, _Family] = {
     "ministral3": _Family("mistral3", _UNTIED),
     "mixtral": _Family("llama", _UNTIED, swa="all"),
     "granite": _Family("granite", _UNTIED),
+    # Granite 3.x MoE (modeling_granitemoe.py): every layer's MLP is num_local_experts experts of
+    # intermediate_size (fused gate and up in input_linear) and no shared expert
+    "granitemoe": _Family("granitemoe", _UNTIED),
     "smollm3": _Family("smollm3", _UNTIED),
     "olmo2": _Family("olmo2", _UNTIED, qk_norm=True, extra_norms=0),
     # Qwen2Attention builds q/k/v with bias=True regardless of config (modeling_qwen2.py)
@@ -448,6 +468,7 @@ _FAMILIES: dict[str, _Family] = {
     ),
     "llama4_text": _Family("llama4", _UNTIED, extras=_llama4_extras),
     "lfm2": _Family("lfm2", {"tie_word_embeddings": True}, qk_norm=True, extras=_lfm2_extras),
+    "lfm2_moe": _Family("lfm2moe", {"tie_word_embeddings": True}, qk_norm=True, extras=_lfm2_moe_extras),
     "granitemoehybrid": _Family("granitehybrid", _UNTIED, extras=_granite_hybrid_extras),
     "jamba": _Family("jamba", _UNTIED, extras=_jamba_extras),
     "falcon_h1": _Family("falcon-h1", _UNTIED, extras=_falcon_h1_extras),

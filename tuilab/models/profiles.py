@@ -28,7 +28,16 @@ _BACKENDS = {Platform.APPLE: "metal", Platform.NVIDIA: "cuda"}
 _CITABLE = {
     "memory": ("ram_gib", "ram_bandwidth_gbps"),
     "cpu": ("cores", "performance_cores", "efficiency_cores"),
-    "gpu": ("cores", "memory_mib", "bandwidth_gbps", "fp16_tflops", "int8_tops", "arch", "reserved_mib"),
+    "gpu": (
+        "cores",
+        "memory_mib",
+        "bandwidth_gbps",
+        "fp16_tflops",
+        "int8_tops",
+        "arch",
+        "reserved_mib",
+        "pcie_gbps",
+    ),
 }
 HARDWARE_SOURCE_KEYS = tuple(f"{table}.{key}" for table, keys in _CITABLE.items() for key in keys)
 # The [arch] keys of a model profile: ModelArch's own fields plus swa_pattern (see swa_layers_from_pattern),
@@ -184,7 +193,10 @@ def _read_gpu(
     if shares_ram:  # what the OS keeps is not the GPU's either
         free_bytes = min(free_bytes, ram_bytes - LINUX_OS_RESERVE_BYTES)
     int8_tops, compute_arch = table.opt_number("int8_tops"), table.opt_text("arch") or ""
-    gpu = GPUSpec(name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend, int8_tops, compute_arch)
+    pcie_gbps = table.opt_number("pcie_gbps")
+    gpu = GPUSpec(
+        name, memory_bytes, free_bytes, bandwidth, fp16_tflops, backend, int8_tops, compute_arch, pcie_gbps
+    )
     return gpu, cores, shares_ram
 
 
@@ -218,6 +230,8 @@ def _hardware_sources(
             out["gpu.fp16_tflops"] = src("gpu.fp16_tflops")
         if gpu.int8_tops is not None:
             out["gpu.int8_tops"] = src("gpu.int8_tops")
+        if gpu.pcie_gbps is not None:
+            out["gpu.pcie_gbps"] = src("gpu.pcie_gbps")
     return out
 
 
