@@ -285,3 +285,17 @@ class TestQuantizedMlxCacheRefusedForSlidingWindows:
 
     def test_fit_plans_f16_for_gemma_2_as_before(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["fit", "gemma-2-9b", "--engine", "mlx", "--quant", "mlx-4bit", "--json"]) == 0
+
+
+class TestNoPromptSpeedNoFirstTokenTime:
+    def test_the_first_token_time_is_unknown_not_zero(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Audit of issue 13: MLX off a Mac has no FLOPS figure, so the plan said "prompt speed unknown"
+        and, on the next line, "first tok 0.00 s for a 4096-token prompt"."""
+        argv = ("fit", "llama-3-8b", "--quant", "mlx-4bit", "--hardware", "rtx-4090-24gb")
+        code, out, _ = run_cli(capsys, *argv)
+        assert code == 0 and "prompt speed unknown" in out
+        assert "  first tok  unknown for a 4096-token prompt (no prompt speed for this device)" in out
+
+    def test_a_known_prompt_speed_still_gives_seconds(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(capsys, "fit", "llama-3-8b", "--hardware", "rtx-4090-24gb")
+        assert code == 0 and " s for a 4096-token prompt" in out and "first tok  unknown" not in out

@@ -125,3 +125,31 @@ class TestMoE:
         dense = _plan("llama-3-70b", "Q4_K_M", "h100-sxm-80gb")
         # Mixtral holds ~47B parameters but reads ~13B per token: faster than a dense 70B by far.
         assert moe.predicted_tg_tps > 2 * dense.predicted_tg_tps
+
+
+class TestMlxOffAppleSiliconPointsAtTheGpu:
+    """Audit of issue 13: `tuilab fit ORG/NAME` for a safetensors repo on an NVIDIA machine plans MLX as
+    stored, which runs on the CPU there ("FITS ... in RAM on the CPU", a few tok/s), and said nothing of the
+    GPU. The plan now names llama.cpp on that GPU, planned, whether or not the CPU plan fits."""
+
+    @pytest.mark.parametrize("quant", ["mlx-bf16", "mlx-4bit"])
+    def test_the_gpu_plan_is_in_the_advice(self, quant: str) -> None:
+        fit = _plan("llama-3-8b", quant, "rtx-3060-12gb")
+        gpu = _plan("llama-3-8b", "Q4_K_M", "rtx-3060-12gb", engine="llama.cpp")
+        assert fit.advice[-1] == (
+            f"MLX runs on the CPU here; llama.cpp at Q4_K_M on NVIDIA GeForce RTX 3060: {gpu.verdict}, "
+            f"~{gpu.predicted_tg_tps:.0f} tok/s predicted (--quant Q4_K_M)"
+        )
+
+    @pytest.mark.parametrize(
+        ("quant", "hw"),
+        [("mlx-4bit", "m3-max-40c-64gb"), ("Q4_K_M", "rtx-3060-12gb")],
+        ids=["mac", "llama-cpp"],
+    )
+    def test_mlx_on_a_mac_and_llama_cpp_on_the_gpu_get_no_such_tip(self, quant: str, hw: str) -> None:
+        assert not [a for a in _plan("llama-3-8b", quant, hw).advice if a.startswith("MLX runs on the CPU")]
+
+    def test_without_a_gpu_there_is_nothing_to_point_at(self) -> None:
+        hw = dataclasses.replace(load_hardware_profile("rtx-3060-12gb"), gpus=())
+        arch = load_model_profile("llama-3-8b").arch
+        assert plan(arch, parse_quant("mlx-4bit"), hw, ctx_tokens=4096).advice == ()

@@ -26,6 +26,7 @@ from tuilab.core.quant import (
     parse_quant,
     quant_engine,
     quant_name,
+    sized_to_weights,
     weight_tensors,
 )
 
@@ -273,3 +274,43 @@ class TestFewerBitsNeverNeedMoreBytes:
         chain = [f"mlx-{b}bit-g{group}" for b in (8, 6, 5, 4, 3, 2)]
         sizes = [total_bytes("mlx-bf16", arch)] + [total_bytes(n, arch) for n in chain]
         assert sizes == sorted(sizes, reverse=True)
+
+
+def read_from_file(arch: ModelArch) -> ModelArch:
+    """`arch` as a GGUF header gives it: every tensor with its stored type and exact bytes (Q4_K_M)."""
+    sized = weight_tensors(parse_quant("Q4_K_M"), arch)
+    tensors = tuple(
+        dataclasses.replace(t, ggml_type=s.type_name, n_bytes=s.n_bytes)
+        for t, s in zip(arch.tensors, sized, strict=True)
+    )
+    return dataclasses.replace(arch, tensors=tensors, file_type="Q4_K_M")
+
+
+class TestSizedToWeights:
+    """A file of the same model known only by its size: the read tensors scaled to its weight bytes."""
+
+    @pytest.mark.parametrize(
+        "factor", [0.7, 1.0, 1.024, 1.9], ids=["smaller", "same", "a_bit_more", "larger"]
+    )
+    def test_the_weights_total_exactly_the_bytes_given(self, factor: float) -> None:
+        read = read_from_file(small_arch())
+        target = int(sum(t.n_bytes for t in weight_tensors(None, read)) * factor)
+        sized = sized_to_weights(read, target, "UD-Q4_K_XL")
+        assert sum(t.n_bytes for t in weight_tensors(None, sized)) == target
+
+    def test_each_tensor_scales_alike_and_keeps_its_type(self) -> None:
+        read = read_from_file(small_arch())
+        before = weight_tensors(None, read)
+        after = weight_tensors(None, sized_to_weights(read, 2 * sum(t.n_bytes for t in before), "X"))
+        assert [t.type_name for t in after] == [t.type_name for t in before]
+        assert all(abs(a.n_bytes - 2 * b.n_bytes) <= 1 for a, b in zip(after, before, strict=True))
+
+    def test_the_architecture_stays_and_the_file_type_is_the_label(self) -> None:
+        read = read_from_file(small_arch())
+        sized = sized_to_weights(read, 10**9, "UD-Q4_K_XL")
+        assert sized.file_type == "UD-Q4_K_XL"
+        assert dataclasses.replace(sized, tensors=read.tensors, file_type="Q4_K_M") == read
+
+    def test_no_weights_is_a_usage_error(self) -> None:
+        with pytest.raises(UsageError, match="cannot be planned from its size"):
+            sized_to_weights(read_from_file(small_arch()), 0, "UD-Q4_K_XL")

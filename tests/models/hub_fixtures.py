@@ -16,7 +16,8 @@ import gguf
 import numpy as np
 from hub_server import FakeFile, FakeRepo
 
-from tuilab.core.quant import parse_quant, weight_tensors
+from tuilab.core.arch import ModelArch
+from tuilab.core.quant import SizedTensor, ggml_type, parse_quant, weight_tensors
 from tuilab.models.hf import read_hf_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hub"
@@ -34,14 +35,29 @@ def _pad(n: int) -> int:
     return -(-n // _ALIGN) * _ALIGN
 
 
+def recipe_tensors(arch: ModelArch) -> tuple[SizedTensor, ...]:
+    """An uploader's recipe in the manner of unsloth's dynamic quants, which keep the tensors a token
+    always reads at more bits than the experts: Q4_K_M's types with every quantized non-expert block
+    tensor (attention, router aside) at Q8_0. Ours, not unsloth's exact recipe (which is not published
+    as a table); what matters is that no llama.cpp file type describes it."""
+    q8 = ggml_type("Q8_0")
+    out = []
+    for t, info in zip(weight_tensors(parse_quant("Q4_K_M"), arch), arch.tensors, strict=True):
+        upgrade = t.layer is not None and "_exps." not in t.name and t.type_name not in ("F32", "F16")
+        out.append(SizedTensor(t.name, t.layer, "Q8_0", q8.tensor_bytes(info.n_elements)) if upgrade else t)
+    return tuple(out)
+
+
 @functools.cache
 def qwen3_moe_gguf(
-    quant: str, n_parts: int = 1, n_tokens: int = QWEN3_VOCAB
+    quant: str, n_parts: int = 1, n_tokens: int = QWEN3_VOCAB, recipe: bool = False
 ) -> tuple[tuple[bytes, int], ...]:
-    """(header bytes, file size) of each part of Qwen3-30B-A3B at `quant`, as llama.cpp would write it."""
+    """(header bytes, file size) of each part of Qwen3-30B-A3B at `quant`, as llama.cpp would write it;
+    with `recipe`, `recipe_tensors` (declared as `quant`, as llama-quantize writes a file whose tensor
+    types were overridden)."""
     arch = read_hf_config(FIXTURES / "Qwen3-30B-A3B.config.json").arch
     shapes = {t.name: t.shape for t in arch.tensors}
-    sized = weight_tensors(parse_quant(quant), arch)
+    sized = recipe_tensors(arch) if recipe else weight_tensors(parse_quant(quant), arch)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.gguf"
         split = -(-len(sized) // n_parts) if n_parts > 1 else 0
@@ -100,8 +116,8 @@ def qwen3_moe_repo(n_tokens: int = SHORT_VOCAB) -> FakeRepo:
     for quant in ("Q4_K_M", "Q8_0", "Q2_K"):
         ((head, size),) = qwen3_moe_gguf(quant, 1, n_tokens)
         files[f"Qwen3-30B-A3B-{quant}.gguf"] = FakeFile(head, size)
-    ((head, size),) = qwen3_moe_gguf("Q4_K_M", 1, n_tokens)
-    files["Qwen3-30B-A3B-UD-Q4_K_XL.gguf"] = FakeFile(head, size + 1_000_000)
+    ((head, size),) = qwen3_moe_gguf("Q4_K_M", 1, n_tokens, recipe=True)
+    files["Qwen3-30B-A3B-UD-Q4_K_XL.gguf"] = FakeFile(head, size)
     for i, (head, size) in enumerate(qwen3_moe_gguf("BF16", 2, n_tokens), start=1):
         files[f"BF16/Qwen3-30B-A3B-BF16-{i:05d}-of-00002.gguf"] = FakeFile(head, size)
     return FakeRepo(files, sha="9fa6b8a5e2d6b1c0a4f0c1d2e3f4a5b6c7d8e9f0")

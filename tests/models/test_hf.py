@@ -456,3 +456,31 @@ def test_reading_configs_does_not_import_huggingface_hub() -> None:
     code = f"import sys, tuilab.models.hf; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class TestAnUnquantizedFolderOnLlamaCpp:
+    """Audit of issue 13: `tuilab fit ORG/NAME --engine llama.cpp` (or a local folder) on an unquantized
+    model was refused with "mlx-bf16 is a mlx format; the llama.cpp engine cannot load it", a quant the
+    user never typed. Asked for llama.cpp, it is planned as stored there: the F16/BF16 GGUF that
+    convert_hf_to_gguf.py writes."""
+
+    @pytest.mark.parametrize(
+        ("dtype", "quant"),
+        [("bfloat16", "BF16"), ("float16", "F16"), (None, "F16")],
+        ids=["bf16", "f16", "none"],
+    )
+    def test_it_is_planned_at_its_stored_precision(
+        self, make_hf_dir: MakeDir, dtype: str | None, quant: str
+    ) -> None:
+        from tuilab.models.resolve import resolve_model
+
+        config = {k: v for k, v in CONFIGS["llama"].items() if k != "torch_dtype"}
+        directory = make_hf_dir({**config, **({"torch_dtype": dtype} if dtype else {})})
+        model = resolve_model(str(directory), None, "llama.cpp")
+        assert (model.quant_name, model.engine) == (quant, "llama.cpp")
+
+    def test_without_an_engine_it_stays_mlx_as_before(self, make_hf_dir: MakeDir) -> None:
+        from tuilab.models.resolve import resolve_model
+
+        model = resolve_model(str(make_hf_dir(CONFIGS["llama"])), None, None)
+        assert (model.quant_name, model.engine) == ("mlx-bf16", "mlx")

@@ -13,6 +13,8 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import hub_fixtures as fx
 import pytest
@@ -101,6 +103,7 @@ class TestGGUFRepoQuantPicksTheFile:
             "files": [name],
             "size_bytes": hub.repos[MOE].files[name].size_bytes,
             "header_bytes_read": hub.bytes_served(name),
+            "weights_from": "header",
         }
         basis = plan["basis"]
         assert isinstance(basis, dict)
@@ -185,7 +188,7 @@ class TestLadderListsTheRepoFiles:
         assert files["Q4_K_M"]["planned_from"] == "header"
         assert files["Q8_0"]["planned_from"] == "quant rules"
         assert files["Q8_0"]["plan"]["weights_bytes"] == expected_weights_bytes("Q8_0")
-        assert files["UD-Q4_K_XL"]["plan"] is None  # an uploader's recipe: size only, no guess
+        assert files["UD-Q4_K_XL"]["planned_from"] == "file size"  # an uploader's recipe
         assert len(files["BF16"]["files"]) == 2
 
     def test_the_table_names_each_file(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,6 +197,130 @@ class TestLadderListsTheRepoFiles:
         assert "Qwen3-30B-A3B-Q2_K.gguf" in out and "(+1 parts)" in out
         assert "* Q4_K_M" in out
         assert "tok/s  prompt  TTFT s" in out  # each planned file's prompt rate and first-token time
+
+
+def header_and_padding_bytes(hub: FakeHub, quant: str) -> int:
+    """What of the read file (Q4_K_M, the default) is not weights: its size less its tensors' bytes."""
+    return hub.repos[MOE].files[f"Qwen3-30B-A3B-{quant}.gguf"].size_bytes - expected_weights_bytes(quant)
+
+
+def recipe_weights_bytes() -> int:
+    """The bytes the recipe file's own header lists (the fixture's tensors)."""
+    arch = read_hf_config(fx.FIXTURES / "Qwen3-30B-A3B.config.json").arch
+    return sum(t.n_bytes for t in fx.recipe_tensors(arch))
+
+
+class TestARecipeFileIsPlannedFromItsSize:
+    """unsloth's UD-Q4_K_XL is no llama.cpp file type and its header is not read by `--ladder`: it is
+    planned with the read file's architecture, its weights its exact size less the header bytes."""
+
+    @pytest.fixture
+    def rows(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+        out = fit_json(capsys, MOE, "--ladder", *HW)
+        return {row["quant"]: row for row in out["files"]}  # type: ignore[union-attr]
+
+    def test_its_weights_are_its_size_less_the_read_files_header(
+        self, hub: FakeHub, rows: dict[str, Any]
+    ) -> None:
+        size = hub.repos[MOE].files["Qwen3-30B-A3B-UD-Q4_K_XL.gguf"].size_bytes
+        plan = rows["UD-Q4_K_XL"]["plan"]
+        assert plan["weights_bytes"] == size - header_and_padding_bytes(hub, "Q4_K_M")
+        assert (
+            plan["memory"]["weights_device_bytes"] + plan["memory"]["weights_host_bytes"]
+            == (plan["weights_bytes"])
+        )
+        assert plan["weights_bytes"] == pytest.approx(
+            recipe_weights_bytes(), rel=1e-4
+        )  # what its header says
+        assert "weights" in plan["basis"] and "file size" in plan["basis"]["weights"]
+
+    def test_it_has_a_verdict_max_ctx_and_speed_like_the_other_rows(self, rows: dict[str, Any]) -> None:
+        plan, known = rows["UD-Q4_K_XL"]["plan"], rows["Q4_K_M"]["plan"]
+        assert plan["quant"] == "UD-Q4_K_XL"
+        assert plan["verdict"] in ("fits", "tight", "partial", "no")
+        assert plan["max_ctx"] > 0 and plan["predicted_tg_tps"] > 0
+        assert plan["kv_cache_bytes"] == known["kv_cache_bytes"]  # one architecture, one KV cache
+
+    def test_its_speed_lies_between_the_known_quants_beside_it_by_size(self, rows: dict[str, Any]) -> None:
+        by_size = sorted(rows.values(), key=lambda r: r["size_bytes"])
+        i = [r["quant"] for r in by_size].index("UD-Q4_K_XL")
+        smaller, recipe, larger = by_size[i - 1], by_size[i], by_size[i + 1]
+        assert (smaller["quant"], larger["quant"]) == ("Q4_K_M", "Q8_0")
+        tps = [r["plan"]["predicted_tg_tps"] for r in (smaller, recipe, larger)]
+        assert tps[0] > tps[1] > tps[2]
+
+    def test_the_table_marks_it_planned_from_its_size(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, err = fit(capsys, MOE, "--ladder", *HW)
+        assert code == 0, err
+        row = next(line for line in out.splitlines() if "UD-Q4_K_XL.gguf" in line)
+        assert row.startswith("~ UD-Q4_K_XL") and "unknown quant" not in row
+        assert "~ from its file size" in out
+
+
+RECIPE = ("--quant", "UD-Q4_K_XL")
+RECIPE_FILE = "Qwen3-30B-A3B-UD-Q4_K_XL.gguf"
+
+
+class TestARecipeFileAskedForByName:
+    """`--quant UD-Q4_K_XL` plans exactly from its own header; from its size only when that header cannot
+    be read (broken, the Hub gone, or out of time), with a sibling file's header."""
+
+    def test_its_own_header_gives_the_exact_weights(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, MOE, *RECIPE, *HW)
+        assert plan["weights_bytes"] == recipe_weights_bytes()
+        assert plan["hub"]["weights_from"] == "header"  # type: ignore[index]
+        assert hub.bytes_served(RECIPE_FILE) > 0
+
+    def test_a_header_that_does_not_parse_is_planned_from_its_size(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        broken = dict(repos[MOE].files)
+        size = broken[RECIPE_FILE].size_bytes
+        broken[RECIPE_FILE] = FakeFile(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64, size)
+        with FakeHub(repos={MOE: FakeRepo(broken, sha=repos[MOE].sha)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            plan = fit_json(capsys, MOE, *RECIPE, *HW)
+            q4 = fake.repos[MOE].files["Qwen3-30B-A3B-Q4_K_M.gguf"].size_bytes - expected_weights_bytes(
+                "Q4_K_M"
+            )
+        assert plan["weights_bytes"] == size - q4
+        assert plan["quant"] == "UD-Q4_K_XL"
+        hub_facts: Any = plan["hub"]
+        assert hub_facts["weights_from"] == "file size"
+        assert hub_facts["header_file"] == "Qwen3-30B-A3B-Q4_K_M.gguf"  # the nearest by size
+        assert "from the file size (its own header unread:" in plan["basis"]["hub weights"]  # type: ignore[index]
+
+    def test_with_the_hub_gone_a_cached_sibling_header_plans_it(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        with FakeHub(repos=dict(repos)) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)  # caches the listing and the Q4_K_M header
+        plan = fit_json(capsys, MOE, *RECIPE, *HW)
+        assert plan["hub"]["weights_from"] == "file size"  # type: ignore[index]
+        assert plan["weights_bytes"] == pytest.approx(recipe_weights_bytes(), rel=1e-4)
+
+    def test_out_of_time_for_its_own_header_a_cached_sibling_plans_it(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        fit_json(capsys, MOE, "--quant", "Q4_K_M", *HW)
+        monkeypatch.setattr(hub_model, "_SIBLING_RESERVE_S", 1e6)  # no time left for its own header
+        plan = fit_json(capsys, MOE, *RECIPE, *HW)
+        assert plan["hub"]["weights_from"] == "file size"  # type: ignore[index]
+        assert "did not answer" in plan["basis"]["hub weights"]  # type: ignore[index]
+
+    def test_no_header_to_plan_from_keeps_the_error(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr(hub_model, "_SIBLING_RESERVE_S", 1e6)  # out of time, and nothing cached
+        code, _, err = fit(capsys, MOE, *RECIPE, *HW)
+        assert code == 1 and err.count("\n") == 1 and "did not answer" in err
 
 
 class TestSafetensorsRepo:
@@ -244,6 +371,32 @@ class TestSafetensorsRepo:
         plan = fit_json(capsys, SMALL, "--quant", "Q4_K_M", *HW)
         assert (plan["quant"], plan["engine"]) == ("Q4_K_M", "llama.cpp")
 
+    def test_a_config_read_wrongly_is_said_beside_the_verdict(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        """Audit of issue 13: an unknown family whose config names its experts under other keys read as a
+        3 B dense model while its headers held 30.5 B, and the plan said FITS without a word."""
+        config = json.loads((fx.FIXTURES / "Qwen3-30B-A3B.config.json").read_text())
+        config["model_type"], config["zorb_experts"] = "zorblax", config.pop("num_experts")
+        files = {**repos[fx.QWEN3_MOE_HF_REPO].files, "config.json": FakeFile(json.dumps(config).encode())}
+        with FakeHub(repos={"org/zorblax": FakeRepo(files)}) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            plan = fit_json(capsys, "org/zorblax", *HW)
+        assert str(plan["advice"][0]).startswith("the weights may be off: config.json reads as ")  # type: ignore[index]
+        assert "the safetensors headers hold 30.53 B" in str(plan["basis"])
+
+    def test_a_config_read_rightly_has_no_warning(
+        self, hub: FakeHub, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        plan = fit_json(capsys, fx.QWEN3_MOE_HF_REPO, *HW)
+        assert "hub check" not in plan["basis"]  # type: ignore[operator]
+
+    def test_llama_cpp_plans_it_as_stored(self, hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+        """Was refused: "mlx-bf16 is a mlx format; the llama.cpp engine cannot load it"."""
+        plan = fit_json(capsys, SMALL, "--engine", "llama.cpp", *HW)
+        assert (plan["quant"], plan["engine"], plan["verdict"]) == ("BF16", "llama.cpp", "fits")
+
     def test_config_json_goes_through_the_hub_cache(
         self, hub: FakeHub, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -275,6 +428,21 @@ class TestTheSecondAnswerIsLocal:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         assert fit_json(capsys, MOE, "--quant", "Q8_0", *HW)["weights_bytes"] == first["weights_bytes"]
         assert len(hub.log) == n_requests  # not one request
+
+    def test_the_hub_gone_and_config_not_cached_names_the_hub_not_hf_hub_offline(
+        self, repos: dict[str, FakeRepo], hf_env: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        """Audit of issue 13: the file list cached, HF_HOME moved since, the Hub unreachable: the error
+        blamed HF_HUB_OFFLINE, which the user never set."""
+        with FakeHub(repos=dict(repos)) as fake:
+            monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+            fit_json(capsys, SMALL, *HW)
+        monkeypatch.setenv("HF_HOME", str(hf_env / "another-hf-home"))
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+        code, _, err = fit(capsys, SMALL)
+        assert code == 1 and err.count("\n") == 1
+        assert "the Hub is out of reach" in err and "HF_HUB_OFFLINE" not in err
 
     def test_offline_and_never_read_is_one_line_exit_1(
         self, hf_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -332,6 +500,36 @@ class TestErrorsAreOneLine:
         code, _, err = fit(capsys, MOE)
         assert time.monotonic() - started < 2.5
         assert code == 1 and "did not answer within 1 s" in err
+
+    def test_the_deadline_counts_from_the_command_start(
+        self, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Audit of issue 13: with config.json stalled, `tuilab fit Qwen/Qwen3-0.6B` answered after 10.2 s:
+        the 8.5 s read began after the interpreter start and the huggingface_hub import. A command whose
+        clock says it started 9 s ago has half a second left for the Hub, not 8.5 s."""
+        import tuilab.cli as cli
+
+        real = time.monotonic
+        monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: real() - 9.0), raising=False)
+        monkeypatch.setattr(hub_meta, "REQUEST_TIMEOUT_S", 5.0)
+        hub.hang_s = 3.0
+        started = real()
+        code, _, err = fit(capsys, MOE)
+        assert real() - started < 2.5
+        assert code == 1 and "the Hub did not answer within" in err
+
+
+class TestTheReadDeadline:
+    @pytest.mark.parametrize(
+        ("spent_s", "left_s"), [(None, 8.5), (0.0, 8.5), (3.0, 6.5), (9.0, 0.5), (20.0, 0.0)],
+        ids=["the-lab", "at-once", "after-3-s", "after-9-s", "past-the-ceiling"],
+    )  # fmt: skip
+    def test_a_command_keeps_to_10_s_with_half_a_second_outside_main(
+        self, spent_s: float | None, left_s: float
+    ) -> None:
+        now = 1000.0
+        started = None if spent_s is None else now - spent_s
+        assert hub_meta.read_deadline_s(started, now) == pytest.approx(left_s)
 
 
 class TestPullFailsFast:

@@ -45,6 +45,16 @@ class TestKvMatchesLlamaCppLogs:
         assert llama_kv_bytes(a, 131072, kinds={LayerKind.SLIDING}) == 18 * MIB
         assert a.layer_kind_counts() == {LayerKind.SLIDING: 12, LayerKind.FULL: 12}
 
+    def test_gemma_3_keeps_a_window_on_five_layers_of_six(self) -> None:
+        """Gemma 3 270M at -c 8192, f16, one slot, as llama-server allocates it: "total_kv = 24 + parallel *
+        15 (MiB) at ctx=8192", measured and pinned in unsloth's test_matches_empirical_gemma3_270m_formula
+        (https://github.com/unslothai/unsloth/pull/7530): 3 global layers keep 8192 cells, the 15 sliding
+        ones GGML_PAD(512 + n_ubatch 512, 256) = 1024. As full attention on all 18 it would be 144 MiB."""
+        a = arch(cfg.GEMMA3_270M)
+        assert llama_kv_bytes(a, 8192, kinds={LayerKind.FULL}) == 24 * MIB
+        assert llama_kv_bytes(a, 8192, kinds={LayerKind.SLIDING}) == 15 * MIB
+        assert a.layer_kind_counts() == {LayerKind.SLIDING: 15, LayerKind.FULL: 3}
+
     def test_deepseek_caches_one_latent_per_token(self) -> None:
         """DeepSeek-R1 (DeepSeek-V3's shape) at 32768 tokens with a q8_0 cache, as ik_llama.cpp logs it
         (https://github.com/ikawrakow/ik_llama.cpp/pull/259): "KV self size  = 1166.62 MiB, c^KV (q8_0):

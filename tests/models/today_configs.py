@@ -116,3 +116,14 @@ LLAMA4_MAVERICK: dict[str, Any] = {
         "max_position_embeddings": 1048576,
     },
 }  # fmt: skip
+# google/gemma-3-270m, as copied verbatim in decoderesearch/circuit-tracer's
+# tests/test_attributions_gemma3_nnsight.py (`gemma_3_config_dict`, next to its
+# from_pretrained("google/gemma-3-270m"))
+GEMMA3_270M: dict[str, Any] = {
+    "_sliding_window_pattern": 6, "architectures": ["Gemma3ForCausalLM"], "head_dim": 256, "hidden_size": 640,
+    "intermediate_size": 2048,
+    "layer_types": ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(18)],
+    "max_position_embeddings": 32768, "model_type": "gemma3_text", "num_attention_heads": 4,
+    "num_hidden_layers": 18, "num_key_value_heads": 1, "query_pre_attn_scalar": 256, "sliding_window": 512,
+    "torch_dtype": "bfloat16", "vocab_size": 262144,
+}  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from collections.abc import Sequence
 
 from tuilab import __version__
@@ -52,8 +53,10 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started_s = time.monotonic()  # a command's time limits count from here (the Hub's 10 s, issue 13)
     parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
+    args.started_s = started_s
     try:
         if args.command is None:
             return _open_tui()

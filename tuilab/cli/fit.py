@@ -96,10 +96,12 @@ def run_fit(args: argparse.Namespace) -> int:
         return run_rank(args, hw, query)
     if args.model is None:
         raise UsageError("fit needs a MODEL (or --rank to list the catalog models that fit)")
-    model = resolve_model(args.model, args.quant, args.engine, hub=True)
+    model = resolve_model(
+        args.model, args.quant, args.engine, hub=True, started_s=getattr(args, "started_s", None)
+    )
     if args.ladder and fit_hub.is_hub_gguf(model):
         return fit_hub.hub_ladder(
-            args, model, hw, lambda q: plan_fit(replace(model, quant=q), hw, query, advise=False)
+            args, model, hw, lambda a, q: plan_fit(replace(model, arch=a, quant=q), hw, query, advise=False)
         )
     if args.ladder:
         return _ladder(args, model.name, hw, plan_ladder(model, hw, query))
@@ -149,7 +151,7 @@ def render_plan(fit: FitPlan, min_tps: float | None = None) -> str:
         f"  max ctx    {_max_ctx_label(fit.max_ctx)}",
         f"  predicted  {fit.predicted_tg_tps:.1f} tok/s generation (empty context), "
         f"{fit.predicted_tg_tps_full_ctx:.1f} at a full context; {_pp(fit.predicted_pp_tps)}",
-        f"  first tok  {fit.predicted_ttft_s:.2f} s for a {fit.ctx_tokens}-token prompt",
+        f"  first tok  {_ttft(fit)}",
     ]
     if min_tps is not None:
         lines.append(f"  max ctx    {fit.max_ctx_at_tps(min_tps)} tokens at {min_tps:g} tok/s or faster")
@@ -210,6 +212,12 @@ def _offload_words(fit: FitPlan) -> str:
     if len(fit.devices) > 1:
         split = "; layers per GPU " + ", ".join(str(d.n_layers) for d in fit.devices)
     return f"whole layers{split}"
+
+
+def _ttft(fit: FitPlan) -> str:
+    if fit.predicted_pp_tps <= 0:  # no prompt speed, so no time to the first token either
+        return f"unknown for a {fit.ctx_tokens}-token prompt (no prompt speed for this device)"
+    return f"{fit.predicted_ttft_s:.2f} s for a {fit.ctx_tokens}-token prompt"
 
 
 def _pp(tps: float) -> str:

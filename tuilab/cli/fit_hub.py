@@ -3,9 +3,9 @@ came from, and `--ladder` over the GGUF files the repo really holds, each with i
 
 The file whose header was read is planned exactly; the others are planned with llama.cpp's quant rules
 on the same architecture (their headers are not fetched: one header is a few MB, a repo holds up to
-30 files, and the answer must come within the Hub deadline). A file whose quant name tuilab does not
-know shows its size and no plan.
-"""
+30 files, and the answer must come within the Hub deadline). A file whose quant is an uploader's recipe
+(unsloth's UD-Q4_K_XL), which no rule describes, is planned from its size: the same architecture, its
+weights its exact size less the read file's header bytes (HubModel.sized_arch)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,32 @@ import argparse
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tuilab.core.arch import ModelArch
 from tuilab.core.errors import UnknownNameError
 from tuilab.core.hardware import HardwareSpec
 from tuilab.core.plan_types import FitPlan, gb
 from tuilab.core.quant import QuantSpec, parse_quant
 from tuilab.models.resolve import ResolvedModel
 
-PlanFn = Callable[[QuantSpec | None], FitPlan]
+if TYPE_CHECKING:  # only for annotations: the local fit path never imports the Hub reader
+    from tuilab.models.hub_model import GGUFChoice, HubModel
+
+PlanFn = Callable[[ModelArch, QuantSpec | None], FitPlan]
 _WIDTHS = (9, 9, 9, 17, 9, 8, 8, 8)  # file GB, weights, device, verdict, max ctx, tok/s, prompt, TTFT s
 
 
 def with_hub_basis(fit: FitPlan, model: ResolvedModel) -> FitPlan:
-    """The plan with lines naming the Hub repo, commit and file it was planned from."""
+    """The plan with lines naming the Hub repo, commit and file it was planned from; when config.json and
+    the safetensors headers disagree on the parameter count, a warning first in the advice too."""
     if model.hub is None:
         return fit
-    return dataclasses.replace(fit, basis={**fit.basis, **model.hub.basis()})
+    basis = {**fit.basis, **model.hub.basis()}
+    check = model.hub.params_check(model.arch)
+    if check is None:
+        return dataclasses.replace(fit, basis=basis)
+    return dataclasses.replace(fit, basis={**basis, "hub check": check}, advice=(check, *fit.advice))
 
 
 def plan_json(fit: FitPlan, model: ResolvedModel) -> dict[str, Any]:
@@ -47,13 +56,13 @@ def is_hub_gguf(model: ResolvedModel) -> bool:
 def hub_ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec, plan_fn: PlanFn) -> int:
     """Every GGUF file of the repo: quant, exact size, and its plan (exact for the file read)."""
     rows = _rows(model, plan_fn)
-    ctx = next((row[3].ctx_tokens for row in rows if row[3] is not None), args.ctx)
+    ctx = next((row.plan.ctx_tokens for row in rows if row.plan is not None), args.ctx)
     if args.json:
         out = {
             "model": model.name,
             "hardware": hw.name,
             "ctx": ctx,
-            "files": [_row_json(*row) for row in rows],
+            "files": [_row_json(row) for row in rows],
         }
         print(json.dumps(out, indent=2))
     else:
@@ -61,40 +70,57 @@ def hub_ladder(args: argparse.Namespace, model: ResolvedModel, hw: HardwareSpec,
     return 0
 
 
-Row = tuple[str, tuple[str, ...], int, FitPlan | None, bool]  # quant, files, size, plan, exact
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One file of the repo and its plan; `planned_from` says how its weights were known: "header",
+    "quant rules" or "file size" (None: no plan)."""
+
+    quant: str
+    files: tuple[str, ...]
+    size_bytes: int
+    plan: FitPlan | None
+    planned_from: str | None
 
 
 def _rows(model: ResolvedModel, plan_fn: PlanFn) -> list[Row]:
-    assert model.hub is not None
-    chosen = model.hub.choice
+    assert model.hub is not None and model.hub.choice is not None
+    hub = model.hub
     rows: list[Row] = []
-    for c in model.hub.choices:
+    for c in hub.choices:
         names = tuple(f.name for f in c.files)
-        exact = c == chosen
-        rows.append((c.quant, names, c.size_bytes, _plan_for(c.quant, exact, plan_fn), exact))
+        fit, how = _plan_for(hub, c, plan_fn)
+        rows.append(Row(c.quant, names, c.size_bytes, fit, how))
     return rows
 
 
-def _plan_for(quant: str, exact: bool, plan_fn: PlanFn) -> FitPlan | None:
-    if exact:
-        return plan_fn(None)
+def _plan_for(hub: HubModel, choice: GGUFChoice, plan_fn: PlanFn) -> tuple[FitPlan | None, str | None]:
+    assert hub.arch is not None
+    if choice == hub.choice:
+        fit = plan_fn(hub.arch, None)
+        if hub.read_choice is not None:  # its own header failed: planned from its size already
+            return dataclasses.replace(fit, basis={**fit.basis, **hub.basis()}), "file size"
+        return fit, "header"
     try:
-        q = parse_quant(quant)
+        return plan_fn(hub.arch, parse_quant(choice.quant)), "quant rules"
     except UnknownNameError:
-        return None  # UD-Q4_K_XL and kin: a recipe of the uploader's, not a llama.cpp file type
-    return plan_fn(q)
+        pass  # UD-Q4_K_XL and kin: a recipe of the uploader's, not a llama.cpp file type
+    if choice.size_bytes <= hub.non_weight_bytes():
+        return None, None
+    fit = plan_fn(hub.sized_arch(choice), None)
+    return dataclasses.replace(fit, basis={**fit.basis, "weights": hub.sized_basis(choice)}), "file size"
 
 
-def _row_json(
-    quant: str, files: tuple[str, ...], size: int, fit: FitPlan | None, exact: bool
-) -> dict[str, Any]:
+def _row_json(row: Row) -> dict[str, Any]:
     return {
-        "quant": quant,
-        "files": list(files),
-        "size_bytes": size,
-        "planned_from": "header" if exact else ("quant rules" if fit else None),
-        "plan": fit.to_dict() if fit else None,
+        "quant": row.quant,
+        "files": list(row.files),
+        "size_bytes": row.size_bytes,
+        "planned_from": row.planned_from,
+        "plan": row.plan.to_dict() if row.plan else None,
     }
+
+
+_MARKS = {"header": "*", "file size": "~"}
 
 
 def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: list[Row]) -> str:
@@ -110,11 +136,11 @@ def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: li
         head,
         "  " + "-" * (len(head) - 2),
     ]
-    for quant, files, size, fit, exact in rows:
-        mark = "*" if exact else " "
-        name = files[0] + (f" (+{len(files) - 1} parts)" if len(files) > 1 else "")
+    for row in rows:
+        mark, fit, quant, size = _MARKS.get(row.planned_from or "", " "), row.plan, row.quant, row.size_bytes
+        name = row.files[0] + (f" (+{len(row.files) - 1} parts)" if len(row.files) > 1 else "")
         if fit is None:
-            cells = (gb(size)[:-3], "-", "-", "unknown quant", "-", "-", "-", "-")
+            cells = (gb(size)[:-3], "-", "-", "size only", "-", "-", "-", "-")
             lines.append(
                 f"{mark} {quant:<14}"
                 + "".join(f"{c:>{w}}" for c, w in zip(cells, _WIDTHS, strict=True))
@@ -129,9 +155,10 @@ def render_hub_ladder(model: ResolvedModel, hw: HardwareSpec, ctx: int, rows: li
         )
     lines += [
         "",
-        "sizes in GB (1e9 bytes), as the repo lists them; * planned from its header, the others from "
-        "llama.cpp's quant rules on the same architecture; prompt is predicted tok/s of a 512-token batch, "
-        f"TTFT s the seconds to the first token for a {ctx}-token prompt",
+        "sizes in GB (1e9 bytes), as the repo lists them; * planned from its header, ~ from its file size "
+        "(an uploader's recipe: its size less the header bytes, the read file's tensors scaled to it), the "
+        "others from llama.cpp's quant rules on the same architecture; prompt is predicted tok/s of a "
+        f"512-token batch, TTFT s the seconds to the first token for a {ctx}-token prompt",
         f"plan one exactly: tuilab fit {listing.repo_id} --quant QUANT; "
         f"download one: tuilab pull {listing.repo_id} FILE",
     ]

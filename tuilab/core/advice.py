@@ -1,7 +1,8 @@
 """Advice for a plan that does not simply fit: what change would make it fit, in the user's words.
 
 Each suggestion is checked by planning it: a smaller quant, a shorter context, a quantized KV cache, or on
-a Mac the `iogpu.wired_limit_mb` value that would fit while leaving macOS enough memory.
+a Mac the `iogpu.wired_limit_mb` value that would fit while leaving macOS enough memory. An MLX plan off
+Apple silicon, which runs on the CPU, fits or not, gets the same model planned on the machine's GPU.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from tuilab.core.quant import LLAMA_LADDER, MLX_LADDER, QuantSpec, nominal_bits,
 
 # Sibling KV types to try, per engine (tuilab.core.quant.KV_TYPES).
 _KV_STEPS = {"llama.cpp": ("q8_0", "q4_0"), "mlx": ("mlx-kv8", "mlx-kv4")}
+# MLX off Apple silicon runs on its CPU backend (core.fit's "mlx-cpu"); where the machine has a CUDA GPU,
+# llama.cpp runs the model there, and the tip plans it at llama.cpp's usual quant (README: the ladder).
+GPU_ENGINE_TIP_QUANT = "Q4_K_M"
 # Margin on top of the planned need when suggesting a wired limit: allocations round up to pages and
 # Metal heaps; 1 GiB keeps the suggestion valid for a somewhat longer prompt.
 WIRED_MARGIN_BYTES = 1024 * MIB
@@ -59,7 +63,11 @@ def advise_plan(
         tips.append(
             f"headroom is only {gb(fit.headroom_bytes)}: close other GPU users or shorten the context"
         )
-    for tip in (wired_limit_tip(fit, hw), offload_modes_tip(fit, other_mode())):
+    for tip in (
+        wired_limit_tip(fit, hw),
+        offload_modes_tip(fit, other_mode()),
+        gpu_engine_tip(arch, hw, req, planner),
+    ):
         if tip:
             tips.append(tip)
     if fit.verdict not in RUNS_ON_DEVICE:
@@ -85,6 +93,19 @@ def _alternatives(
             tips.append(f"a {kv} KV cache (--kv-type {kv}) makes it fit at this context")
             break
     return tips
+
+
+def gpu_engine_tip(arch: ModelArch, hw: HardwareSpec, req: Request, planner: Planner) -> str | None:
+    """An MLX plan on a machine whose GPU is not Apple's runs on the CPU: the same model on that GPU with
+    llama.cpp, planned, so the user sees the answer the machine is for."""
+    if req.engine != "mlx" or hw.unified or not hw.gpus:
+        return None
+    q = GPU_ENGINE_TIP_QUANT
+    other = planner(arch, parse_quant(q), hw, ctx_tokens=req.ctx_tokens, engine="llama.cpp", advise=False)
+    return (
+        f"MLX runs on the CPU here; llama.cpp at {q} on {hw.gpus[0].name}: {other.verdict}, "
+        f"~{other.predicted_tg_tps:.0f} tok/s predicted (--quant {q})"
+    )
 
 
 def wired_limit_tip(fit: FitPlan, hw: HardwareSpec) -> str | None:

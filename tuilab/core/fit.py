@@ -122,7 +122,7 @@ def plan(
         cpu_moe_layers=placed.layout.cpu_moe_layers if placed.layout is not None else 0,
         devices=placed.devices or _one_device(hw, placed, arch.n_layers),
     )
-    if advise and fit.verdict is not Verdict.FITS:
+    if advise:  # a plan that fits gets advice too where a better device waits (core.advice)
         return advise_plan(fit, arch, quant, hw, req, plan)
     return fit
 

@@ -7,6 +7,7 @@ live in `llama_quant`, the MLX rules in `mlx_quant`; this module is the one door
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ __all__ = [
     "parse_quant",
     "quant_engine",
     "quant_name",
+    "sized_to_weights",
     "weight_tensors",
 ]
 
@@ -214,6 +216,24 @@ def _as_read(name: str, layer: int | None, type_name: str | None, n_bytes: int |
     if n_bytes is None:
         n_bytes = ggml_type(type_name).tensor_bytes(n)
     return SizedTensor(name, layer, type_name, n_bytes)
+
+
+def sized_to_weights(arch: ModelArch, weights_bytes: int, label: str) -> ModelArch:
+    """`arch` as read from one GGUF file, re-sized to stand for another file of the same model known only
+    by its size (a GGUF repo's uploader recipe, such as unsloth's UD-Q4_K_XL): every stored tensor's bytes
+    scaled by one factor so they total `weights_bytes`, types as read, the file type named `label`. The
+    layer kinds, KV cache and compute buffers are the architecture's, and stay."""
+    read = weight_tensors(None, arch)
+    read_total = sum(t.n_bytes for t in read)
+    if weights_bytes <= 0 or read_total <= 0:
+        raise UsageError(f"{label}: {weights_bytes:,} bytes of weights cannot be planned from its size")
+    tensors, done_read, done_scaled = [], 0, 0
+    for info, sized in zip(arch.tensors, read, strict=True):
+        done_read += sized.n_bytes  # cumulative rounding: the scaled bytes total weights_bytes exactly
+        scaled = done_read * weights_bytes // read_total
+        tensors.append(dataclasses.replace(info, ggml_type=sized.type_name, n_bytes=scaled - done_scaled))
+        done_scaled = scaled
+    return dataclasses.replace(arch, tensors=tuple(tensors), file_type=label)
 
 
 # --- ladders -----------------------------------------------------------------------------------------

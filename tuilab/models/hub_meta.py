@@ -28,10 +28,14 @@ from tuilab.paths import data_dir
 T = TypeVar("T")
 
 # The issue's ceiling is 10 s for any Hub answer, error or not; one request may take REQUEST_TIMEOUT_S
-# and the whole metadata read DEADLINE_S, which leaves a second for importing huggingface_hub (1.6 s
-# measured cold on the 2-core dev box, ~0.8 s of it CPU).
+# and the whole metadata read DEADLINE_S. A one-shot command also spends time before the read (importing
+# huggingface_hub: 1.6 s measured cold on the 2-core dev box, ~0.8 s of it CPU) and after it, so there the
+# read ends by ANSWER_CEILING_S from the command's start less _OUTSIDE_MAIN_S: the interpreter's start before
+# the CLI's main() and its exit after, measured ~0.2 s together on that box, with room for it loaded.
 REQUEST_TIMEOUT_S = 4.0
 DEADLINE_S = 8.5
+ANSWER_CEILING_S = 10.0
+_OUTSIDE_MAIN_S = 0.5
 _DEFAULT_ENDPOINT = "https://huggingface.co"  # huggingface_hub.constants._HF_DEFAULT_ENDPOINT
 _REVISION_RE = re.compile(r"^[\w.-]{1,128}$")
 _CACHE_VERSION = 1
@@ -106,6 +110,15 @@ def hub_token() -> str | None:
 # --- errors and the deadline -------------------------------------------------------------------------
 
 
+def read_deadline_s(started_s: float | None, now_s: float) -> float:
+    """Seconds a metadata read may take: DEADLINE_S, or less when a one-shot command started at
+    `started_s` (time.monotonic()) has already spent part of its ANSWER_CEILING_S (none left: give up at
+    once). The lab, which runs for hours, passes no start."""
+    if started_s is None:
+        return DEADLINE_S
+    return max(0.0, min(DEADLINE_S, started_s + ANSWER_CEILING_S - _OUTSIDE_MAIN_S - now_s))
+
+
 def with_deadline(what: str, fn: Callable[[], T], seconds: float | None = None) -> T:
     """Run `fn` in a daemon thread and give up after `seconds`: huggingface_hub retries some failures
     with backoff for ~23 s (HEAD on HTTP 5xx), and a stalled Hub must not hold the user longer."""
@@ -154,7 +167,10 @@ def explain(exc: BaseException, repo_id: str, filename: str | None = None) -> Tu
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         return HubRepoError(f"{repo_id} has no file {filename!r}")
     if isinstance(exc, (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError)):
-        return HubUnreachableError(f"cannot read {what}: offline (HF_HUB_OFFLINE) and not read before")
+        # local-only reads happen offline, or after the Hub was out of reach and the listing came from our
+        # cache: name the cause the user has
+        why = "offline (HF_HUB_OFFLINE)" if hub_offline() else "the Hub is out of reach"
+        return HubUnreachableError(f"cannot read {what}: {why} and not read before")
     if isinstance(exc, errors.HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status >= 500 or status in (408, 429):

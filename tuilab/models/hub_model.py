@@ -8,13 +8,16 @@ the metadata, each its own tensors), growing the range until the header parses, 
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from tuilab.core.arch import ModelArch
-from tuilab.core.errors import ModelFileError
+from tuilab.core.errors import ModelFileError, TuilabError, UnknownNameError
+from tuilab.core.quant import parse_quant, sized_to_weights, weight_tensors
 from tuilab.models.gguf import GGUFModel, GGUFTables, model_from_tables, read_gguf_tables
 from tuilab.models.hf import find_in_hf_cache
 from tuilab.models.hub_meta import (
@@ -28,6 +31,7 @@ from tuilab.models.hub_meta import (
     fetch_listing,
     fetch_range,
     fetch_safetensors,
+    read_deadline_s,
     with_deadline,
 )
 
@@ -43,7 +47,16 @@ _SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})$", re.IGNORECASE)
 # Quant labels as llama.cpp's quantize and the big uploaders (unsloth, bartowski, Qwen) write them in
 # file names: Q4_K_M, IQ2_XXS, Q8_0, BF16, F16, TQ1_0, MXFP4_MOE, and unsloth's UD- dynamic variants.
 _QUANT_RE = re.compile(r"I?Q\d(?:_[A-Z0-9]+)*|TQ\d_\d|BF16|F16|F32|MXFP4(?:_MOE)?", re.IGNORECASE)
+# A recipe file (UD-Q4_K_XL) whose own header does not come in time is planned from a sibling's header
+# cached on disk: parsing a cached 6.4 MB header (Qwen3's full vocabulary) took 0.14-0.22 s on the 2-core
+# build machine (docs/decisions.md "A recipe GGUF file planned from its size"), so its own read stops
+# this long before the Hub deadline, leaving about five times that.
+_SIBLING_RESERVE_S = 1.0
 _AUX_PREFIXES = ("mmproj",)  # vision projectors ship next to the model in GGUF repos
+# How far the config.json reading may be from the safetensors headers' count before the plan says so:
+# the parser is within 3% of the published count for every catalog model it knows
+# (tests/models/test_builtin_catalog.py PARAMS_TOLERANCE, docs/decisions.md "The built-in catalog").
+PARAMS_AGREE_FRACTION = 0.03
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,50 @@ class HubModel:
     config_path: Path | None = None
     safetensors: SafetensorsSummary | None = None
     notes: tuple[str, ...] = field(default=())
+    # The file whose header was read when it is not `choice`: a recipe file whose own header could not be
+    # read, planned from its size (`sized_arch`) with a sibling's architecture; None: `choice` itself.
+    read_choice: GGUFChoice | None = None
+    fallback_reason: str = ""  # why `choice`'s own header was not read, for the basis
+
+    @property
+    def weights_from(self) -> str:
+        """How the chosen file's weights are known: "header" (exact) or "file size" (`sized_arch`)."""
+        return "header" if self.read_choice is None else "file size"
+
+    @property
+    def header_choice(self) -> GGUFChoice | None:
+        """The file whose header the architecture was read from."""
+        return self.read_choice or self.choice
+
+    @property
+    def read_arch(self) -> ModelArch:
+        """The architecture as the read header holds it, tensors with their exact types and bytes."""
+        arch = self.gguf.arch if self.gguf is not None else self.arch
+        assert arch is not None
+        return arch
+
+    def non_weight_bytes(self) -> int:
+        """Bytes of the read file that are not weights: its header, tensor table and alignment padding."""
+        assert self.header_choice is not None
+        return self.header_choice.size_bytes - sum(t.n_bytes for t in weight_tensors(None, self.read_arch))
+
+    def sized_arch(self, choice: GGUFChoice) -> ModelArch:
+        """Another file of this repo planned from its size: every file of a repo holds the same model, so
+        its weights are its size less the read file's non-weight bytes, each tensor scaled alike."""
+        return sized_to_weights(self.read_arch, choice.size_bytes - self.non_weight_bytes(), choice.quant)
+
+    def sized_basis(self, choice: GGUFChoice) -> str:
+        """The basis line of a file planned from its size (`sized_arch`), in the words the plan shows."""
+        read, overhead = self.header_choice, self.non_weight_bytes()
+        assert read is not None
+        weights = choice.size_bytes - overhead
+        factor = weights / (read.size_bytes - overhead)
+        return (
+            f"{choice.name}: weights {weights:,} bytes, its file size {choice.size_bytes:,} less the "
+            f"{overhead:,} bytes of header and padding of {read.name}, whose header was read; the tensor "
+            f"types and the bytes a token reads are {read.quant}'s scaled by {factor:.3f}; the architecture, "
+            "KV cache and compute buffers are the same model's"
+        )
 
     @property
     def repo_id(self) -> str:
@@ -93,10 +150,32 @@ class HubModel:
         if self.choice is not None:
             out |= {"quant": self.choice.quant, "files": [f.name for f in self.choice.files]}
             out |= {"size_bytes": self.choice.size_bytes, "header_bytes_read": self.header_bytes}
+            out |= {"weights_from": self.weights_from}
+            if self.read_choice is not None:
+                out |= {"header_file": self.read_choice.name}
         if self.safetensors is not None:
             out |= {"params_by_dtype": dict(self.safetensors.params_by_dtype)}
             out |= {"safetensors_bytes": self.safetensors.tensor_bytes}
         return out
+
+    def params_check(self, arch: ModelArch) -> str | None:
+        """Why the plan's weights may be off: config.json read as a different parameter count than the
+        safetensors headers hold (an architecture read wrongly, or a part the reading leaves out, such as a
+        vision tower). Only float weights are compared: packed integer ones (MLX, GPTQ, AWQ) count words."""
+        s = self.safetensors
+        if (
+            s is None
+            or not s.n_params
+            or any(not d.upper().startswith(("F", "BF")) for d in s.params_by_dtype)
+        ):
+            return None
+        read, exact = arch.n_params, s.n_params
+        if abs(read - exact) <= PARAMS_AGREE_FRACTION * exact:
+            return None
+        return (
+            f"the weights may be off: config.json reads as {read / 1e9:.2f} B parameters, the safetensors "
+            f"headers hold {exact / 1e9:.2f} B, and the plan follows config.json"
+        )
 
     def basis(self) -> dict[str, str]:
         """Where this plan's model facts came from, in the words the fit output shows."""
@@ -112,6 +191,11 @@ class HubModel:
                 if self.header_bytes
                 else "from the file `tuilab pull` put in the hub cache"
             )
+            if self.read_choice is not None:
+                out["hub header read"] += f", of {self.read_choice.name}"
+                out["hub weights"] = (
+                    f"from the file size ({self.fallback_reason}): {self.sized_basis(self.choice)}"
+                )
         if self.safetensors is not None:
             s = self.safetensors
             dtypes = ", ".join(f"{k} {v:,}" for k, v in sorted(s.params_by_dtype.items()))
@@ -120,13 +204,18 @@ class HubModel:
         return out
 
 
-def fetch_hub_model(repo_id: str, quant: str | None = None, revision: str = "main") -> HubModel:
+def fetch_hub_model(
+    repo_id: str, quant: str | None = None, revision: str = "main", *, started_s: float | None = None
+) -> HubModel:
     """Read what planning `repo_id` needs from the Hub (or from the cache of an earlier read), within
-    the Hub deadline; `quant` picks the GGUF file in a GGUF repo."""
-    return with_deadline(f"cannot read {repo_id}", lambda: _fetch(repo_id, quant, revision))
+    the Hub deadline (what is left of it for a command that started at `started_s`); `quant` picks the
+    GGUF file in a GGUF repo."""
+    limit_s = read_deadline_s(started_s, time.monotonic())
+    end_s = time.monotonic() + limit_s
+    return with_deadline(f"cannot read {repo_id}", lambda: _fetch(repo_id, quant, revision, end_s), limit_s)
 
 
-def _fetch(repo_id: str, quant: str | None, revision: str) -> HubModel:
+def _fetch(repo_id: str, quant: str | None, revision: str, end_s: float) -> HubModel:
     try:
         listing = fetch_listing(repo_id, revision)
     except HubUnreachableError:
@@ -137,11 +226,7 @@ def _fetch(repo_id: str, quant: str | None, revision: str) -> HubModel:
     choices = gguf_choices(listing)
     has_config = listing.has("config.json")
     if choices and (quant is not None or not has_config or not _has_safetensors(listing)):
-        choice = pick_gguf(listing, choices, quant)
-        model, n_bytes = read_remote_gguf(listing, choice)
-        return HubModel(
-            listing, "gguf", model.arch, choice, tuple(choices), n_bytes, model, notes=model.notes
-        )
+        return _gguf_model(listing, choices, pick_gguf(listing, choices, quant), end_s)
     if has_config:
         config = fetch_config(listing)
         summary = fetch_safetensors(listing) if _has_safetensors(listing) else None
@@ -215,6 +300,70 @@ def pick_gguf(listing: RepoListing, choices: list[GGUFChoice], quant: str | None
 def _names_quant(filename: str, quant: str) -> bool:
     """`quant` appears in the file name as a whole word (between separators), case-insensitively."""
     return re.search(rf"(?:^|[-_./]){re.escape(quant)}(?:$|[-_.])", filename.upper()) is not None
+
+
+# --- planning a GGUF file: from its header, or a recipe file from its size -----------------------------
+
+
+def _gguf_model(
+    listing: RepoListing, choices: list[GGUFChoice], choice: GGUFChoice, end_s: float
+) -> HubModel:
+    """The chosen file planned from its header. A recipe file (UD-Q4_K_XL), whose header cannot be read
+    or does not come in time, is planned from its size with a sibling file's header instead."""
+    if not is_recipe(choice.quant):
+        return _from_header(listing, choices, choice)
+    own_s = max(0.0, end_s - time.monotonic() - _SIBLING_RESERVE_S)
+    try:
+        return with_deadline(
+            f"cannot read {choice.name}", lambda: _from_header(listing, choices, choice), own_s
+        )
+    except (ModelFileError, HubUnreachableError) as exc:
+        return _from_sibling(listing, choices, choice, exc)
+
+
+def _from_header(listing: RepoListing, choices: list[GGUFChoice], choice: GGUFChoice) -> HubModel:
+    model, n_bytes = read_remote_gguf(listing, choice)
+    return HubModel(listing, "gguf", model.arch, choice, tuple(choices), n_bytes, model, notes=model.notes)
+
+
+def is_recipe(quant: str) -> bool:
+    """A file label no llama.cpp file type names: an uploader's recipe such as unsloth's UD-Q4_K_XL."""
+    try:
+        parse_quant(quant)
+    except UnknownNameError:
+        return True
+    return False
+
+
+def _from_sibling(
+    listing: RepoListing, choices: list[GGUFChoice], choice: GGUFChoice, failure: TuilabError
+) -> HubModel:
+    """`choice` planned from its size with the header of the nearest file by size that is on this machine
+    (pulled, or its header cached by an earlier read); when the Hub answered but `choice`'s header did not
+    parse, the nearest file of a llama.cpp file type is read too. With none, `failure` is raised."""
+    others = sorted((c for c in choices if c != choice), key=lambda c: abs(c.size_bytes - choice.size_bytes))
+    local = [c for c in others if _header_on_disk(listing, c)]
+    remote = [c for c in others if not is_recipe(c.quant)] if isinstance(failure, ModelFileError) else []
+    for sibling in (*local, *remote[:1]):
+        try:
+            base = _from_header(listing, choices, sibling)
+        except (ModelFileError, HubUnreachableError):
+            continue
+        if choice.size_bytes > base.non_weight_bytes():
+            reason = f"its own header unread: {failure}"
+            return dataclasses.replace(
+                base, choice=choice, arch=base.sized_arch(choice), read_choice=sibling, fallback_reason=reason
+            )
+    raise failure
+
+
+def _header_on_disk(listing: RepoListing, choice: GGUFChoice) -> bool:
+    """Every part's header of `choice` can be read without the Hub: the file pulled, or its prefix cached."""
+    cache = MetaCache(listing.repo_id)
+    return all(
+        _pulled_file(listing, f) is not None or cache.prefix_path(listing.commit, f.name).is_file()
+        for f in choice.files
+    )
 
 
 # --- reading a remote header -------------------------------------------------------------------------

@@ -40,10 +40,12 @@ class ResolvedModel:
 
 
 def resolve_model(
-    spec: str, quant: str | None = None, engine: str | None = None, *, hub: bool = False
-) -> ResolvedModel:
+    spec: str, quant: str | None = None, engine: str | None = None, *, hub: bool = False,
+    started_s: float | None = None,
+) -> ResolvedModel:  # fmt: skip
     """Resolve MODEL (and an optional --quant / --engine) without loading anything. With `hub`, a repo id
-    that is not downloaded is read from its Hub metadata (a plan, never a run); without, it is refused
+    that is not downloaded is read from its Hub metadata (a plan, never a run), in time for a command that
+    started at `started_s` (time.monotonic()) to answer within the Hub's ceiling; without, it is refused
     with the `tuilab pull` that fetches it."""
     path = Path(spec).expanduser()
     if spec == "demo":
@@ -79,18 +81,19 @@ def resolve_model(
         if cached is not None and _has_hf_weights(cached):
             return _from_dir(cached, quant, engine)
         if not any(m.name.startswith(spec.split("/")[0] + "/") for m in found):  # not a local folder's prefix
-            return _from_repo_id(spec, cached, quant, engine, hub=hub)
+            return _from_repo_id(spec, cached, quant, engine, hub=hub, started_s=started_s)
     names = [*profiles.model_profile_names(), *catalog_names(), "demo", *(m.name for m in found)]
     raise UnknownNameError("model", spec, names)
 
 
 def _from_repo_id(
-    spec: str, cached: Path | None, quant: str | None, engine: str | None, *, hub: bool
-) -> ResolvedModel:
+    spec: str, cached: Path | None, quant: str | None, engine: str | None, *, hub: bool,
+    started_s: float | None = None,
+) -> ResolvedModel:  # fmt: skip
     """A repo id without weights in the cache: its Hub metadata (with `hub`), a single pulled GGUF, or the
     `tuilab pull` that fetches it."""
     if hub:
-        return _from_hub(spec, quant, engine)
+        return _from_hub(spec, quant, engine, started_s)
     pulled = _pulled_ggufs(cached)
     if len(pulled) == 1:
         return _from_gguf(pulled[0], quant, engine)
@@ -164,11 +167,21 @@ def _from_dir(path: Path, quant: str | None, engine: str | None) -> ResolvedMode
         q: QuantSpec = MLXQuant(bits=model.mlx_bits, group_size=model.mlx_group_size or 64)
         fmt = "mlx"
     else:
-        # Unquantized: plan it as stored unless a quant is asked for ("what if I convert it to 4 bits").
-        stored = "mlx-bf16" if (model.dtype or "").lower() in ("bfloat16", "bf16") else "mlx-fp16"
+        # Unquantized: plan it as stored unless a quant is asked for ("what if I convert it to 4 bits"),
+        # in the engine asked for: llama.cpp's F16/BF16 GGUF (what convert_hf_to_gguf.py writes by
+        # default), else MLX's float modes.
+        stored = _stored_quant(model.dtype, engine or "mlx")
         q = _pick_quant(quant or stored, engine or "mlx", stored)
         fmt = "hf"
     return ResolvedModel(model.arch.name, model.arch, q, quant_name(q), path, quant_engine(q), fmt)
+
+
+def _stored_quant(dtype: str | None, engine: str) -> str:
+    """The float format an unquantized model keeps on `engine`: bf16 when its config says so, else f16."""
+    bf16 = (dtype or "").lower() in ("bfloat16", "bf16")
+    if engine == "llama.cpp":
+        return "BF16" if bf16 else "F16"
+    return "mlx-bf16" if bf16 else "mlx-fp16"
 
 
 def _not_a_model_dir(path: Path) -> str:
@@ -215,13 +228,14 @@ def _has_hf_weights(snapshot: Path) -> bool:
     return (snapshot / "config.json").is_file() and any(snapshot.glob("*.safetensors"))
 
 
-def _from_hub(repo_id: str, quant: str | None, engine: str | None) -> ResolvedModel:
+def _from_hub(repo_id: str, quant: str | None, engine: str | None, started_s: float | None) -> ResolvedModel:
     """Plan a repo that is not on this machine from its Hub metadata: a GGUF file's header (the file
     `quant` names) or config.json with the safetensors headers."""
     from tuilab.models.hub import check_repo_id
     from tuilab.models.hub_model import fetch_hub_model
 
-    hub = fetch_hub_model(check_repo_id(repo_id), quant if _names_a_gguf_quant(quant) else None)
+    gguf_quant = quant if _names_a_gguf_quant(quant) else None
+    hub = fetch_hub_model(check_repo_id(repo_id), gguf_quant, started_s=started_s)
     if hub.format == "gguf":
         assert hub.arch is not None and hub.choice is not None
         if engine == "mlx" or (quant is not None and not _names_a_gguf_quant(quant)):
