@@ -184,3 +184,17 @@ class TestShutdown:
             await app.main.query_one(HardwarePane).remove()
             app._show_live()  # what the interval calls
             assert not app.main.query(HardwarePane)
+
+    async def test_a_live_tick_after_the_pane_lost_its_lines_is_harmless(
+        self, make_app: Callable[..., TuilabApp]
+    ) -> None:
+        """Textual removes a pane's children before the pane: a tick between the two found the pane but
+        not its live-memory line (a key-latency bench run ended with NoMatches there)."""
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            app.action_show_tab("hardware")
+            await settle(pilot)
+            await app.main.query_one("#hw-live").remove()
+            app._show_live()  # what the interval calls
+            assert app.main.query(HardwarePane)

@@ -251,3 +251,33 @@ class TestWriteCostIsLocal:
             # the last visual line (its width, and the one space a line may end in) and the write
             assert max(len(piece) for piece in wrapped) <= view._width + 1 + max(len(t) for t in writes)
             assert view.virtual_size.height > 100
+
+
+class TestAFocusChangeKeepsTheLines:
+    async def test_focus_in_and_out_wraps_nothing_again_but_a_theme_change_does(
+        self, monkeypatch: Any
+    ) -> None:
+        """A focus change restyles the view without changing its colours: the kept lines stay (wrapping
+        them all again delayed the next key while a model streamed, docs/benchmarks.md key latency)."""
+        wrapped: list[str] = []
+        render = StreamView._draw
+
+        def spy(self: StreamView, piece: str, x: int, y: int) -> Any:
+            wrapped.append(piece)
+            return render(self, piece, x, y)
+
+        app = OneView(StreamView)
+        async with app.run_test(size=(40, 10)) as pilot:
+            view = app.query_one(StreamView)
+            for token in tokens(PARAGRAPH * 3):
+                view.write(token)
+            await pilot.pause()
+            monkeypatch.setattr(StreamView, "_draw", spy)
+            view.focus()
+            await pilot.pause()
+            view.blur()
+            await pilot.pause()
+            assert wrapped == []
+            app.theme = "textual-light"
+            await pilot.pause()
+            assert "".join(wrapped) == view.text

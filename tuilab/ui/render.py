@@ -6,8 +6,9 @@ over SSH: no braille, no graphics protocol.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.text import Text
 
 from tuilab.core.plan_types import Verdict
@@ -83,3 +84,14 @@ def legend(items: Sequence[tuple[str, str]]) -> Text:
         text.append(f"{FULL_BLOCK} ", style)
         text.append(f"{label}  ")
     return text
+
+
+class AtWidth:
+    """A renderable that `draw` makes for the width it is drawn at: bars that fill a pane at any size,
+    with no redraw when the pane is resized (a CachedStatic draws it once per width)."""
+
+    def __init__(self, draw: Callable[[int], RenderableType]) -> None:
+        self.draw = draw
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.draw(options.max_width)

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from tuilab.ui.messages import EngineNews
 from tuilab.ui.widgets.cluster_pane import ClusterPane
@@ -28,6 +28,7 @@ from tuilab.ui.widgets.ladder_pane import LadderPane
 from tuilab.ui.widgets.models_pane import ModelsPane
 from tuilab.ui.widgets.run_pane import RunPane
 from tuilab.ui.widgets.status_line import StatusLine
+from tuilab.ui.widgets.steady_footer import SteadyFooter
 
 TABS: tuple[tuple[str, str], ...] = (
     ("hardware", "1 Hardware"),
@@ -96,4 +97,4 @@ class MainScreen(Screen[None]):
                 yield LadderPane(id="ladder-pane")
             with TabPane(TABS[6][1], id="cluster"):
                 yield ClusterPane(id="cluster-pane")
-        yield Footer()
+        yield SteadyFooter()

@@ -20,12 +20,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from tuilab.bench.depth import DepthPoint, canonical_quant
 from tuilab.lab.stepping import CTX_STEPS_TOKENS
 from tuilab.lab.views import TPS_FLOORS, ContextRow
-from tuilab.ui.render import BUDGET_MARK, VERDICT_STYLES, ctx_label, gb, stacked_bar
+from tuilab.ui.render import BUDGET_MARK, VERDICT_STYLES, AtWidth, ctx_label, gb, stacked_bar
+from tuilab.ui.widgets.cached_static import CachedStatic
 
 MEASURED_MARK = "●"  # a cell the depth bench measured (tuilab bench --depths), not the plan
 MEASURED_STYLE = "bold cyan"
@@ -163,6 +163,12 @@ def _measured_line(p: DepthPoint) -> Text:
     )
 
 
+def bar_cells(width: int) -> int:
+    """A bar's cells in a body `width` wide: the rest holds the quant (13 cells), the size (up to 9) and
+    2 spare, between 10 and 60 cells."""
+    return max(10, min(60, width - 24))
+
+
 def bars_at(rows: Sequence[ContextRow], ctx_tokens: int, budget_bytes: int, width: int) -> list[Text]:
     """One bar per quant at the chosen context (or the nearest step below it), the budget drawn as │."""
     col = step_column(ctx_tokens)
@@ -189,12 +195,8 @@ class ContextPane(VerticalScroll):
         if self._last is not None:
             self.show(self._last[0], **self._last[1])
 
-    def on_resize(self) -> None:
-        if self._last is not None:  # the bars are as wide as the pane: redraw them at the new width
-            self.show(self._last[0], **self._last[1])
-
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static("Choose a model to see memory against context.", id="ctx-body")
+        yield CachedStatic("Choose a model to see memory against context.", id="ctx-body")
 
     def show(
         self,
@@ -222,7 +224,6 @@ class ContextPane(VerticalScroll):
                 "measured": measured,
             },
         )
-        width = max(10, min(60, (self.size.width or 80) - 26))
         head = Text.assemble(
             ("Memory (GB) by context", "bold"),
             f"  KV {kv_type} · budget {gb(budget_bytes)} on {hardware_label}",
@@ -231,9 +232,9 @@ class ContextPane(VerticalScroll):
         )  # fmt: skip
         parts: list[RenderableType] = [head, memory_table(rows, ctx_tokens, current_quant), Text("")]
         parts.append(Text(f"At {ctx_label(ctx_tokens)} context  ({BUDGET_MARK} = budget)", style="bold"))
-        parts += bars_at(rows, ctx_tokens, budget_bytes, width)
+        parts.append(AtWidth(lambda width: Group(*bars_at(rows, ctx_tokens, budget_bytes, bar_cells(width)))))
         parts += self._speed_parts(rows, ctx_tokens, current_quant, ttft_s, measured or {})
-        self.query_one("#ctx-body", Static).update(Group(*parts))
+        self.query_one("#ctx-body", CachedStatic).update(Group(*parts))
 
     def _speed_parts(
         self,
@@ -279,4 +280,4 @@ class ContextPane(VerticalScroll):
 
     def show_message(self, message: str) -> None:
         self._last = None
-        self.query_one("#ctx-body", Static).update(message)
+        self.query_one("#ctx-body", CachedStatic).update(message)

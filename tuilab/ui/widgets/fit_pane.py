@@ -8,10 +8,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.widgets import Static
 
 from tuilab.core.plan_types import FitPlan, Verdict
-from tuilab.ui.render import VERDICT_STYLES, ctx_label, gb, legend, stacked_bar
+from tuilab.ui.render import VERDICT_STYLES, AtWidth, ctx_label, gb, legend, stacked_bar
+from tuilab.ui.widgets.cached_static import CachedStatic
 
 TERM_STYLES = (
     ("weights", "bold blue"),
@@ -120,9 +120,10 @@ def speed_table(fit: FitPlan) -> Table:
     return table
 
 
-def render_fit(fit: FitPlan, width: int) -> RenderableType:
+def render_fit(fit: FitPlan) -> RenderableType:
     items: list[RenderableType] = [verdict_line(fit), Text(fit.reason), Text("")]
-    items += device_bars(fit, max(10, min(64, width - 28)))
+    # a bar fills the body but for the device's label and figures (26 cells), between 10 and 64 cells
+    items.append(AtWidth(lambda width: Group(*device_bars(fit, max(10, min(64, width - 26))))))
     items.append(legend([(f"{label} {gb(n)}", s) for label, n, s in terms(fit)]))
     items.append(Text(f"│ budget {gb(budget_of(fit))}   headroom {gb(fit.headroom_bytes)}", style="dim"))
     offload = offload_line(fit)
@@ -140,19 +141,15 @@ class FitPane(VerticalScroll):
         super().__init__(id=id)
         self.fit: FitPlan | None = None
 
-    def on_resize(self) -> None:
-        if self.fit is not None:  # the bar is as wide as the pane: redraw it at the new width
-            self.show(self.fit)
-
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static("Choose a model in the Models tab (2) to see its fit.", id="fit-body")
+        yield CachedStatic("Choose a model in the Models tab (2) to see its fit.", id="fit-body")
 
     def show(self, fit: FitPlan | None, error: str | None = None) -> None:
         self.fit = fit if error is None else None
-        body = self.query_one("#fit-body", Static)
+        body = self.query_one("#fit-body", CachedStatic)
         if error is not None:
             body.update(Text(error, style="red"))
         elif fit is None:
             body.update("Choose a model in the Models tab (2) to see its fit.")
         else:
-            body.update(render_fit(fit, self.size.width or 80))
+            body.update(render_fit(fit))

@@ -129,6 +129,7 @@ class HardwarePane(VerticalScroll):
     def show_live(self, sample: Sample | None, engine_rss_bytes: int) -> None:
         if self.spec is None or not self.size.width:
             return  # not laid out yet: the next tick draws it at its real width
-        self.query_one("#hw-live", Static).update(
-            live_memory(sample, engine_rss_bytes, self.spec, self.size.width)
-        )
+        live = self.query_one_optional("#hw-live", Static)
+        if live is None:  # the app is closing and removed the pane's lines first: a last tick is no error
+            return
+        live.update(live_memory(sample, engine_rss_bytes, self.spec, self.size.width))

@@ -16,6 +16,7 @@ from textual.widgets import Static
 from tuilab.bench.report import LadderRun
 from tuilab.ui.ladder_view import ladder_view, progress_line
 from tuilab.ui.messages import LadderEnded, LadderStepped
+from tuilab.ui.widgets.cached_static import CachedStatic
 
 
 def empty_state(model: str | None, bench_line: str | None = None) -> Text:
@@ -60,7 +61,7 @@ class LadderPane(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="ladder-progress")
-        yield Static(empty_state(None), id="ladder-body")
+        yield CachedStatic(empty_state(None), id="ladder-body")
         yield Static("", id="ladder-hint", classes="hint")
 
     def show(
@@ -71,7 +72,7 @@ class LadderPane(VerticalScroll):
         if bench_line is not None or model != self.model:
             self.bench_line = bench_line
         self.model, self.this_machine = model, this_machine
-        body = self.query_one("#ladder-body", Static)
+        body = self.query_one("#ladder-body", CachedStatic)
         body.update(empty_state(model, self.bench_line) if run is None else _SizedView(run, this_machine))
         hint = "" if run is None or model is None else f"b runs the ladder of {model} again on this machine"
         self.query_one("#ladder-hint", Static).update(hint)
