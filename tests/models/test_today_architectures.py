@@ -683,3 +683,112 @@ class TestGranite4Hybrid:
         state = llama_kv_bytes(a, 131072, kinds={LayerKind.RECURRENT})
         assert state == 36 * (3 * (3072 + 2 * 128) + 128 * 3072) * 4
         assert llama_kv_bytes(a, 131072, kinds={LayerKind.FULL}) == 4 * 131072 * 2 * 4 * 128 * 2
+
+
+class TestGemma2:
+    """Gemma 2 (gemma2): a 4096-token sliding window on every other layer, starting with layer 0
+    (llama.cpp set_swa_pattern(2)), tied embeddings, head_dim 256, post-attention and post-FFN norms."""
+
+    def test_9b_q8_0_matches_the_published_file_size(self) -> None:
+        """https://huggingface.co/bartowski/gemma-2-9b-it-GGUF (README at revision 4a1fd289, made with
+        llama.cpp b3278): "gemma-2-9b-it-Q8_0.gguf | Q8_0 | 9.82GB". The listing rounds to 10 MB and the
+        file also holds the 256,000-token vocabulary (a few MB), so the weights must round to the same
+        figure; an untied output matrix would add 0.97 GB."""
+        a = catalog_arch("gemma-2-9b-it")
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant("Q8_0"), a))
+        assert round(n_bytes / 1e9, 2) == 9.82
+
+    def test_windowed_and_global_layers_alternate(self) -> None:
+        a = catalog_arch("gemma-2-9b-it")
+        assert a.layer_kind_counts() == {LayerKind.SLIDING: 21, LayerKind.FULL: 21}
+        assert (a.layer_kind(0), a.layer_kind(1)) == (LayerKind.SLIDING, LayerKind.FULL)
+        assert a.sliding_window == 4096
+
+    def test_sliding_layers_keep_a_window_plus_a_micro_batch(self) -> None:
+        """No llama.cpp log line of a Gemma 2 SWA cache was found; this pins the cell counts of
+        llama-kv-cache-iswa.cpp (quoted in https://github.com/ikawrakow/ik_llama.cpp/issues/1607):
+        GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) = 4608 cells on the 21 sliding layers, n_ctx on the
+        21 global ones; K and V of 8 heads x 256, f16."""
+        a = catalog_arch("gemma-2-9b-it")
+        per_cell_bytes = 2 * 8 * 256 * 2
+        assert llama_kv_bytes(a, 32768, kinds={LayerKind.SLIDING}) == 21 * 4608 * per_cell_bytes
+        assert llama_kv_bytes(a, 32768, kinds={LayerKind.FULL}) == 21 * 32768 * per_cell_bytes
+
+
+class TestLlama4Published:
+    """Llama 4's text model as llama.cpp loads it: chunked attention (8192-token chunks) on 3 layers of 4,
+    MoE on every interleave_moe_layer_step-th layer with one shared expert."""
+
+    def test_scout_q3_k_m_matches_llama_bench(self) -> None:
+        """llama-bench on the Scout Q3_K_M GGUF (https://github.com/mixa3607/ML-gfx906/blob/
+        2aacd9cf48118436aed3a2a6390a138acc36a04a/llama.cpp/readme.md):
+            | llama4 17Bx16E (Scout) Q3_K - Medium |  48.19 GiB |   107.77 B | ROCm | ...
+        llama-bench prints tensor bytes and parameters to 2 decimals, so both must round to the same
+        figures. Q3_K_M's mixture makes the size (llama-quant.cpp: ffn_down in Q5_K on the first 48/16
+        layers and Q4_K after, attn_v and attn_output in Q4_K or better, output in Q6_K); every matrix
+        in Q3_K would be 43.1 GiB."""
+        a = arch(cfg.LLAMA4_SCOUT)
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant("Q3_K_M"), a))
+        assert round(a.n_params / 1e9, 2) == 107.77
+        assert round(n_bytes / 2**30, 2) == 48.19
+
+    def test_maverick_parameter_count(self) -> None:
+        """The GGUF of Llama-4-Maverick's text model holds 400.71 B parameters as llama-bench counts them
+        ("llama4 17Bx128E (Maverick) Q4_K - Medium | 216.18 GiB | 400.71 B" in a public benchmark write-up
+        the search tool's code corpus stores without its repository). That file's size is not checked:
+        the stock Q4_K_M mixture plans 226.1 GiB for this shape, and which mixture that file used is not
+        recorded."""
+        assert round(arch(cfg.LLAMA4_MAVERICK).n_params / 1e9, 2) == 400.71
+
+
+class TestCohere2:
+    """Cohere2 (Command R7B, Command A; model_type and GGUF arch cohere2): a 4096-token window on 3 layers
+    of 4, the 4th global (llama.cpp set_swa_pattern(4)), tied embeddings. The shape below is Command R7B as
+    llama.cpp prints it loading c4ai-command-r7b-12-2024 (https://github.com/ggml-org/llama.cpp/issues/
+    10816 and pull/10900): n_embd 4096, n_layer 32, n_head 32, n_head_kv 8, n_swa 4096, n_ff 14336,
+    n_vocab 256000, written here as config.json keys."""
+
+    CONFIG: ClassVar[dict[str, Any]] = {
+        "model_type": "cohere2", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 256000, "sliding_window": 4096,
+        "sliding_window_pattern": 4, "max_position_embeddings": 8192,
+    }  # fmt: skip
+    HEADER: ClassVar[dict[str, Any]] = {
+        "cohere2.block_count": 32, "cohere2.embedding_length": 4096, "cohere2.attention.head_count": 32,
+        "cohere2.attention.head_count_kv": 8, "cohere2.feed_forward_length": 14336,
+        "cohere2.attention.sliding_window": 4096, "cohere2.vocab_size": 256000,
+    }  # fmt: skip
+
+    def test_r7b_q8_0_matches_llama_cpps_load_log(self) -> None:
+        """https://github.com/ggml-org/llama.cpp/issues/10816, the Q8_0 GGUF: "model params = 8.03 B",
+        "model size = 7.94 GiB (8.50 BPW)" - printed to 2 decimals, so ours must round to the same."""
+        a = arch(self.CONFIG)
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant("Q8_0"), a))
+        assert a.known_family and a.tied_embeddings
+        assert round(a.n_params / 1e9, 2) == 8.03
+        assert round(n_bytes / 2**30, 2) == 7.94
+        assert round(8 * n_bytes / a.n_params, 2) == 8.50
+
+    def test_three_windowed_layers_to_one_global(self) -> None:
+        a = arch(self.CONFIG)
+        assert a.layer_kind_counts() == {LayerKind.SLIDING: 24, LayerKind.FULL: 8}
+        assert [a.layer_kind(i) for i in range(4)] == [LayerKind.SLIDING] * 3 + [LayerKind.FULL]
+
+    def test_windowing_saves_what_a_measured_run_saved(self) -> None:
+        """Command R7B Q6_K_L at -c 31000 -fa on one GPU (https://github.com/ggml-org/llama.cpp/pull/13194,
+        ExtReMLapin, 2025-05-20): 11459 MiB with --swa-full, 9115 MiB without, 2344 MiB saved. Planned:
+        24 sliding layers drop from 31232 cells to 4608, 2496 MiB. These are whole-process GPU readings
+        (compute buffers and allocator rounding ride along), so the check is to 10%: enough to tell 24
+        windowed layers from 16 (1664 MiB) or 32 (3328 MiB)."""
+        a = arch(self.CONFIG)
+        windowed = llama_kv_bytes(a, 31000)
+        full = llama_kv_bytes(a, 31000, kinds={LayerKind.FULL}) * a.n_layers // 8
+        assert (full - windowed) / MIB == pytest.approx(2344, rel=0.10)
+
+    def test_the_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """No sliding_window_pattern key in the file: llama.cpp's default pattern 4 for cohere2 applies."""
+        gguf_arch = read_gguf(make_gguf(arch="cohere2", kv=self.HEADER)).arch
+        config_arch = arch(self.CONFIG)
+        assert gguf_arch.known_family and gguf_arch.family == config_arch.family == "cohere2"
+        assert gguf_arch.swa_layers == config_arch.swa_layers
+        assert llama_kv_bytes(gguf_arch, 131072) == llama_kv_bytes(config_arch, 131072)
