@@ -733,11 +733,11 @@ class TestLlama4Published:
         assert round(n_bytes / 2**30, 2) == 48.19
 
     def test_maverick_parameter_count(self) -> None:
-        """The GGUF of Llama-4-Maverick's text model holds 400.71 B parameters as llama-bench counts them
-        ("llama4 17Bx128E (Maverick) Q4_K - Medium | 216.18 GiB | 400.71 B" in a public benchmark write-up
-        the search tool's code corpus stores without its repository). That file's size is not checked:
-        the stock Q4_K_M mixture plans 226.1 GiB for this shape, and which mixture that file used is not
-        recorded."""
+        """llama-bench on unsloth's Llama-4-Maverick-17B-128E-Instruct-UD-Q4_K_XL GGUF
+        (https://github.com/lhl/strix-halo-testing, README, "Llama 4 Maverick"):
+            | llama4 17Bx128E (Maverick) Q4_K - Medium | 216.18 GiB |   400.71 B | Vulkan,RPC | ...
+        The count must round to the same figure. The size is not checked: UD-Q4_K_XL is unsloth's own
+        per-tensor recipe, not llama-quant.cpp's Q4_K_M mixture (which plans 226.1 GiB here)."""
         assert round(arch(cfg.LLAMA4_MAVERICK).n_params / 1e9, 2) == 400.71
 
 
