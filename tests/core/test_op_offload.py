@@ -5,8 +5,9 @@ batches and decode keep them on the CPU. Checked against held-out public measure
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
 
 import pytest
 
@@ -20,19 +21,12 @@ from tuilab.core.speed import OP_OFFLOAD_MIN_BATCH_TOKENS, HostCopy, SpeedPredic
 from tuilab.models.hf import arch_from_config
 from tuilab.models.profiles import load_hardware_profile, load_model_profile
 
-# https://huggingface.co/openai/gpt-oss-120b/blob/main/config.json, abridged to the keys that shape the
-# plan (values unchanged; the same as tests/models/today_configs.py).
-_GPT_OSS_120B: dict[str, Any] = {
-    "model_type": "gpt_oss", "hidden_size": 2880, "intermediate_size": 2880, "num_hidden_layers": 36,
-    "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "num_local_experts": 128,
-    "num_experts_per_tok": 4, "experts_per_token": 4, "sliding_window": 128, "vocab_size": 201088,
-    "max_position_embeddings": 131072, "tie_word_embeddings": False, "attention_bias": True,
-    "layer_types": ["sliding_attention", "full_attention"] * 18,
-}  # fmt: skip
+sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+import today_configs as cfg  # openai/gpt-oss-120b's config.json, abridged
 
 
 def _gpt_oss_120b() -> ModelArch:
-    return arch_from_config(_GPT_OSS_120B, "gpt-oss-120b")
+    return arch_from_config(cfg.GPT_OSS_120B, "gpt-oss-120b")
 
 
 def _plan(arch: ModelArch, quant: str, hw: str | HardwareSpec, **kw: object) -> FitPlan:

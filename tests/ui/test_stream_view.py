@@ -231,20 +231,26 @@ class TestText:
             assert view.virtual_size.height == 1  # one empty line, as an empty Static
 
 
+def record_draws(monkeypatch: Any) -> list[str]:
+    """From now on, every piece of text the StreamView wraps and draws, in order."""
+    wrapped: list[str] = []
+    draw = StreamView._draw
+
+    def spy(self: StreamView, piece: str, x: int, y: int) -> Any:
+        wrapped.append(piece)
+        return draw(self, piece, x, y)
+
+    monkeypatch.setattr(StreamView, "_draw", spy)
+    return wrapped
+
+
 class TestWriteCostIsLocal:
     async def test_a_write_wraps_only_the_last_visual_line_and_the_new_text(self, monkeypatch: Any) -> None:
-        wrapped: list[str] = []
-        render = StreamView._draw
-
-        def spy(self: StreamView, piece: str, x: int, y: int) -> Any:
-            wrapped.append(piece)
-            return render(self, piece, x, y)
-
         app = OneView(StreamView)
         async with app.run_test(size=(40, 10)) as pilot:
             view = app.query_one(StreamView)
             await pilot.pause()
-            monkeypatch.setattr(StreamView, "_draw", spy)
+            wrapped = record_draws(monkeypatch)
             writes = tokens(PARAGRAPH * 20)  # one paragraph of ~100 lines at this width
             for token in writes:
                 view.write(token)
@@ -259,20 +265,13 @@ class TestAFocusChangeKeepsTheLines:
     ) -> None:
         """A focus change restyles the view without changing its colours: the kept lines stay (wrapping
         them all again delayed the next key while a model streamed, docs/benchmarks.md key latency)."""
-        wrapped: list[str] = []
-        render = StreamView._draw
-
-        def spy(self: StreamView, piece: str, x: int, y: int) -> Any:
-            wrapped.append(piece)
-            return render(self, piece, x, y)
-
         app = OneView(StreamView)
         async with app.run_test(size=(40, 10)) as pilot:
             view = app.query_one(StreamView)
             for token in tokens(PARAGRAPH * 3):
                 view.write(token)
             await pilot.pause()
-            monkeypatch.setattr(StreamView, "_draw", spy)
+            wrapped = record_draws(monkeypatch)
             view.focus()
             await pilot.pause()
             view.blur()
