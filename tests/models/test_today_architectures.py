@@ -792,3 +792,115 @@ class TestCohere2:
         assert gguf_arch.known_family and gguf_arch.family == config_arch.family == "cohere2"
         assert gguf_arch.swa_layers == config_arch.swa_layers
         assert llama_kv_bytes(gguf_arch, 131072) == llama_kv_bytes(config_arch, 131072)
+
+
+class TestJambaAgainstLlamaCpp:
+    """Jamba (llama.cpp's jamba): Mamba 1 on 28 layers, attention on every 8th from layer 4, 16 experts
+    (2 used) on every other layer. llama.cpp's print_info for AI21-Jamba-Mini-1.7, the v0.1 shape
+    (https://github.com/ggml-org/llama.cpp/pull/7531, gabe-l-hart's load log of the Q4_K_M GGUF):
+        n_embd_k_gqa = [0, 0, 0, 0, 1024, 0, 0, 0, 0, 0, 0, 0, 1024, 0, 0, 0, 0, 0, 0, 0, 1024,
+                        0, 0, 0, 0, 0, 0, 0, 1024, 0, 0, 0]
+        n_ff = 14336, n_expert = 16, n_expert_used = 2, ssm_d_conv = 4, ssm_d_inner = 8192,
+        ssm_d_state = 16, ssm_dt_rank = 256, ssm_n_group = 0"""
+
+    LOGGED_K_ELEMS: ClassVar[list[int]] = [1024 if i in (4, 12, 20, 28) else 0 for i in range(32)]
+
+    def test_kv_sits_where_llama_cpp_puts_it(self) -> None:
+        a = arch(cfg.JAMBA_V01)
+        k_elems = [a.kv_dim if a.layer_kind(i) is LayerKind.FULL else 0 for i in range(a.n_layers)]
+        assert k_elems == self.LOGGED_K_ELEMS
+        assert llama_kv_bytes(a, 4096, kinds={LayerKind.FULL}) == 4 * 4096 * 2 * 1024 * 2
+
+    def test_state_is_llama_cpps_mamba_r_and_s(self) -> None:
+        """llama-hparams.cpp with ssm_n_group 0: n_embd_r() = (d_conv - 1) * d_inner, n_embd_s() =
+        d_state * d_inner, both f32 (llama-memory-recurrent.cpp), once per sequence on the 28 Mamba layers."""
+        a = arch(cfg.JAMBA_V01)
+        state = llama_kv_bytes(a, 262144, kinds={LayerKind.RECURRENT})
+        assert state == 28 * (3 * 8192 + 16 * 8192) * 4
+
+    def test_the_gguf_header_plans_what_the_config_plans(self, make_gguf: Callable[..., Path]) -> None:
+        """The header keys behind that print_info: head_count_kv per layer (n_gqa 4 of 32 heads = 8 on the
+        attention layers, 0 on the Mamba ones) and the ssm.* sizes."""
+        kv_heads = [k_elems // 128 for k_elems in self.LOGGED_K_ELEMS]  # n_embd_head_k = 128
+        header = {
+            "jamba.block_count": 32, "jamba.embedding_length": 4096, "jamba.feed_forward_length": 14336,
+            "jamba.attention.head_count": 32, "jamba.attention.head_count_kv": kv_heads,
+            "jamba.expert_count": 16, "jamba.expert_used_count": 2,
+            "jamba.ssm.conv_kernel": 4, "jamba.ssm.inner_size": 8192, "jamba.ssm.state_size": 16,
+            "jamba.ssm.time_step_rank": 256,
+        }  # fmt: skip
+        gguf_arch = read_gguf(make_gguf(arch="jamba", kv=header)).arch
+        config_arch = arch(cfg.JAMBA_V01)
+        for layer in (0, 4):
+            assert kv_layer_bytes(gguf_arch, layer, 8192, kv_type("f16"), 512) == kv_layer_bytes(
+                config_arch, layer, 8192, kv_type("f16"), 512
+            )
+        assert gguf_arch.recurrent_layers == config_arch.recurrent_layers
+
+    def test_q3_k_s_matches_the_published_file_size(self) -> None:
+        """https://huggingface.co/leafspark/Jamba-1.5-Mini-GGUF/tree/main: ai21labs_AI21-Jamba-1.5-Mini-
+        Q3_K_S.gguf, 22.3 GB. Jamba 1.5 Mini keeps v0.1's shape (the print_info above is of its 1.7
+        update). Hugging Face rounds to three significant figures (+-0.05 GB, 0.2%); the tokenizer of
+        65536 tokens the file also holds is about 1 MB, well inside that."""
+        weights = weight_tensors(parse_quant("Q3_K_S"), arch(cfg.JAMBA_V01))
+        assert round(sum(w.n_bytes for w in weights) / 1e9, 1) == 22.3
+
+
+class TestKimiK2AgainstAPublishedFile:
+    """Kimi K2 runs as deepseek2 in llama.cpp: DeepSeek V3's MLA with 64 heads, 384 routed experts (8 used)
+    and one shared, one leading dense layer, a 163840-token vocabulary."""
+
+    def test_q4_x_size_and_bits_per_weight(self) -> None:
+        """https://huggingface.co/ubergarm/Kimi-K2-Thinking-GGUF: "Q4_X 543.617 GiB (4.549 BPW)" - the
+        routed experts in Q4_0 (the checkpoint's own INT4, llama.cpp#17064), every other tensor as a Q8_0
+        file has it. Kimi K2 Thinking has K2 Instruct's shape. llama.cpp reports the tensor data, so the
+        plan must agree to the printed precision: 0.001 GiB and 0.001 bits per weight."""
+        a = catalog_arch("kimi-k2-instruct")
+        q4_0 = {w.name: w for w in weight_tensors(parse_quant("Q4_0"), a)}
+        weights = [q4_0[w.name] if "_exps." in w.name else w for w in weight_tensors(parse_quant("Q8_0"), a)]
+        n_bytes = sum(w.n_bytes for w in weights)
+        assert round(n_bytes / 2**30, 3) == 543.617
+        assert round(8 * n_bytes / a.n_params, 3) == 4.549
+
+    def test_caches_one_latent_per_token_on_all_61_layers(self) -> None:
+        """The same cache as DeepSeek V3's (checked against ik_llama.cpp's log above): 64 heads instead of
+        128 change the weights, not the 576-wide latent."""
+        a = catalog_arch("kimi-k2-instruct")
+        assert (a.k_elems_per_token, a.v_elems_per_token) == (576, 0)
+        assert a.layer_kind_counts() == {LayerKind.FULL: 61}
+        assert llama_kv_bytes(a, 32768, "q8_0") == llama_kv_bytes(arch(cfg.DEEPSEEK_V3), 32768, "q8_0")
+
+    def test_one_dense_layer_then_384_experts(self) -> None:
+        a = catalog_arch("kimi-k2-instruct")
+        assert (a.n_dense_lead_layers, a.n_experts, a.n_experts_used, a.n_heads) == (1, 384, 8, 64)
+        assert not a.is_moe_layer(0) and a.is_moe_layer(1)
+
+
+class TestQwen3NextAgainstLlamaCpp:
+    """Qwen3-Next (llama.cpp's qwen3next): gated DeltaNet on 36 layers, full attention with 2 KV heads of 256
+    on every 4th, 512 experts (10 used) and a gated shared expert on every layer."""
+
+    def test_kv_on_twelve_layers(self) -> None:
+        """Qwen3-Coder-Next, the same qwen3next shape, under llama-server at -c 65536 with a unified cache
+        (https://github.com/ggml-org/llama.cpp/issues/23321):
+            llama_kv_cache: size = 1536.00 MiB ( 65536 cells,  12 layers,  2/1 seqs),
+                K (f16):  768.00 MiB, V (f16):  768.00 MiB
+        As full attention on all 48 layers it would be 6144 MiB."""
+        a = arch(cfg.QWEN3_NEXT_80B)
+        assert llama_kv_bytes(a, 65536, kinds={LayerKind.FULL}) == 1536 * MIB
+        assert llama_kv_bytes(a, 65536, kinds={LayerKind.RECURRENT}) == 36 * recurrent_state_bytes(a)
+
+    def test_each_delta_net_layer_keeps_qwen3_5s_state(self) -> None:
+        """Its linear-attention layers have Qwen3.5-4B's shape (16 key heads, 32 value heads of 128, conv 4),
+        whose state llama.cpp logs as 50.25 MiB on 24 layers (test above): 36 layers keep 75.375 MiB."""
+        per_layer = recurrent_state_bytes(arch(cfg.QWEN3_NEXT_80B))
+        assert per_layer == recurrent_state_bytes(arch(cfg.QWEN3_5_4B)) == int(50.25 * MIB) // 24
+        assert 36 * per_layer == int(75.375 * MIB)
+
+    def test_q8_0_size_and_parameters_match_llama_bench(self) -> None:
+        """llama-bench on a Q8_0 GGUF (https://github.com/ggml-org/llama.cpp/pull/18683):
+            | qwen3next 80B.A3B Q8_0 |  78.98 GiB |    79.67 B | Vulkan | ...
+        llama-bench prints the tensor data and the parameter count, so both must agree to 0.01."""
+        a = arch(cfg.QWEN3_NEXT_80B)
+        n_bytes = sum(w.n_bytes for w in weight_tensors(parse_quant("Q8_0"), a))
+        assert (round(n_bytes / 2**30, 2), round(a.n_params / 1e9, 2)) == (78.98, 79.67)
