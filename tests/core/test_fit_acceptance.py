@@ -153,3 +153,27 @@ class TestMlxOffAppleSiliconPointsAtTheGpu:
         hw = dataclasses.replace(load_hardware_profile("rtx-3060-12gb"), gpus=())
         arch = load_model_profile("llama-3-8b").arch
         assert plan(arch, parse_quant("mlx-4bit"), hw, ctx_tokens=4096).advice == ()
+
+
+class TestTheTightTipNamesWhoseMemoryItIs:
+    """A tight plan's tip named "other GPU users" even where the model runs on the CPU, in RAM."""
+
+    def _tight(self, hw: HardwareSpec) -> list[str]:
+        first = plan(load_model_profile("llama-3-8b").arch, parse_quant("Q4_K_M"), hw, ctx_tokens=4096)
+        if hw.gpus:  # what the plan holds where it runs, plus 3% (tight: under 10% headroom)
+            hw = with_gpu_budget(hw, int((first.budget_bytes - first.headroom_bytes) * 1.03))
+        else:
+            need = first.host_budget_bytes - first.headroom_bytes
+            hw = dataclasses.replace(hw, ram_available_bytes=int(need * 1.03) + hw.os_reserve_bytes)
+        fit = plan(load_model_profile("llama-3-8b").arch, parse_quant("Q4_K_M"), hw, ctx_tokens=4096)
+        assert fit.verdict is Verdict.TIGHT
+        return [t for t in fit.advice if t.startswith("headroom is only")]
+
+    def test_a_gpu_plan_asks_to_close_other_gpu_users(self) -> None:
+        (tip,) = self._tight(load_hardware_profile("rtx-4090-24gb"))
+        assert "close other GPU users" in tip
+
+    def test_a_cpu_plan_asks_to_close_other_programs(self) -> None:
+        cpu_only = dataclasses.replace(load_hardware_profile("rtx-4090-24gb"), gpus=())
+        (tip,) = self._tight(cpu_only)
+        assert "close other programs" in tip and "GPU" not in tip

@@ -60,9 +60,8 @@ def advise_plan(
 
     tips: list[str] = []
     if fit.verdict is Verdict.TIGHT:
-        tips.append(
-            f"headroom is only {gb(fit.headroom_bytes)}: close other GPU users or shorten the context"
-        )
+        users = "GPU users" if hw.unified or fit.gpu_layers > 0 else "programs"  # a CPU plan: RAM users
+        tips.append(f"headroom is only {gb(fit.headroom_bytes)}: close other {users} or shorten the context")
     for tip in (
         wired_limit_tip(fit, hw),
         offload_modes_tip(fit, other_mode()),
