@@ -63,6 +63,11 @@ class TestJson:
         llama = ranked(capsys, "--hardware", "m3-max-40c-48gb", "--engine", "llama.cpp")
         assert all(r["engine"] == "llama.cpp" for r in llama)
 
+    def test_the_footer_says_which_speed_the_others_missed(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(capsys, "fit", "--rank", "--hardware", "rtx-3070-8gb", "--min-tps", "100000")
+        assert code == 0
+        assert "fit at no quant or only below 100000 tok/s" in out.splitlines()[-3]
+
     def test_a_bigger_machine_runs_more_of_the_catalog(self, capsys: pytest.CaptureFixture[str]) -> None:
         small, big = ranked(capsys, "--hardware", "rtx-3070-8gb"), ranked(capsys, "--hardware", "h200-141gb")
         assert len(big) > len(small)

@@ -54,7 +54,8 @@ def render_rank(hw: HardwareSpec, q: RankQuery, ranked: list[Ranked], planned: i
     lines += [
         "",
         f"{len(ranked)} of {planned} planned models run here; {planned - len(ranked)} fit at no quant"
-        f"{' or speed' if q.min_tps else ''}, {left_out} have an architecture not planned yet.",
+        f"{f' or only below {q.min_tps:g} tok/s' if q.min_tps else ''}, {left_out} have an architecture"
+        " not planned yet.",
         "Each at the best quant (4 bits or more) that fits; sorted by parameters, then bits, then tok/s.",
         "device: GB (1e9 bytes) on the GPU, or in RAM without one; tok/s: predicted generation at ctx 0.",
     ]
